@@ -1,0 +1,358 @@
+"""An in-process venue that does what it is told and remembers every request.
+
+By default it fills every order at once at its quote (72,000 unless set per symbol) with a fixed
+commission (100). Tests script what happens next::
+
+    venue.partial_fill_next(4)           # the next order fills 4 and stays open
+    venue.reject_next("insufficient_balance", "not enough cash")
+    venue.fail_next("connection", times=3)
+    venue.fill(broker_order_id, 6)       # execute more of an open order later
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+
+import attrs
+
+from orderlane.errors import (
+    BrokerConnectionError,
+    BrokerError,
+    BrokerRateLimitError,
+    BrokerTimeoutError,
+    InsufficientBalanceError,
+    InvalidSymbolError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    OrderValidationError,
+)
+from orderlane.model import Execution, Order, OrderSnapshot, OrderStatus, OrderType, Side
+
+__all__ = ["MockVenue", "VenueOrder", "VenueRequest"]
+
+RejectKind = Literal["insufficient_balance", "invalid_symbol", "validation", "other"]
+FailKind = Literal[
+    "connection",  # refused: nothing reached the venue
+    "timeout_before",  # sent, but the venue never saw it (the caller cannot know)
+    "timeout_after",  # the venue accepted it, the answer was lost
+    "drop_after_accept",  # the venue accepted it, the connection dropped
+    "garbled",  # the venue accepted it and answered with something unreadable
+    "rate_limit",  # the venue refused it for exceeding its rate
+]
+Operation = Literal["place", "cancel", "status", "lookup"]
+
+_REJECTIONS: dict[str, type[OrderRejectedError]] = {
+    "insufficient_balance": InsufficientBalanceError,
+    "invalid_symbol": InvalidSymbolError,
+    "validation": OrderValidationError,
+    "other": OrderRejectedError,
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.define
+class VenueRequest:
+    """One request as the venue received it."""
+
+    operation: str
+    client_order_id: str | None
+    broker_order_id: str | None
+    received_at: datetime
+    accepted: bool = True
+
+
+@attrs.define
+class VenueOrder:
+    broker_order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType
+    limit_price: Decimal | None
+    created_at: datetime
+    status: OrderStatus = OrderStatus.SUBMITTED
+    executions: list[Execution] = attrs.Factory(list)
+    reason: str | None = None
+
+    @property
+    def filled_quantity(self) -> int:
+        return sum(execution.quantity for execution in self.executions)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+
+    def snapshot(self) -> OrderSnapshot:
+        notional = sum((e.price * e.quantity for e in self.executions), Decimal(0))
+        commission = sum((e.commission for e in self.executions), Decimal(0))
+        last = self.executions[-1].executed_at if self.executions else self.created_at
+        return OrderSnapshot(
+            status=self.status,
+            broker_order_id=self.broker_order_id,
+            filled_quantity=self.filled_quantity,
+            filled_notional=notional,
+            commission=commission,
+            broker_time=last,
+            executions=tuple(self.executions),
+            reason=self.reason,
+        )
+
+
+@attrs.define
+class _Plan:
+    action: Literal["fill", "partial", "hold", "reject"]
+    quantity: int | None = None
+    price: Decimal | None = None
+    commission: Decimal | None = None
+    reject_kind: str = "other"
+    message: str = ""
+
+
+class MockVenue:
+    """A scriptable venue. Not thread-safe: use it from the engine's event loop."""
+
+    def __init__(
+        self,
+        *,
+        quote: Decimal | int | str = Decimal(72000),
+        commission: Decimal | int | str = Decimal(100),
+        quotes: dict[str, Decimal] | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.default_quote = Decimal(quote)
+        self.commission = Decimal(commission)
+        self.quotes: dict[str, Decimal] = dict(quotes or {})
+        self.clock = clock
+        self.requests: list[VenueRequest] = []
+        self.orders: dict[str, VenueOrder] = {}
+        self._plans: collections.deque[_Plan] = collections.deque()
+        self._failures: dict[str, collections.deque[FailKind]] = collections.defaultdict(
+            collections.deque
+        )
+        self._lookup_answers: collections.deque[str] = collections.deque()
+        self._ids = itertools.count(1)
+        self._fill_ids = itertools.count(1)
+
+    # ---------------------------------------------------------------- scripting
+
+    def quote(self, symbol: str) -> Decimal:
+        return self.quotes.get(symbol, self.default_quote)
+
+    def set_quote(self, symbol: str, price: Decimal | int | str) -> None:
+        self.quotes[symbol] = Decimal(price)
+
+    def fill_next(
+        self, price: Decimal | int | None = None, commission: Decimal | int | None = None
+    ) -> None:
+        """The next order fills completely at once."""
+        self._plans.append(_Plan("fill", price=_dec(price), commission=_dec(commission)))
+
+    def partial_fill_next(
+        self,
+        quantity: int,
+        price: Decimal | int | None = None,
+        commission: Decimal | int | None = None,
+    ) -> None:
+        """The next order fills ``quantity`` at once and stays open for the rest."""
+        self._plans.append(
+            _Plan("partial", quantity=quantity, price=_dec(price), commission=_dec(commission))
+        )
+
+    def hold_next(self, times: int = 1) -> None:
+        """The next ``times`` orders are accepted and stay open, unfilled."""
+        self._plans.extend(_Plan("hold") for _ in range(times))
+
+    def reject_next(
+        self, kind: RejectKind = "other", message: str = "rejected by the venue"
+    ) -> None:
+        """The next order is refused with the rejection error of ``kind``."""
+        if kind not in _REJECTIONS:
+            raise ValueError(f"unknown rejection kind {kind!r}; use one of {sorted(_REJECTIONS)}")
+        self._plans.append(_Plan("reject", reject_kind=kind, message=message))
+
+    def fail_next(self, kind: FailKind, *, times: int = 1, operation: Operation = "place") -> None:
+        """The next ``times`` requests of ``operation`` fail as ``kind`` describes."""
+        self._failures[operation].extend([kind] * times)
+
+    def answer_lookup_next(self, answer: Literal["cannot_tell", "absent"], times: int = 1) -> None:
+        """The next lookups answer this instead of searching (to script an unsettled order)."""
+        self._lookup_answers.extend([answer] * times)
+
+    # ---------------------------------------------------------------- the venue acting on its own
+
+    def fill(
+        self,
+        broker_order_id: str,
+        quantity: int | None = None,
+        price: Decimal | int | None = None,
+        commission: Decimal | int | None = None,
+    ) -> Execution:
+        """Execute ``quantity`` (default: all that is left) of an open order."""
+        order = self._get(broker_order_id)
+        if not order.is_open:
+            raise ValueError(f"venue order {broker_order_id} is {order.status.value}, not open")
+        left = order.quantity - order.filled_quantity
+        size = left if quantity is None else quantity
+        if not 0 < size <= left:
+            raise ValueError(f"cannot fill {size} of venue order {broker_order_id}: {left} left")
+        execution = Execution(
+            fill_id=f"{broker_order_id}-F{next(self._fill_ids)}",
+            quantity=size,
+            price=_dec(price) or self._price(order),
+            commission=self.commission if commission is None else Decimal(commission),
+            executed_at=self.clock(),
+        )
+        order.executions.append(execution)
+        order.status = (
+            OrderStatus.FILLED
+            if order.filled_quantity == order.quantity
+            else OrderStatus.PARTIALLY_FILLED
+        )
+        return execution
+
+    def cancel_by_venue(self, broker_order_id: str, reason: str = "cancelled by the venue") -> None:
+        order = self._get(broker_order_id)
+        order.status, order.reason = OrderStatus.CANCELLED, reason
+
+    def reject_open(self, broker_order_id: str, reason: str = "rejected after acceptance") -> None:
+        order = self._get(broker_order_id)
+        order.status, order.reason = OrderStatus.REJECTED, reason
+
+    # ---------------------------------------------------------------- what requests see
+
+    @property
+    def places(self) -> list[VenueRequest]:
+        """Every place attempt, refused ones included (``accepted`` tells them apart)."""
+        return [r for r in self.requests if r.operation == "place"]
+
+    def requests_of(self, operation: str) -> list[VenueRequest]:
+        return [r for r in self.requests if r.operation == operation]
+
+    def orders_for(self, client_order_id: str) -> list[VenueOrder]:
+        return [o for o in self.orders.values() if o.client_order_id == client_order_id]
+
+    def _record(self, operation: str, client_id: str | None, broker_id: str | None) -> VenueRequest:
+        request = VenueRequest(operation, client_id, broker_id, self.clock())
+        self.requests.append(request)
+        return request
+
+    def _fail(self, operation: str, order: Order | None) -> VenueOrder | None:
+        """Apply a scripted failure, if any: raise, possibly after accepting ``order``."""
+        failures = self._failures.get(operation)
+        if not failures:
+            return None
+        kind = failures.popleft()
+        client_id = order.id if order is not None else None
+        request = self._record(operation, client_id, None)
+        if kind == "connection":
+            request.accepted = False
+            raise BrokerConnectionError("connection refused by the mock venue")
+        if kind == "rate_limit":
+            request.accepted = False
+            raise BrokerRateLimitError("rate limit exceeded at the mock venue", retry_after=None)
+        if kind == "timeout_before":
+            request.accepted = False
+            raise BrokerTimeoutError("no answer from the mock venue", request_sent=True)
+        if operation != "place" or order is None:
+            raise BrokerTimeoutError(f"{operation} timed out", request_sent=True)
+        accepted = self._accept(order)
+        request.broker_order_id = accepted.broker_order_id
+        if kind == "timeout_after":
+            raise BrokerTimeoutError("no answer from the mock venue", request_sent=True)
+        if kind == "drop_after_accept":
+            raise BrokerConnectionError("connection dropped after sending", request_sent=True)
+        raise BrokerError("the mock venue's answer could not be parsed")
+
+    def _accept(self, order: Order) -> VenueOrder:
+        broker_id = f"M{next(self._ids):08d}"
+        accepted = VenueOrder(
+            broker_order_id=broker_id,
+            client_order_id=order.id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            order_type=order.order_type,
+            limit_price=order.limit_price,
+            created_at=self.clock(),
+        )
+        self.orders[broker_id] = accepted
+        plan = self._plans.popleft() if self._plans else _Plan("fill")
+        if plan.action == "fill":
+            self.fill(broker_id, price=plan.price, commission=plan.commission)
+        elif plan.action == "partial":
+            self.fill(broker_id, plan.quantity, price=plan.price, commission=plan.commission)
+        return accepted
+
+    def _price(self, order: VenueOrder) -> Decimal:
+        if order.order_type is OrderType.LIMIT and order.limit_price is not None:
+            return order.limit_price
+        return self.quote(order.symbol)
+
+    def _get(self, broker_order_id: str) -> VenueOrder:
+        try:
+            return self.orders[broker_order_id]
+        except KeyError:
+            raise OrderNotFoundError(f"the mock venue has no order {broker_order_id}") from None
+
+    # ---------------------------------------------------------------- operations
+
+    def place(self, order: Order) -> OrderSnapshot:
+        if self._fail("place", order) is not None:  # pragma: no cover - _fail always raises
+            raise AssertionError
+        plan = self._plans[0] if self._plans else None
+        if plan is not None and plan.action == "reject":
+            self._plans.popleft()
+            request = self._record("place", order.id, None)
+            request.accepted = False
+            raise _REJECTIONS[plan.reject_kind](plan.message)
+        request = self._record("place", order.id, None)
+        accepted = self._accept(order)
+        request.broker_order_id = accepted.broker_order_id
+        return accepted.snapshot()
+
+    def cancel(self, broker_order_id: str) -> OrderSnapshot | None:
+        """Cancel what is left; ``None`` when there is nothing left to cancel."""
+        self._fail("cancel", None)
+        self._record("cancel", None, broker_order_id)
+        order = self._get(broker_order_id)
+        if not order.is_open:
+            return None
+        order.status, order.reason = OrderStatus.CANCELLED, "cancelled on request"
+        return order.snapshot()
+
+    def status(self, broker_order_id: str) -> OrderSnapshot:
+        self._fail("status", None)
+        self._record("status", None, broker_order_id)
+        return self._get(broker_order_id).snapshot()
+
+    def statuses(self, broker_order_ids: list[str]) -> dict[str, OrderSnapshot]:
+        """Every asked-for order in one request (the venue's daily inquiry)."""
+        self._fail("status", None)
+        self._record("status", None, None)
+        return {
+            broker_id: self.orders[broker_id].snapshot()
+            for broker_id in broker_order_ids
+            if broker_id in self.orders
+        }
+
+    def lookup(self, client_order_id: str) -> VenueOrder | Literal["cannot_tell"] | None:
+        self._fail("lookup", None)
+        self._record("lookup", client_order_id, None)
+        if self._lookup_answers:
+            answer = self._lookup_answers.popleft()
+            return "cannot_tell" if answer == "cannot_tell" else None
+        found = self.orders_for(client_order_id)
+        return found[0] if found else None
+
+
+def _dec(value: Decimal | int | str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)

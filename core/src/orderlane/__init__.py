@@ -1,0 +1,72 @@
+"""orderlane: order execution for trading systems.
+
+A strategy's signal becomes an order that is durable before it is sent, goes to a broker through a
+pluggable adapter with retries and rate limits, is followed to a final state, and moves positions
+and realized P&L. Observers hear every committed step.
+"""
+
+from orderlane.broker import (
+    Absent,
+    AdapterInfo,
+    Broker,
+    BrokerContext,
+    CancelAccepted,
+    CannotTell,
+    Capability,
+    Found,
+    LookupWindow,
+    NothingToCancel,
+    RateLimit,
+    RequestKind,
+)
+from orderlane.clock import Clock, FakeClock, SystemClock
+from orderlane.engine import Engine, EngineConfig
+from orderlane.hookspecs import hookimpl
+from orderlane.model import (
+    Execution,
+    Fill,
+    Order,
+    OrderSnapshot,
+    OrderStatus,
+    OrderType,
+    Side,
+    Signal,
+)
+from orderlane.positions import Position
+from orderlane.retry import ErrorClass, Operation, RetryConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Absent",
+    "AdapterInfo",
+    "Broker",
+    "BrokerContext",
+    "CancelAccepted",
+    "CannotTell",
+    "Capability",
+    "Clock",
+    "Engine",
+    "EngineConfig",
+    "ErrorClass",
+    "Execution",
+    "FakeClock",
+    "Fill",
+    "Found",
+    "LookupWindow",
+    "NothingToCancel",
+    "Operation",
+    "Order",
+    "OrderSnapshot",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "RateLimit",
+    "RequestKind",
+    "RetryConfig",
+    "Side",
+    "Signal",
+    "SystemClock",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,285 @@
+"""What adapters and the engine exchange, and the typed ``Broker`` facade over the adapter hooks.
+
+The engine never calls ``pm.hook.orderlane_*`` for adapter hooks itself: it calls the methods of
+:class:`Broker`, which calls the chosen adapter's implementation, awaits it when it is a coroutine
+and checks the type of what came back (hook results are ``Any`` to the type checker).
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+import pluggy
+
+from orderlane.clock import Clock
+from orderlane.errors import BrokerError, ConfigurationError
+from orderlane.hookspecs import ADAPTER_HOOKS
+from orderlane.model import Order, OrderSnapshot
+
+__all__ = [
+    "Absent",
+    "AdapterInfo",
+    "Broker",
+    "BrokerContext",
+    "CancelAccepted",
+    "CancelResult",
+    "CannotTell",
+    "Capability",
+    "Found",
+    "LookupResult",
+    "LookupWindow",
+    "RateLimit",
+    "RequestKind",
+    "await_me_maybe",
+]
+
+T = TypeVar("T")
+log = logging.getLogger("orderlane.broker")
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (hooks may be sync or ``async def``)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Capability(enum.StrEnum):
+    """What an adapter can do; conformance scenarios that need a missing one are skipped."""
+
+    CANCEL = "cancel"
+    PARTIAL_FILLS = "partial_fills"
+    LOOKUP = "lookup"
+    PUSH = "push"
+    BATCH_STATUS = "batch_status"
+    CLIENT_ORDER_ID = "client_order_id"
+    MARKET_ORDERS = "market_orders"
+    LIMIT_ORDERS = "limit_orders"
+
+
+class RequestKind(enum.StrEnum):
+    """What a broker request is for: the limiter serves cancels, then orders, then inquiries."""
+
+    CANCEL = "cancel"
+    ORDER = "order"
+    INQUIRY = "inquiry"
+    AUTH = "auth"
+
+
+@attrs.frozen
+class AdapterInfo:
+    """An adapter's self-description (returned by ``orderlane_adapter_info``)."""
+
+    name: str
+    version: str
+    capabilities: frozenset[Capability] = frozenset()
+    #: The venue's timezone (IANA name): a fill's trading day is its date there.
+    timezone: str = "UTC"
+    #: How long after a place request a new order may take to show in the broker's inquiry.
+    new_order_lag: timedelta = timedelta(0)
+    #: How many orders one page of the broker's order inquiry holds (batch status).
+    page_size: int | None = None
+    description: str = ""
+
+    def supports(self, capability: Capability | str) -> bool:
+        return Capability(capability) in self.capabilities
+
+
+@attrs.frozen
+class RateLimit:
+    """At most ``limit`` requests in any rolling window of ``period`` seconds."""
+
+    limit: int
+    period: float = 1.0
+    scope: str = "requests"
+
+    def __attrs_post_init__(self) -> None:
+        if self.limit < 1 or self.period <= 0:
+            raise ConfigurationError(f"invalid rate limit {self.limit}/{self.period}s")
+
+
+@attrs.frozen
+class Found:
+    """The broker holds the order: adopt this snapshot (it carries the broker order id)."""
+
+    snapshot: OrderSnapshot
+
+
+@attrs.frozen
+class Absent:
+    """The broker's authoritative answer, past its new-order lag: it never got the order."""
+
+
+@attrs.frozen
+class CannotTell:
+    """The broker's answer does not settle it (lag, several candidates, inquiry failed)."""
+
+    reason: str = ""
+
+
+LookupResult = Found | Absent | CannotTell
+
+
+@attrs.frozen
+class CancelAccepted:
+    """The broker took the cancel request (the order may still fill before it lands)."""
+
+    snapshot: OrderSnapshot | None = None
+
+
+@attrs.frozen
+class NothingToCancel:
+    """The broker has nothing left to cancel: the order is already filled, cancelled or gone."""
+
+    reason: str = ""
+
+
+CancelResult = CancelAccepted | NothingToCancel
+
+
+@attrs.frozen
+class LookupWindow:
+    """When an order may have been sent: from its first submission to now."""
+
+    start: datetime
+    end: datetime
+
+
+Permit = Callable[[RequestKind], Awaitable[None]]
+
+
+async def _no_limit(kind: RequestKind) -> None:
+    return None
+
+
+@attrs.define
+class BrokerContext:
+    """Handed to every adapter hook: the adapter's options, the clock and the rate-limit permit.
+
+    An adapter awaits ``ctx.permit(kind)`` before each request the broker counts (each page of
+    an inquiry, a token refresh, a repeat after an expired token) so the engine's limiter counts
+    what the broker counts.
+    """
+
+    account_id: str
+    options: Mapping[str, Any]
+    clock: Clock
+    _permit: Permit = _no_limit
+    logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("orderlane.adapter"))
+
+    async def permit(self, kind: RequestKind | str = RequestKind.ORDER) -> None:
+        await self._permit(RequestKind(kind))
+
+
+def _expect(value: Any, types: type | tuple[type, ...], hook: str) -> Any:
+    if not isinstance(value, types):
+        names = types.__name__ if isinstance(types, type) else " | ".join(t.__name__ for t in types)
+        raise BrokerError(f"adapter hook {hook} returned {type(value).__name__}, expected {names}")
+    return value
+
+
+class Broker:
+    """The engine's typed view of its one adapter."""
+
+    def __init__(self, pm: pluggy.PluginManager, plugin: object, ctx: BrokerContext) -> None:
+        self.ctx = ctx
+        self.name = pm.get_name(plugin) or type(plugin).__name__
+        self._info: AdapterInfo | None = None
+        # Adapter hooks run on the chosen adapter alone: pluggy's firstresult would stop at the
+        # coroutine of an ``async def`` that meant to decline, and no other plugin may answer.
+        self._impls: dict[str, Callable[..., Any]] = {}
+        for name in ADAPTER_HOOKS:
+            for impl in getattr(pm.hook, name).get_hookimpls():
+                if impl.plugin is plugin:
+                    self._impls[name] = impl.function
+
+    def _impl(self, hook: str, *, required: bool = True) -> Callable[..., Any] | None:
+        impl = self._impls.get(hook)
+        if impl is None and required:
+            raise ConfigurationError(f"adapter {self.name!r} does not implement {hook}")
+        return impl
+
+    async def _call(self, hook: str, **kwargs: Any) -> Any:
+        impl = self._impl(hook)
+        assert impl is not None
+        return await await_me_maybe(impl(**kwargs))
+
+    @property
+    def info(self) -> AdapterInfo:
+        if self._info is None:
+            impl = self._impl("orderlane_adapter_info")
+            assert impl is not None
+            self._info = _expect(impl(), AdapterInfo, "orderlane_adapter_info")
+        return self._info
+
+    def supports(self, capability: Capability | str) -> bool:
+        return self.info.supports(capability)
+
+    def rate_limits(self) -> list[RateLimit]:
+        impl = self._impl("orderlane_rate_limits", required=False)
+        if impl is None:
+            return []
+        limits = impl(ctx=self.ctx)
+        if limits is None:
+            return []
+        return [_expect(limit, RateLimit, "orderlane_rate_limits") for limit in limits]
+
+    async def start(self) -> None:
+        impl = self._impl("orderlane_adapter_start", required=False)
+        if impl is not None:
+            await await_me_maybe(impl(ctx=self.ctx))
+
+    async def stop(self) -> None:
+        impl = self._impl("orderlane_adapter_stop", required=False)
+        if impl is not None:
+            await await_me_maybe(impl(ctx=self.ctx))
+
+    async def place_order(self, order: Order) -> OrderSnapshot:
+        result = await self._call("orderlane_place_order", ctx=self.ctx, order=order)
+        return _expect(result, OrderSnapshot, "orderlane_place_order")  # type: ignore[no-any-return]
+
+    async def cancel_order(self, order: Order) -> CancelResult:
+        result = await self._call("orderlane_cancel_order", ctx=self.ctx, order=order)
+        return _expect(  # type: ignore[no-any-return]
+            result, (CancelAccepted, NothingToCancel), "orderlane_cancel_order"
+        )
+
+    async def order_status(self, order: Order) -> OrderSnapshot:
+        result = await self._call("orderlane_order_status", ctx=self.ctx, order=order)
+        return _expect(result, OrderSnapshot, "orderlane_order_status")  # type: ignore[no-any-return]
+
+    async def order_statuses(self, orders: Sequence[Order]) -> dict[str, OrderSnapshot]:
+        """Snapshots by order id; falls back to one status call per order without the hook."""
+        impl = self._impl("orderlane_order_statuses", required=False)
+        if impl is None:
+            return {order.id: await self.order_status(order) for order in orders}
+        result = await await_me_maybe(impl(ctx=self.ctx, orders=list(orders)))
+        _expect(result, Mapping, "orderlane_order_statuses")
+        for snapshot in result.values():
+            _expect(snapshot, OrderSnapshot, "orderlane_order_statuses")
+        return dict(result)
+
+    async def lookup_order(
+        self, order: Order, window: LookupWindow, owned_broker_ids: frozenset[str]
+    ) -> LookupResult:
+        impl = self._impl("orderlane_lookup_order", required=False)
+        if impl is None:
+            return CannotTell("the adapter cannot look orders up")
+        result = await await_me_maybe(
+            impl(ctx=self.ctx, order=order, window=window, owned_broker_ids=owned_broker_ids)
+        )
+        return _expect(  # type: ignore[no-any-return]
+            result, (Found, Absent, CannotTell), "orderlane_lookup_order"
+        )
+
+    def order_updates(self) -> AsyncIterator[OrderSnapshot] | None:
+        impl = self._impl("orderlane_order_updates", required=False)
+        if impl is None:
+            return None
+        return impl(ctx=self.ctx)  # type: ignore[no-any-return]

@@ -1,0 +1,256 @@
+"""The engine: one adapter, one journal, observers, and the API a strategy calls.
+
+::
+
+    async with Engine.open(adapter="mock") as engine:
+        order = await engine.execute(Signal("005930", "BUY", 10))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+
+from orderlane.broker import Broker, BrokerContext, await_me_maybe
+from orderlane.clock import Clock, SystemClock
+from orderlane.errors import BrokerError, ConfigurationError
+from orderlane.events import EventBus
+from orderlane.executor import Executor
+from orderlane.hookspecs import hookimpl
+from orderlane.journal import PnLSummary
+from orderlane.journal.sql import SqlJournal
+from orderlane.model import Fill, Order, OrderStatus, Signal
+from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
+from orderlane.positions import Position
+from orderlane.retry import DefaultRetryPolicy, Operation, RetryConfig
+
+__all__ = ["Engine", "EngineConfig", "StatusHandler"]
+
+log = logging.getLogger("orderlane.engine")
+
+StatusHandler = Callable[[Order, OrderStatus], Awaitable[None] | None]
+
+
+@attrs.frozen
+class EngineConfig:
+    """Settings of one engine. Every field has a default that works out of the box."""
+
+    #: The broker account this engine trades for; orders and positions are kept per account.
+    account_id: str = "default"
+    #: Journal database URL; None means ``ORDERLANE_DATABASE_URL`` or ``./orderlane.db``.
+    database_url: str | None = None
+    #: SQLite durability: FULL (default) syncs each commit before the order is sent.
+    sqlite_synchronous: str = "FULL"
+    #: Retry policy per operation; operations not named use the seed's default (3 x, 1 s, 2 s).
+    retry: Mapping[Operation, RetryConfig] = attrs.field(factory=dict)
+    #: Load observer plugins published under the ``orderlane.plugins`` entry-point group.
+    load_entry_point_plugins: bool = True
+
+
+class _StatusHandlers:
+    """The seed's observer style (``add_status_handler``) on top of the observer hooks."""
+
+    def __init__(self) -> None:
+        self.handlers: list[StatusHandler] = []
+
+    @hookimpl
+    async def orderlane_order_status_changed(self, order: Order, previous: OrderStatus) -> None:
+        for handler in list(self.handlers):
+            try:
+                await await_me_maybe(handler(order, previous))
+            except Exception:
+                log.exception("status handler %r failed; execution goes on", handler)
+
+
+class Engine:
+    """Turns signals into orders at one broker, durably, and keeps positions and P&L."""
+
+    def __init__(
+        self,
+        adapter: str | object = "mock",
+        *,
+        config: EngineConfig | None = None,
+        adapter_options: Mapping[str, Any] | None = None,
+        plugins: Iterable[object] = (),
+        clock: Clock | None = None,
+        journal: SqlJournal | None = None,
+        database_url: str | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        config = config or EngineConfig()
+        if database_url is not None:
+            config = attrs.evolve(config, database_url=database_url)
+        if account_id is not None:
+            config = attrs.evolve(config, account_id=account_id)
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.pm = make_plugin_manager()
+        self.pm.register(DefaultRetryPolicy(dict(config.retry)), name="orderlane-default-retry")
+        self._status_handlers = _StatusHandlers()
+        self.pm.register(self._status_handlers, name="orderlane-status-handlers")
+        if config.load_entry_point_plugins:
+            load_entry_point_plugins(self.pm)
+        for plugin in plugins:
+            self.register(plugin)
+        options = dict(adapter_options or {})
+        if isinstance(adapter, str):
+            self.adapter_name = adapter
+            adapter_plugin = load_adapter(adapter, options)
+        else:
+            adapter_plugin = adapter
+            self.adapter_name = getattr(adapter, "name", type(adapter).__name__)
+        self.pm.register(adapter_plugin, name=f"adapter:{self.adapter_name}")
+        self.adapter = adapter_plugin
+        self.ctx = BrokerContext(account_id=config.account_id, options=options, clock=self.clock)
+        self.broker = Broker(self.pm, adapter_plugin, self.ctx)
+        self.broker.info  # noqa: B018 - fail now, not at the first order, if the adapter is broken
+        self.journal = journal or SqlJournal(
+            config.database_url, synchronous=config.sqlite_synchronous
+        )
+        self.events = EventBus(self.pm)
+        self.journal.set_listener(self.events.publish)
+        self._executor = Executor(self)
+        self._fill_ids: dict[str, set[str]] = {}
+        self._started = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Engine(adapter={self.adapter_name!r}, account={self.config.account_id!r}, "
+            f"journal={self.journal!r})"
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, adapter: str | object = "mock", **kwargs: Any) -> AsyncIterator[Engine]:
+        """Build, start and (on exit) close an engine: ``async with Engine.open("mock") as e``."""
+        engine = cls(adapter, **kwargs)
+        await engine.start()
+        try:
+            yield engine
+        finally:
+            await engine.close()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.journal.open()
+        self.events.start()
+        try:
+            await self.broker.start()
+        except BaseException:
+            await self.events.stop()
+            await self.journal.close()
+            raise
+        self._started = True
+        log.debug("engine started: %r", self)
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        try:
+            await self.broker.stop()
+        finally:
+            await self.events.stop()
+            await self.journal.close()
+
+    # ---------------------------------------------------------------- plugins
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register an observer or retry plugin (an object with ``@hookimpl`` methods)."""
+        self.pm.register(plugin, name=name)
+
+    def add_status_handler(self, handler: StatusHandler) -> None:
+        """Call ``handler(order, previous_status)`` (sync or async) after every status change."""
+        self._status_handlers.handlers.append(handler)
+
+    def validate(self, order: Order) -> None:
+        """Run every ``orderlane_validate_order`` hook; the first exception vetoes the order."""
+        for impl in reversed(self.pm.hook.orderlane_validate_order.get_hookimpls()):
+            impl.function(*[{"order": order}[name] for name in impl.argnames])
+
+    # ---------------------------------------------------------------- trading
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise ConfigurationError(
+                "the engine is not started: use 'async with Engine.open(...)' "
+                "or 'await engine.start()'"
+            )
+
+    async def execute(self, signal: Signal) -> Order:
+        """Turn ``signal`` into an order, persist it, send it and book the answer.
+
+        Returns the order in whatever state the broker left it (FILLED, SUBMITTED, REJECTED,
+        FAILED, UNKNOWN...). Raises only for an invalid signal, a veto, a signal id reused with
+        other fields, or a configuration error.
+        """
+        self._require_started()
+        if not isinstance(signal, Signal):
+            from orderlane.errors import InvalidSignalError
+
+            raise InvalidSignalError(f"execute() takes a Signal, got {type(signal).__name__}")
+        return await self._executor.execute(signal)
+
+    async def flush_events(self) -> None:
+        """Wait until observers have received every event committed so far."""
+        await self.events.flush()
+
+    # ---------------------------------------------------------------- queries
+
+    async def get_order(self, order_id: str) -> Order | None:
+        return await self.journal.get_order(order_id)
+
+    async def orders(self, limit: int = 100) -> list[Order]:
+        return await self.journal.list_orders(limit)
+
+    async def open_orders(self) -> list[Order]:
+        return await self.journal.open_orders(self.config.account_id)
+
+    async def fills(self, order_id: str) -> list[Fill]:
+        return await self.journal.fills(order_id)
+
+    async def positions(self) -> list[Position]:
+        return await self.journal.positions(self.config.account_id)
+
+    async def position(self, symbol: str) -> Position:
+        for position in await self.positions():
+            if position.symbol == symbol:
+                return position
+        return Position(account_id=self.config.account_id, symbol=symbol)
+
+    async def realized_pnl(self, by: str = "session") -> list[PnLSummary]:
+        return list(await self.journal.realized_pnl(by))
+
+    # ---------------------------------------------------------------- helpers for the executor
+
+    async def known_fill_ids(self, order: Order) -> set[str]:
+        cached = self._fill_ids.get(order.id)
+        if cached is not None:
+            return cached
+        if order.filled_quantity == 0:
+            return set()
+        ids = {fill.fill_id for fill in await self.journal.fills(order.id)}
+        self._fill_ids[order.id] = ids
+        return ids
+
+    def remember_fills(self, committed: Order, fills: Iterable[Fill]) -> None:
+        if committed.is_terminal:
+            self._fill_ids.pop(committed.id, None)
+            return
+        ids = self._fill_ids.setdefault(committed.id, set())
+        ids.update(fill.fill_id for fill in fills)
+
+    async def owned_broker_ids(self, order: Order) -> frozenset[str]:
+        return await self.journal.owned_broker_ids(order.account_id, order.symbol)
+
+    def transient(self, error: BaseException) -> bool:
+        """Whether an ambiguous failure was a transport problem (retry once the broker says
+        it has nothing), rather than an unexpected exception (fail once it says so)."""
+        return isinstance(error, BrokerError)

@@ -1,0 +1,175 @@
+"""Events: every committed step of an order, delivered to observers after its commit.
+
+Each event names the observer hook it is delivered through. The journal stores every event in
+``order_events`` in the transaction of the change it reports, and the :class:`EventBus` hands them
+to observers in commit order, one at a time, off the order's own path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+import pluggy
+
+from orderlane.broker import await_me_maybe
+from orderlane.model import Fill, Order, OrderStatus
+from orderlane.positions import Position
+from orderlane.retry import Operation
+from orderlane.serialization import unstructure
+
+__all__ = [
+    "Event",
+    "EventBus",
+    "OrderCreated",
+    "OrderFilled",
+    "OrderStatusChanged",
+    "OrderSubmitted",
+    "OrderTimedOut",
+    "PositionChanged",
+    "RetryExhausted",
+    "RetryScheduled",
+]
+
+log = logging.getLogger("orderlane.events")
+
+
+@attrs.frozen
+class Event:
+    hook: ClassVar[str] = ""
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    @property
+    def order_id(self) -> str | None:
+        order = getattr(self, "order", None)
+        if isinstance(order, Order):
+            return order.id
+        fill = getattr(self, "fill", None)
+        return fill.order_id if isinstance(fill, Fill) else None
+
+    def hook_kwargs(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = unstructure(self)
+        return data
+
+
+@attrs.frozen
+class OrderCreated(Event):
+    hook: ClassVar[str] = "orderlane_order_created"
+    order: Order
+
+
+@attrs.frozen
+class OrderSubmitted(Event):
+    hook: ClassVar[str] = "orderlane_order_submitted"
+    order: Order
+
+
+@attrs.frozen
+class OrderStatusChanged(Event):
+    hook: ClassVar[str] = "orderlane_order_status_changed"
+    order: Order
+    previous: OrderStatus
+
+
+@attrs.frozen
+class OrderFilled(Event):
+    hook: ClassVar[str] = "orderlane_order_filled"
+    order: Order
+    fill: Fill
+
+
+@attrs.frozen
+class PositionChanged(Event):
+    hook: ClassVar[str] = "orderlane_position_changed"
+    position: Position
+    fill: Fill
+    realized_pnl: Decimal
+
+
+@attrs.frozen
+class RetryScheduled(Event):
+    hook: ClassVar[str] = "orderlane_retry_scheduled"
+    order: Order | None
+    operation: Operation
+    attempt: int
+    delay: float
+    error: str
+
+
+@attrs.frozen
+class RetryExhausted(Event):
+    hook: ClassVar[str] = "orderlane_retry_exhausted"
+    order: Order | None
+    operation: Operation
+    attempts: int
+    error: str
+
+
+@attrs.frozen
+class OrderTimedOut(Event):
+    hook: ClassVar[str] = "orderlane_order_timed_out"
+    order: Order
+    submitted_at: datetime
+
+
+async def call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any]) -> None:
+    """Call every implementation of an observer hook; log and swallow what each raises."""
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        try:
+            await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
+        except Exception:
+            log.exception(
+                "observer %s failed in %s; execution goes on", impl.plugin_name, hook_name
+            )
+
+
+class EventBus:
+    """Delivers committed events to observers, in commit order, on one background task."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="orderlane-events"
+            )
+
+    def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self._queue.put_nowait(event)
+
+    async def flush(self) -> None:
+        """Wait until every event published so far has reached every observer."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await call_each(self._pm, event.hook, event.hook_kwargs())
+            finally:
+                self._queue.task_done()

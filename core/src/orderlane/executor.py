@@ -1,0 +1,351 @@
+"""The executor: a signal becomes an order, durable before it is sent, and the answer is booked.
+
+Flow of one order (each arrow a commit before the next step)::
+
+    validate -> CREATED -> SUBMITTING -> place (retried) -> SUBMITTED | PARTIALLY_FILLED | FILLED
+                                                          | REJECTED | FAILED | UNKNOWN
+
+A place whose outcome is unknown moves the order to UNKNOWN and asks the broker before anything
+is sent again: found is adopted, confirmed absent is retried (or fails, after an unexpected
+error), and "cannot tell" stays UNKNOWN for recovery to settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from orderlane.broker import Absent, Broker, CannotTell, Found, LookupWindow
+from orderlane.errors import (
+    DuplicateSignalError,
+    OrderRejectedError,
+    OrderRetryExhaustedError,
+    OrderVetoedError,
+)
+from orderlane.events import (
+    Event,
+    OrderCreated,
+    OrderStatusChanged,
+    OrderSubmitted,
+    RetryExhausted,
+    RetryScheduled,
+)
+from orderlane.journal import Transition
+from orderlane.journal.sql import SignalTakenError
+from orderlane.model import Order, OrderSnapshot, OrderStatus, Signal, fills_from_snapshot
+from orderlane.retry import ErrorClass, Operation, RetryConfig, run_with_retry
+
+if TYPE_CHECKING:
+    from orderlane.engine import Engine
+
+__all__ = ["Executor"]
+
+log = logging.getLogger("orderlane.executor")
+
+
+class _RetryAfterAbsent(Exception):
+    """The broker confirmed it never got an ambiguous send: send again (counts as an attempt)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def derive_status(order: Order, snapshot: OrderSnapshot) -> OrderStatus:
+    """The status ``order`` (already holding the snapshot's fills) takes from ``snapshot``."""
+    if order.filled_quantity >= order.quantity:
+        return OrderStatus.FILLED
+    reported = snapshot.status
+    if reported in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+        if reported is OrderStatus.REJECTED and order.filled_quantity:
+            return OrderStatus.CANCELLED
+        return reported
+    if reported is OrderStatus.FAILED:
+        return OrderStatus.FAILED
+    if order.status is OrderStatus.PENDING_CANCEL or reported is OrderStatus.PENDING_CANCEL:
+        return OrderStatus.PENDING_CANCEL
+    if order.filled_quantity:
+        return OrderStatus.PARTIALLY_FILLED
+    return OrderStatus.SUBMITTED
+
+
+class Executor:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._inflight: dict[tuple[str, str], asyncio.Future[Order]] = {}
+        self._tz: Any = None
+
+    @property
+    def broker(self) -> Broker:
+        return self._engine.broker
+
+    @property
+    def venue_timezone(self) -> Any:
+        if self._tz is None:
+            self._tz = ZoneInfo(self.broker.info.timezone)
+        return self._tz
+
+    # ---------------------------------------------------------------- commits
+
+    async def commit(
+        self,
+        order: Order,
+        *,
+        events: Iterable[Event] = (),
+        fills: Iterable[Any] = (),
+        new: bool = False,
+    ) -> Order:
+        committed = await self._engine.journal.record(
+            Transition(order=order, events=tuple(events), fills=tuple(fills), new=new)
+        )
+        assert committed.order is not None
+        return committed.order
+
+    async def move(self, order: Order, status: OrderStatus, **changes: Any) -> Order:
+        """Commit ``order`` in ``status`` with a status-changed event."""
+        changes.setdefault("updated_at", self._engine.clock.now())
+        after = order.evolve(status, **changes)
+        events = [] if status is order.status else [OrderStatusChanged(after, order.status)]
+        return await self.commit(after, events=events)
+
+    # ---------------------------------------------------------------- execute
+
+    async def execute(self, signal: Signal) -> Order:
+        account = self._engine.config.account_id
+        if signal.signal_id is None:
+            return await self._execute_new(signal)
+        key = (account, signal.signal_id)
+        running = self._inflight.get(key)
+        if running is not None:
+            order = await asyncio.shield(running)
+            return self._check_same(order, signal)
+        stored = await self._engine.journal.find_by_signal(account, signal.signal_id)
+        if stored is not None:
+            return self._check_same(stored, signal)
+        running = self._inflight.get(key)  # another call may have started while we read
+        if running is not None:
+            order = await asyncio.shield(running)
+            return self._check_same(order, signal)
+        future: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            order = await self._execute_new(signal)
+        except BaseException as error:
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # mark retrieved: the caller gets it through its own raise
+            raise
+        else:
+            future.set_result(order)
+            return order
+        finally:
+            del self._inflight[key]
+
+    @staticmethod
+    def _check_same(order: Order, signal: Signal) -> Order:
+        if not order.matches(signal):
+            raise DuplicateSignalError(
+                f"signal id {signal.signal_id!r} was already executed as order {order.id} "
+                f"({order.side.value} {order.quantity} {order.symbol}); a different signal "
+                "needs a new signal id"
+            )
+        return order
+
+    async def _execute_new(self, signal: Signal) -> Order:
+        engine = self._engine
+        order = Order.from_signal(
+            signal, account_id=engine.config.account_id, now=engine.clock.now()
+        )
+        try:
+            engine.validate(order)
+        except Exception as error:
+            raise OrderVetoedError(f"order for {signal.symbol} vetoed: {error}") from error
+        try:
+            order = await self.commit(order, events=[OrderCreated(order)], new=True)
+        except SignalTakenError:
+            assert signal.signal_id is not None
+            stored = await engine.journal.find_by_signal(order.account_id, signal.signal_id)
+            assert stored is not None
+            return self._check_same(stored, signal)
+        log.info(
+            "Order created: %s (%s %d %s)", order.id, order.side.value, order.quantity, order.symbol
+        )
+        return await self.submit(order)
+
+    # ---------------------------------------------------------------- submit
+
+    def classify(self, operation: Operation, error: BaseException) -> ErrorClass:
+        if isinstance(error, _RetryAfterAbsent):
+            return ErrorClass.RETRYABLE
+        result = self._engine.pm.hook.orderlane_classify_error(operation=operation, error=error)
+        return ErrorClass(result)
+
+    def retry_config(self, operation: Operation) -> RetryConfig:
+        config = self._engine.pm.hook.orderlane_retry_policy(operation=operation)
+        if not isinstance(config, RetryConfig):
+            return RetryConfig()
+        return config
+
+    async def submit(self, order: Order) -> Order:
+        """Send a committed CREATED (or UNKNOWN, confirmed absent) order; book the answer."""
+        clock = self._engine.clock
+        config = self.retry_config(Operation.PLACE)
+        current = order
+
+        async def attempt(number: int) -> Order:
+            nonlocal current
+            now = clock.now()
+            current = await self.move(
+                current,
+                OrderStatus.SUBMITTING,
+                attempts=current.attempts + 1,
+                submitted_at=current.submitted_at or now,
+                updated_at=now,
+            )
+            try:
+                snapshot = await self.broker.place_order(current)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                kind = self.classify(Operation.PLACE, error)
+                if kind is ErrorClass.AMBIGUOUS:
+                    current = await self.settle_unknown(current, error)
+                    return current
+                raise
+            current = await self.apply_snapshot(current, snapshot)
+            return current
+
+        async def on_retry(number: int, delay: float, error: BaseException) -> None:
+            cause = error.original if isinstance(error, _RetryAfterAbsent) else error
+            log.info(
+                "Attempt %d/%d to place order %s failed: %s. Retrying in %.1fs...",
+                number,
+                config.max_attempts,
+                current.id,
+                cause,
+                delay,
+            )
+            await self._engine.journal.record(
+                Transition(
+                    order=None,
+                    events=(
+                        RetryScheduled(current, Operation.PLACE, number, delay, _describe(cause)),
+                    ),
+                )
+            )
+
+        try:
+            return await run_with_retry(
+                attempt,
+                config=config,
+                should_retry=lambda e: self.classify(Operation.PLACE, e) is ErrorClass.RETRYABLE,
+                clock=clock,
+                on_retry=on_retry,
+                describe=f"placing order {order.id}",
+            )
+        except OrderRetryExhaustedError as exhausted:
+            cause = exhausted.original_error or exhausted
+            if isinstance(cause, _RetryAfterAbsent):
+                cause = cause.original
+                exhausted.original_error = cause
+            log.error(
+                "All %d attempts to place order %s failed: %s",
+                exhausted.attempts,
+                current.id,
+                cause,
+            )
+            after = current.evolve(
+                OrderStatus.FAILED, reason=str(exhausted), updated_at=clock.now()
+            )
+            return await self.commit(
+                after,
+                events=[
+                    OrderStatusChanged(after, current.status),
+                    RetryExhausted(after, Operation.PLACE, exhausted.attempts, _describe(cause)),
+                ],
+            )
+        except OrderRejectedError as rejected:
+            reason = _describe(rejected)
+            log.warning("Order %s rejected: %s", current.id, reason)
+            return await self.move(current, OrderStatus.REJECTED, reason=reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.error("Order %s failed: %s", current.id, _describe(error))
+            return await self.move(current, OrderStatus.FAILED, reason=_describe(error))
+
+    async def settle_unknown(self, order: Order, error: BaseException) -> Order:
+        """The broker may hold ``order``: mark it UNKNOWN, then ask the broker."""
+        log.warning("Order %s: outcome of the send is unknown (%s); looking it up", order.id, error)
+        if order.status is not OrderStatus.UNKNOWN:
+            order = await self.move(
+                order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {_describe(error)}"
+            )
+        window = LookupWindow(
+            start=order.submitted_at or order.created_at, end=self._engine.clock.now()
+        )
+        try:
+            owned = await self._engine.owned_broker_ids(order)
+            found = await self.broker.lookup_order(order, window, owned)
+        except asyncio.CancelledError:
+            raise
+        except Exception as lookup_error:
+            found = CannotTell(f"lookup failed: {_describe(lookup_error)}")
+        if isinstance(found, Found):
+            log.info("Order %s found at the broker as %s", order.id, found.snapshot.broker_order_id)
+            return await self.apply_snapshot(order, found.snapshot)
+        if isinstance(found, Absent):
+            if self._engine.transient(error):
+                raise _RetryAfterAbsent(error)
+            return await self.move(
+                order, OrderStatus.FAILED, reason=f"not sent: {_describe(error)}"
+            )
+        log.warning(
+            "Order %s stays UNKNOWN: %s", order.id, found.reason or "the broker cannot tell"
+        )
+        return order
+
+    # ---------------------------------------------------------------- answers
+
+    async def apply_snapshot(self, order: Order, snapshot: OrderSnapshot) -> Order:
+        """Book what the broker reported: new fills, broker id, status."""
+        engine = self._engine
+        now = engine.clock.now()
+        known = await engine.known_fill_ids(order)
+        fills = fills_from_snapshot(
+            order, snapshot, known_fill_ids=known, now=now, venue_timezone=self.venue_timezone
+        )
+        updated = order.with_fills(fills)
+        broker_id = order.broker_order_id or snapshot.broker_order_id
+        status = order.status if order.is_terminal else derive_status(updated, snapshot)
+        reason = order.reason
+        if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED) and status is not order.status:
+            reason = snapshot.reason or reason
+            if status is OrderStatus.REJECTED:
+                log.warning("Order %s rejected: %s", order.id, reason)
+        elif status is not order.status and order.status is OrderStatus.UNKNOWN:
+            reason = None
+        if not fills and status is order.status and broker_id == order.broker_order_id:
+            return order
+        after = updated.evolve(status, broker_order_id=broker_id, reason=reason, updated_at=now)
+        events: list[Event] = []
+        if (
+            order.broker_order_id is None
+            and broker_id is not None
+            and status is not OrderStatus.REJECTED
+        ):
+            events.append(OrderSubmitted(after))
+        if status is not order.status:
+            events.append(OrderStatusChanged(after, order.status))
+        committed = await self.commit(after, events=events, fills=fills)
+        engine.remember_fills(committed, fills)
+        return committed
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name

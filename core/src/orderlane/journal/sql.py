@@ -1,0 +1,626 @@
+"""The SQLAlchemy journal: one writer thread, one connection, group commit.
+
+Every database call runs on the journal's own thread with SQLAlchemy Core on a synchronous
+driver (the standard library's sqlite3, or psycopg 3 for PostgreSQL). A caller's coroutine hands
+its work over and is woken once, after the commit: one thread hop per transition. Transitions
+that arrive while a commit is in progress are committed together in the next transaction (group
+commit); if that shared transaction fails, each of its transitions is retried in a transaction of
+its own so one bad change never takes others down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from orderlane.errors import ConfigurationError, JournalError
+from orderlane.events import Event, OrderFilled, PositionChanged
+from orderlane.journal import Committed, PnLSummary, Transition
+from orderlane.journal.migrate import upgrade
+from orderlane.journal.schema import fills, order_events, orders, positions
+from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus, OrderType, Side
+from orderlane.positions import Position
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "ConcurrentUpdateError",
+    "SignalTakenError",
+    "SqlJournal",
+    "resolve_database_url",
+]
+
+T = TypeVar("T")
+log = logging.getLogger("orderlane.journal")
+
+DEFAULT_DATABASE_URL = "sqlite:///orderlane.db"
+_OPEN = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
+
+
+class ConcurrentUpdateError(JournalError):
+    """The stored order moved on since the change was computed (another process wrote it)."""
+
+
+class SignalTakenError(JournalError):
+    """An order with this (account, signal id) is already stored."""
+
+
+def resolve_database_url(url: str | None = None) -> str:
+    """The URL to use: the argument, else ``ORDERLANE_DATABASE_URL``, else ``./orderlane.db``.
+
+    PostgreSQL URLs are driven by psycopg 3 from the journal's writer thread, whatever driver
+    they name (``postgresql://``, ``postgresql+asyncpg://`` and ``postgresql+psycopg://`` all work).
+    """
+    chosen = url or os.environ.get("ORDERLANE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    try:
+        parsed = sa.engine.make_url(chosen)
+    except sa.exc.ArgumentError as error:
+        raise ConfigurationError(f"not a database URL: {error}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ConfigurationError(
+        f"unsupported database {backend!r}: orderlane's journal runs on SQLite or PostgreSQL"
+    )
+
+
+def _safe_url(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+@attrs.define
+class _Work:
+    fn: Callable[[sa.Connection], Any]
+    write: bool
+    future: asyncio.Future[Any]
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "account_id": order.account_id,
+        "session_id": order.session_id,
+        "signal_id": order.signal_id,
+        "symbol": order.symbol,
+        "symbol_name": order.symbol_name,
+        "side": order.side.value,
+        "order_type": order.order_type.value,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "status": order.status.value,
+        "broker_order_id": order.broker_order_id,
+        "filled_quantity": order.filled_quantity,
+        "filled_notional": order.filled_notional,
+        "commission": order.commission,
+        "reason": order.reason,
+        "created_at": order.created_at,
+        "submitted_at": order.submitted_at,
+        "updated_at": order.updated_at,
+        "filled_at": order.filled_at,
+        "attempts": order.attempts,
+        "version": order.version,
+    }
+
+
+def _order_from_row(row: sa.Row[Any]) -> Order:
+    data = row._mapping
+    try:
+        return Order(
+            id=data["id"],
+            account_id=data["account_id"],
+            session_id=data["session_id"],
+            signal_id=data["signal_id"],
+            symbol=data["symbol"],
+            symbol_name=data["symbol_name"],
+            side=Side(data["side"]),
+            order_type=OrderType(data["order_type"]),
+            quantity=int(data["quantity"]),
+            limit_price=data["limit_price"],
+            status=OrderStatus(data["status"]),
+            broker_order_id=data["broker_order_id"],
+            filled_quantity=int(data["filled_quantity"]),
+            filled_notional=data["filled_notional"],
+            commission=data["commission"],
+            reason=data["reason"],
+            created_at=data["created_at"],
+            submitted_at=data["submitted_at"],
+            updated_at=data["updated_at"],
+            filled_at=data["filled_at"],
+            attempts=int(data["attempts"]),
+            version=int(data["version"]),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise JournalError(f"order row {data.get('id')!r} cannot be read: {error}") from error
+
+
+def _fill_row(fill: Fill) -> dict[str, Any]:
+    return {
+        "order_id": fill.order_id,
+        "fill_id": fill.fill_id,
+        "account_id": fill.account_id,
+        "session_id": fill.session_id,
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "commission": fill.commission,
+        "realized_pnl": fill.realized_pnl,
+        "executed_at": fill.executed_at,
+        "trading_day": fill.trading_day.isoformat(),
+    }
+
+
+def _fill_from_row(row: sa.Row[Any]) -> Fill:
+    from datetime import date
+
+    data = row._mapping
+    return Fill(
+        fill_id=data["fill_id"],
+        order_id=data["order_id"],
+        account_id=data["account_id"],
+        session_id=data["session_id"],
+        symbol=data["symbol"],
+        side=Side(data["side"]),
+        quantity=int(data["quantity"]),
+        price=data["price"],
+        commission=data["commission"],
+        executed_at=data["executed_at"],
+        trading_day=date.fromisoformat(data["trading_day"]),
+        realized_pnl=data["realized_pnl"],
+    )
+
+
+def _position_row(position: Position) -> dict[str, Any]:
+    return {
+        "account_id": position.account_id,
+        "symbol": position.symbol,
+        "symbol_name": position.symbol_name,
+        "quantity": position.quantity,
+        "average_price": position.average_price,
+        "fees": position.fees,
+        "realized_pnl": position.realized_pnl,
+        "opened_at": position.opened_at,
+        "updated_at": position.updated_at,
+        "version": position.version,
+    }
+
+
+def _position_from_row(row: sa.Row[Any]) -> Position:
+    data = row._mapping
+    return Position(
+        account_id=data["account_id"],
+        symbol=data["symbol"],
+        symbol_name=data["symbol_name"],
+        quantity=int(data["quantity"]),
+        average_price=data["average_price"],
+        fees=data["fees"],
+        realized_pnl=data["realized_pnl"],
+        opened_at=data["opened_at"],
+        updated_at=data["updated_at"],
+        version=int(data["version"]),
+    )
+
+
+class SqlJournal:
+    """The journal on SQLite (default) or PostgreSQL.
+
+    ``synchronous`` is SQLite's durability: FULL (default) syncs every commit to disk before the
+    broker hears of the order; NORMAL is faster but a power cut can lose the last commits.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 30_000,
+        max_batch: int = 256,
+    ) -> None:
+        if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ConfigurationError("synchronous must be FULL, EXTRA or NORMAL")
+        self.url = resolve_database_url(url)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = busy_timeout_ms
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._engine: sa.Engine | None = None
+        self._conn: sa.Connection | None = None
+        self._listener: Callable[[Sequence[Event]], None] | None = None
+        self.commits = 0  # transactions committed, for stats and tests of group commit
+
+    def __repr__(self) -> str:
+        return f"SqlJournal({_safe_url(self.url)!r})"
+
+    @property
+    def dialect(self) -> str:
+        return sa.engine.make_url(self.url).get_backend_name()
+
+    def set_listener(self, listener: Callable[[Sequence[Event]], None] | None) -> None:
+        """``listener(events)`` runs on the event loop after each commit, in commit order."""
+        self._listener = listener
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def open(self) -> None:
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="orderlane-journal", daemon=True)
+        self._thread.start()
+        try:
+            await self._submit(self._connect, write=False)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        thread, self._thread = self._thread, None
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+
+    async def __aenter__(self) -> SqlJournal:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _connect(self, _: Any) -> None:
+        url = sa.engine.make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                directory = os.path.dirname(os.path.abspath(url.database))
+                os.makedirs(directory, exist_ok=True)
+            engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
+            synchronous, busy = self._synchronous, self._busy_timeout_ms
+
+            @sa_event.listens_for(engine, "connect")
+            def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute(f"PRAGMA synchronous={synchronous}")
+                cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+            @sa_event.listens_for(engine, "begin")
+            def _on_begin(conn: sa.Connection) -> None:
+                # A deferred BEGIN that reads then writes fails with SQLITE_BUSY under WAL, so
+                # writes take the lock up front; plain reads need no lock at all.
+                conn.exec_driver_sql("BEGIN" if conn.info.get("read_only") else "BEGIN IMMEDIATE")
+
+        else:
+            try:
+                engine = sa.create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+            except ModuleNotFoundError:
+                raise ConfigurationError(
+                    "PostgreSQL needs psycopg 3: pip install 'orderlane[postgresql]'"
+                ) from None
+        try:
+            conn = engine.connect()
+        except sa.exc.OperationalError as error:
+            engine.dispose()
+            raise ConfigurationError(
+                f"cannot open the journal database {_safe_url(self.url)}: {error.orig}"
+            ) from None
+        self._engine, self._conn = engine, conn
+        upgrade(conn)
+
+    def _shutdown(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._engine is not None:
+            self._engine.dispose()
+        self._conn = self._engine = None
+
+    # ---------------------------------------------------------------- writer thread
+
+    def _submit(self, fn: Callable[[sa.Connection], T], *, write: bool) -> asyncio.Future[T]:
+        if self._thread is None or self._loop is None:
+            raise JournalError("the journal is not open")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put(_Work(fn, write, future))
+        return future
+
+    def _run(self) -> None:
+        carry: _Work | None = None
+        try:
+            while True:
+                item = carry if carry is not None else self._queue.get()
+                carry = None
+                if item is None:
+                    return
+                if not item.write:
+                    self._run_read(item)
+                    continue
+                batch, stop = [item], False
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is not None and nxt.write:
+                        batch.append(nxt)
+                        continue
+                    stop, carry = nxt is None, nxt
+                    break
+                self._run_writes(batch)
+                if stop:
+                    return
+        finally:
+            self._shutdown()
+
+    def _run_read(self, item: _Work) -> None:
+        try:
+            if self._conn is None:
+                result = item.fn(None)  # type: ignore[arg-type]
+            else:
+                self._conn.info["read_only"] = True
+                try:
+                    with self._conn.begin():
+                        result = item.fn(self._conn)
+                finally:
+                    self._conn.info["read_only"] = False
+        except BaseException as error:  # delivered to the caller
+            self._deliver([(item, None, error)])
+        else:
+            self._deliver([(item, result, None)])
+
+    def _run_writes(self, batch: list[_Work]) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        if len(batch) > 1:
+            try:
+                with conn.begin():
+                    results = [item.fn(conn) for item in batch]
+            except Exception:
+                log.debug("group commit of %d changes failed; committing one by one", len(batch))
+            else:
+                self.commits += 1
+                self._deliver(
+                    [(item, result, None) for item, result in zip(batch, results, strict=False)]
+                )
+                return
+        outcomes: list[tuple[_Work, Any, BaseException | None]] = []
+        for item in batch:
+            try:
+                with conn.begin():
+                    result = item.fn(conn)
+            except Exception as error:
+                outcomes.append((item, None, error))
+            else:
+                self.commits += 1
+                outcomes.append((item, result, None))
+        self._deliver(outcomes)
+
+    def _deliver(self, outcomes: list[tuple[_Work, Any, BaseException | None]]) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._resolve, outcomes)
+
+    def _resolve(self, outcomes: list[tuple[_Work, Any, BaseException | None]]) -> None:
+        for item, result, error in outcomes:
+            if error is None and isinstance(result, Committed) and self._listener is not None:
+                try:
+                    self._listener(result.events)
+                except Exception:  # pragma: no cover - the bus only queues
+                    log.exception("event listener failed")
+            if item.future.done():
+                continue
+            if error is not None:
+                item.future.set_exception(_translate(error))
+            else:
+                item.future.set_result(result)
+
+    # ---------------------------------------------------------------- writes
+
+    async def record(self, transition: Transition) -> Committed:
+        """Commit ``transition``; returns once it is durable."""
+        return await self._submit(lambda conn: self._apply(conn, transition), write=True)
+
+    def _apply(self, conn: sa.Connection, transition: Transition) -> Committed:
+        now_order = transition.order
+        stored: Order | None = None
+        if now_order is not None:
+            if transition.new:
+                stored = attrs.evolve(now_order, version=1)
+                conn.execute(orders.insert(), _order_row(stored))
+            else:
+                stored = attrs.evolve(now_order, version=now_order.version + 1)
+                result = conn.execute(
+                    orders.update()
+                    .where(orders.c.id == now_order.id, orders.c.version == now_order.version)
+                    .values(_order_row(stored))
+                )
+                if result.rowcount != 1:
+                    raise ConcurrentUpdateError(
+                        f"order {now_order.id} changed since version {now_order.version}"
+                    )
+        events: list[Event] = list(transition.events)
+        stored_fills: list[Fill] = []
+        moved: list[Position] = []
+        for fill in transition.fills:
+            position = self._position_for_update(conn, fill.account_id, fill.symbol)
+            change = position.apply(fill, stored.symbol_name if stored else "")
+            after = attrs.evolve(change.position, version=position.version + 1)
+            booked = attrs.evolve(fill, realized_pnl=change.realized_pnl)
+            conn.execute(fills.insert(), _fill_row(booked))
+            if position.version == 0:
+                conn.execute(positions.insert(), _position_row(after))
+            else:
+                conn.execute(
+                    positions.update()
+                    .where(
+                        positions.c.account_id == fill.account_id,
+                        positions.c.symbol == fill.symbol,
+                        positions.c.version == position.version,
+                    )
+                    .values(_position_row(after))
+                )
+            stored_fills.append(booked)
+            moved.append(after)
+            if stored is not None:
+                events.append(OrderFilled(order=stored, fill=booked))
+            events.append(
+                PositionChanged(position=after, fill=booked, realized_pnl=change.realized_pnl)
+            )
+        if events:
+            recorded_at = stored.updated_at if stored is not None else None
+            conn.execute(
+                order_events.insert(),
+                [
+                    {
+                        "order_id": ev.order_id,
+                        "type": ev.type,
+                        "payload": json.dumps(ev.payload(), ensure_ascii=False),
+                        "recorded_at": recorded_at or _now(),
+                    }
+                    for ev in events
+                ],
+            )
+        return Committed(
+            order=stored, fills=tuple(stored_fills), positions=tuple(moved), events=tuple(events)
+        )
+
+    def _position_for_update(self, conn: sa.Connection, account_id: str, symbol: str) -> Position:
+        row = conn.execute(
+            sa.select(positions)
+            .where(positions.c.account_id == account_id, positions.c.symbol == symbol)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return Position(account_id=account_id, symbol=symbol)
+        return _position_from_row(row)
+
+    # ---------------------------------------------------------------- reads
+
+    async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
+        return await self._submit(fn, write=False)
+
+    async def get_order(self, order_id: str) -> Order | None:
+        def read(conn: sa.Connection) -> Order | None:
+            row = conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
+            return None if row is None else _order_from_row(row)
+
+        return await self._read(read)
+
+    async def find_by_signal(self, account_id: str, signal_id: str) -> Order | None:
+        def read(conn: sa.Connection) -> Order | None:
+            row = conn.execute(
+                sa.select(orders).where(
+                    orders.c.account_id == account_id, orders.c.signal_id == signal_id
+                )
+            ).first()
+            return None if row is None else _order_from_row(row)
+
+        return await self._read(read)
+
+    async def open_orders(self, account_id: str | None = None) -> list[Order]:
+        def read(conn: sa.Connection) -> list[Order]:
+            query = sa.select(orders).where(orders.c.status.in_(_OPEN))
+            if account_id is not None:
+                query = query.where(orders.c.account_id == account_id)
+            return [
+                _order_from_row(row) for row in conn.execute(query.order_by(orders.c.created_at))
+            ]
+
+        return await self._read(read)
+
+    async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]:
+        """Broker order ids that journal orders for (account, symbol) already own."""
+
+        def read(conn: sa.Connection) -> frozenset[str]:
+            query = sa.select(orders.c.broker_order_id).where(
+                orders.c.account_id == account_id,
+                orders.c.symbol == symbol,
+                orders.c.broker_order_id.is_not(None),
+            )
+            return frozenset(row[0] for row in conn.execute(query))
+
+        return await self._read(read)
+
+    async def list_orders(self, limit: int = 100) -> list[Order]:
+        def read(conn: sa.Connection) -> list[Order]:
+            query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)
+            return [_order_from_row(row) for row in conn.execute(query)]
+
+        return await self._read(read)
+
+    async def fills(self, order_id: str) -> list[Fill]:
+        def read(conn: sa.Connection) -> list[Fill]:
+            query = (
+                sa.select(fills).where(fills.c.order_id == order_id).order_by(fills.c.executed_at)
+            )
+            return [_fill_from_row(row) for row in conn.execute(query)]
+
+        return await self._read(read)
+
+    async def positions(self, account_id: str | None = None) -> list[Position]:
+        def read(conn: sa.Connection) -> list[Position]:
+            query = sa.select(positions).order_by(positions.c.account_id, positions.c.symbol)
+            if account_id is not None:
+                query = query.where(positions.c.account_id == account_id)
+            return [_position_from_row(row) for row in conn.execute(query)]
+
+        return await self._read(read)
+
+    async def events(self, order_id: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        def read(conn: sa.Connection) -> list[tuple[str, dict[str, Any]]]:
+            query = sa.select(order_events.c.type, order_events.c.payload).order_by(
+                order_events.c.seq
+            )
+            if order_id is not None:
+                query = query.where(order_events.c.order_id == order_id)
+            return [(row.type, json.loads(row.payload)) for row in conn.execute(query)]
+
+        return await self._read(read)
+
+    async def realized_pnl(self, by: str = "session") -> list[PnLSummary]:
+        """Realized P&L summed per ``session`` (the closing order's) or per trading ``day``."""
+        if by not in {"session", "day"}:
+            raise ValueError("by must be 'session' or 'day'")
+        column = fills.c.session_id if by == "session" else fills.c.trading_day
+
+        def read(conn: sa.Connection) -> list[PnLSummary]:
+            totals: dict[str, tuple[Decimal, int]] = {}
+            for key, pnl in conn.execute(sa.select(column, fills.c.realized_pnl)):
+                total, count = totals.get(key, (Decimal(0), 0))
+                totals[key] = (total + pnl, count + 1)
+            return [PnLSummary(key, total, count) for key, (total, count) in sorted(totals.items())]
+
+        return await self._read(read)
+
+
+def _now() -> Any:
+    from orderlane.model import utc_now
+
+    return utc_now()
+
+
+def _translate(error: BaseException) -> BaseException:
+    if isinstance(error, sa.exc.IntegrityError):
+        message = str(error.orig).lower()
+        if "signal" in message or "uq_orders_account_signal" in message:
+            return SignalTakenError("an order with this signal id is already stored")
+        return JournalError(f"the journal refused a change: {error.orig}")
+    if isinstance(error, sa.exc.OperationalError):
+        return JournalError(f"the journal database failed: {error.orig}")
+    return error

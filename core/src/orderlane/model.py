@@ -1,0 +1,417 @@
+"""The trading domain: signals, orders and their states, broker snapshots and fills.
+
+Pure data and rules, no I/O. Money is ``Decimal``, quantities are ``int``, times are aware UTC.
+Orders are immutable: every change makes a new ``Order`` through :meth:`Order.evolve`, which
+checks the one transition table, :data:`TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from orderlane.errors import InvalidSignalError, InvalidTransitionError
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "TRANSITIONS",
+    "Execution",
+    "Fill",
+    "Order",
+    "OrderSnapshot",
+    "OrderStatus",
+    "OrderType",
+    "Side",
+    "Signal",
+    "fills_from_snapshot",
+    "utc_now",
+]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Side(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class OrderStatus(enum.StrEnum):
+    CREATED = "CREATED"
+    SUBMITTING = "SUBMITTING"
+    SUBMITTED = "SUBMITTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    UNKNOWN = "UNKNOWN"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+S = OrderStatus
+TERMINAL_STATUSES = frozenset({S.FILLED, S.CANCELLED, S.REJECTED, S.FAILED})
+
+#: The allowed status changes, the only place they are written down. Staying in the same
+#: status is always allowed (more fills on a partially filled order, a late fill on a failed one).
+TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
+    # FAILED from CREATED: never sent (recovery, instrument hold timeout).
+    S.CREATED: frozenset({S.SUBMITTING, S.FAILED}),
+    S.SUBMITTING: frozenset(
+        {S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.FAILED, S.UNKNOWN, S.CANCELLED}
+    ),
+    # SUBMITTING again from UNKNOWN: the broker confirmed it has nothing, so it is sent again.
+    S.UNKNOWN: frozenset(
+        {S.SUBMITTING, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.FAILED}
+    ),
+    S.SUBMITTED: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.REJECTED, S.FAILED}
+    ),
+    S.PARTIALLY_FILLED: frozenset({S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.FAILED}),
+    # Back to SUBMITTED / PARTIALLY_FILLED: the broker refused the cancel and the order lives on.
+    S.PENDING_CANCEL: frozenset(
+        {S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.FAILED}
+    ),
+    S.FILLED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.FAILED: frozenset(),
+}
+del S
+
+
+def _to_decimal(value: object, name: str) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise InvalidSignalError(f"{name} must be a decimal number, got {value!r}") from None
+    else:
+        raise InvalidSignalError(
+            f"{name} must be a Decimal, int or decimal string (never float), got {value!r}"
+        )
+    if not result.is_finite():
+        raise InvalidSignalError(f"{name} must be finite, got {value!r}")
+    return result
+
+
+def _enum_value(enum_type: type[enum.Enum], value: object, name: str) -> Any:
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, str):
+        try:
+            return enum_type(value.upper())
+        except ValueError:
+            pass
+    choices = ", ".join(member.value for member in enum_type)
+    raise InvalidSignalError(f"{name} must be one of {choices}, got {value!r}")
+
+
+@attrs.frozen
+class Signal:
+    """What a strategy wants: buy or sell ``quantity`` of ``symbol``.
+
+    Validated on construction; a malformed signal raises :class:`InvalidSignalError`.
+    ``signal_id`` makes execution idempotent: the same id executed twice returns one order.
+    """
+
+    symbol: str
+    direction: Side
+    quantity: int
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    symbol_name: str = ""
+    session_id: str = "default"
+    signal_id: str | None = None
+
+    def __init__(
+        self,
+        symbol: str,
+        direction: Side | str,
+        quantity: int,
+        order_type: OrderType | str = OrderType.MARKET,
+        limit_price: Decimal | int | str | None = None,
+        symbol_name: str = "",
+        session_id: str = "default",
+        signal_id: str | None = None,
+    ) -> None:
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise InvalidSignalError(f"symbol must be a non-empty string, got {symbol!r}")
+        side = _enum_value(Side, direction, "direction")
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise InvalidSignalError(f"quantity must be an int, got {quantity!r}")
+        if quantity <= 0:
+            raise InvalidSignalError(f"quantity must be positive, got {quantity}")
+        kind = _enum_value(OrderType, order_type, "order_type")
+        price = None if limit_price is None else _to_decimal(limit_price, "limit_price")
+        if kind is OrderType.LIMIT and price is None:
+            raise InvalidSignalError("a LIMIT signal needs a limit_price")
+        if kind is OrderType.MARKET and price is not None:
+            raise InvalidSignalError("a MARKET signal takes no limit_price; use order_type=LIMIT")
+        if price is not None and price <= 0:
+            raise InvalidSignalError(f"limit_price must be positive, got {price}")
+        if not isinstance(session_id, str) or not session_id:
+            raise InvalidSignalError("session_id must be a non-empty string")
+        if signal_id is not None and (not isinstance(signal_id, str) or not signal_id):
+            raise InvalidSignalError("signal_id must be a non-empty string or None")
+        self.__attrs_init__(  # type: ignore[attr-defined]
+            symbol.strip(), side, quantity, kind, price, symbol_name, session_id, signal_id
+        )
+
+
+@attrs.frozen
+class Order:
+    """One order's full state. Immutable: :meth:`evolve` returns the next version."""
+
+    id: str
+    account_id: str
+    session_id: str
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    symbol_name: str = ""
+    signal_id: str | None = None
+    status: OrderStatus = OrderStatus.CREATED
+    broker_order_id: str | None = None
+    filled_quantity: int = 0
+    filled_notional: Decimal = Decimal(0)
+    commission: Decimal = Decimal(0)
+    reason: str | None = None
+    created_at: datetime = attrs.field(factory=utc_now)
+    submitted_at: datetime | None = None
+    updated_at: datetime = attrs.field(factory=utc_now)
+    filled_at: datetime | None = None
+    attempts: int = 0
+    version: int = 0
+
+    @classmethod
+    def from_signal(cls, signal: Signal, *, account_id: str, now: datetime) -> Order:
+        return cls(
+            id=str(uuid.uuid4()),
+            account_id=account_id,
+            session_id=signal.session_id,
+            symbol=signal.symbol,
+            symbol_name=signal.symbol_name,
+            side=signal.direction,
+            quantity=signal.quantity,
+            order_type=signal.order_type,
+            limit_price=signal.limit_price,
+            signal_id=signal.signal_id,
+            created_at=now,
+            updated_at=now,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def remaining_quantity(self) -> int:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def average_fill_price(self) -> Decimal | None:
+        if self.filled_quantity == 0:
+            return None
+        return self.filled_notional / self.filled_quantity
+
+    def matches(self, signal: Signal) -> bool:
+        """Whether ``signal`` asks for exactly this order (used for duplicate signal ids)."""
+        return (
+            self.symbol == signal.symbol
+            and self.side is signal.direction
+            and self.quantity == signal.quantity
+            and self.order_type is signal.order_type
+            and self.limit_price == signal.limit_price
+            and self.session_id == signal.session_id
+        )
+
+    def evolve(self, status: OrderStatus | None = None, **changes: Any) -> Order:
+        """Return this order moved to ``status`` (default: unchanged) with ``changes`` applied.
+
+        Raises :class:`InvalidTransitionError` when the table does not allow the move; the
+        order itself never changes.
+        """
+        target = self.status if status is None else status
+        if target is not self.status and target not in TRANSITIONS[self.status]:
+            raise InvalidTransitionError(
+                f"order {self.id}: {self.status.value} cannot become {target.value}"
+            )
+        return attrs.evolve(self, status=target, **changes)
+
+    def with_fills(self, fills: Iterable[Fill]) -> Order:
+        """Return this order with ``fills`` added to its filled quantity, notional, commission."""
+        quantity, notional, commission = self.filled_quantity, self.filled_notional, self.commission
+        last = self.filled_at
+        for fill in fills:
+            quantity += fill.quantity
+            notional += fill.price * fill.quantity
+            commission += fill.commission
+            last = fill.executed_at
+        if quantity > self.quantity:
+            raise InvalidTransitionError(
+                f"order {self.id}: fills of {quantity} exceed the order quantity {self.quantity}"
+            )
+        filled_at = last if quantity == self.quantity else self.filled_at
+        return attrs.evolve(
+            self,
+            filled_quantity=quantity,
+            filled_notional=notional,
+            commission=commission,
+            filled_at=filled_at,
+        )
+
+
+@attrs.frozen
+class Execution:
+    """One execution as a broker reports it (with the broker's own fill id)."""
+
+    fill_id: str
+    quantity: int
+    price: Decimal
+    commission: Decimal = Decimal(0)
+    executed_at: datetime | None = None
+
+
+@attrs.frozen
+class OrderSnapshot:
+    """What a broker reports about one order: always cumulative, never a bare delta.
+
+    ``status`` is the broker's view mapped onto orderlane's statuses (SUBMITTED, PARTIALLY_FILLED,
+    FILLED, CANCELLED, REJECTED, PENDING_CANCEL). Give either ``filled_notional`` or
+    ``average_price`` for the cumulative fill, and ``executions`` when the broker names its fills.
+    """
+
+    status: OrderStatus
+    broker_order_id: str | None = None
+    filled_quantity: int = 0
+    filled_notional: Decimal | None = None
+    average_price: Decimal | None = None
+    commission: Decimal | None = None
+    broker_time: datetime | None = None
+    executions: tuple[Execution, ...] = ()
+    reason: str | None = None
+
+    @property
+    def cumulative_notional(self) -> Decimal | None:
+        if self.filled_notional is not None:
+            return self.filled_notional
+        if self.average_price is not None:
+            return self.average_price * self.filled_quantity
+        return None
+
+
+@attrs.frozen
+class Fill:
+    """A fact: ``quantity`` of an order executed at ``price``. Unique per (order, fill id)."""
+
+    fill_id: str
+    order_id: str
+    account_id: str
+    session_id: str
+    symbol: str
+    side: Side
+    quantity: int
+    price: Decimal
+    commission: Decimal
+    executed_at: datetime
+    trading_day: date
+    realized_pnl: Decimal = Decimal(0)
+
+
+def fills_from_snapshot(
+    order: Order,
+    snapshot: OrderSnapshot,
+    *,
+    known_fill_ids: frozenset[str] | set[str],
+    now: datetime,
+    venue_timezone: Any = UTC,
+) -> list[Fill]:
+    """Turn a cumulative broker snapshot into the fills orderlane has not counted yet.
+
+    Executions with fill ids are taken by id (each once). Without ids, the part of the cumulative
+    quantity above what the order already holds becomes one fill named
+    ``{broker_order_id}:{cumulative quantity}``; a snapshot not above what is known adds nothing.
+    The order's quantity is never exceeded.
+    """
+    remaining = order.remaining_quantity
+    seen = set(known_fill_ids)
+    fills: list[Fill] = []
+
+    def make(
+        fill_id: str, quantity: int, price: Decimal, commission: Decimal, at: datetime
+    ) -> Fill:
+        return Fill(
+            fill_id=fill_id,
+            order_id=order.id,
+            account_id=order.account_id,
+            session_id=order.session_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            commission=commission,
+            executed_at=at,
+            trading_day=at.astimezone(venue_timezone).date(),
+        )
+
+    if snapshot.executions:
+        for execution in snapshot.executions:
+            if remaining <= 0:
+                break
+            if execution.fill_id in seen or execution.quantity <= 0:
+                continue
+            quantity = min(execution.quantity, remaining)
+            seen.add(execution.fill_id)
+            remaining -= quantity
+            at = execution.executed_at or snapshot.broker_time or now
+            fills.append(
+                make(execution.fill_id, quantity, execution.price, execution.commission, at)
+            )
+        return fills
+
+    cumulative = min(snapshot.filled_quantity, order.quantity)
+    if cumulative <= order.filled_quantity:
+        return fills
+    notional = snapshot.cumulative_notional
+    if notional is None:
+        return fills  # a fill without a price cannot be booked; the next snapshot will carry it
+    quantity = cumulative - order.filled_quantity
+    if snapshot.filled_quantity > order.quantity:
+        # Overfill reported: book the capped quantity at the reported average price.
+        price = notional / snapshot.filled_quantity
+    else:
+        price = (notional - order.filled_notional) / quantity
+    commission = Decimal(0)
+    if snapshot.commission is not None and snapshot.commission > order.commission:
+        commission = snapshot.commission - order.commission
+    fill_id = f"{snapshot.broker_order_id or order.broker_order_id or order.id}:{cumulative}"
+    if fill_id in seen:
+        return fills
+    at = snapshot.broker_time or now
+    fills.append(make(fill_id, quantity, price, commission, at))
+    return fills

@@ -1,0 +1,161 @@
+"""Shared fixtures: a loopback-only network, journal databases (SQLite and PostgreSQL), engines.
+
+PostgreSQL tests use ORDERLANE_TEST_POSTGRES_URL (default: the local server, database ``test``),
+in a database of their own that they create. Under CI=true a missing server fails the run;
+elsewhere those tests are skipped with a message saying how to start it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orderlane import Engine, FakeClock
+from orderlane_mock import MockVenue
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ORDERLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+POSTGRES_DATABASE = "orderlane_test"
+START_POSTGRES = (
+    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start "
+    "(or set ORDERLANE_TEST_POSTGRES_URL to a server you can use)"
+)
+
+# ------------------------------------------------------------------ loopback only
+
+
+class NonLoopbackConnection(RuntimeError):
+    pass
+
+
+def _check_address(address: Any) -> None:
+    if isinstance(address, (str, bytes)):  # AF_UNIX socket paths are local
+        return
+    host = address[0]
+    if host in ("localhost", ""):
+        return
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise NonLoopbackConnection(f"tests may only connect to loopback, not {host!r}") from None
+    if not ip.is_loopback:
+        raise NonLoopbackConnection(f"tests may only connect to loopback, not {host}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only() -> Iterator[None]:
+    """Fail any test that opens a connection outside loopback (no real broker, ever)."""
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        _check_address(address)
+        original_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        _check_address(address)
+        return original_connect_ex(self, address)
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        socket.socket.connect = original_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------ databases
+
+
+def _postgres_available() -> str | None:
+    """The test database URL, created fresh for this session; None if the server is down."""
+    import sqlalchemy as sa
+
+    admin_url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg")
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": POSTGRES_DATABASE},
+            ).first()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{POSTGRES_DATABASE}"'))
+        admin.dispose()
+    except Exception:
+        return None
+    return admin_url.set(database=POSTGRES_DATABASE).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = _postgres_available()
+    if url is None:
+        message = (
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}; start it with {START_POSTGRES}"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+def _reset_postgres(url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> str:
+    """An empty PostgreSQL database (the schema is dropped and made anew)."""
+    _reset_postgres(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'journal.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
+# ------------------------------------------------------------------ engines
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def venue() -> MockVenue:
+    return MockVenue()
+
+
+@pytest.fixture
+async def engine(venue: MockVenue, clock: FakeClock, sqlite_url: str) -> AsyncIterator[Engine]:
+    """An engine on the mock venue, a fresh SQLite journal and fake time."""
+    async with Engine.open(
+        "mock", adapter_options={"venue": venue}, clock=clock, database_url=sqlite_url
+    ) as opened:
+        yield opened
