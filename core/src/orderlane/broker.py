@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from orderlane.clock import Clock
-from orderlane.errors import BrokerError, ConfigurationError
+from orderlane.errors import BrokerError, BrokerRateLimitError, ConfigurationError
 from orderlane.hookspecs import ADAPTER_HOOKS
 from orderlane.model import Order, OrderSnapshot
 
@@ -176,6 +176,10 @@ class BrokerContext:
     async def permit(self, kind: RequestKind | str = RequestKind.ORDER) -> None:
         await self._permit(RequestKind(kind))
 
+    def use_limiter(self, permit: Permit) -> None:
+        """Route every permit through ``permit`` (the engine's rate limiter)."""
+        self._permit = permit
+
 
 def _expect(value: Any, types: type | tuple[type, ...], hook: str) -> Any:
     if not isinstance(value, types):
@@ -191,6 +195,8 @@ class Broker:
         self.ctx = ctx
         self.name = pm.get_name(plugin) or type(plugin).__name__
         self._info: AdapterInfo | None = None
+        #: Called with ``retry_after`` whenever the broker answers "too many requests".
+        self.on_rate_limited: Callable[[float | None], None] | None = None
         # Adapter hooks run on the chosen adapter alone: pluggy's firstresult would stop at the
         # coroutine of an ``async def`` that meant to decline, and no other plugin may answer.
         self._impls: dict[str, Callable[..., Any]] = {}
@@ -208,7 +214,15 @@ class Broker:
     async def _call(self, hook: str, **kwargs: Any) -> Any:
         impl = self._impl(hook)
         assert impl is not None
-        return await await_me_maybe(impl(**kwargs))
+        return await self._guard(impl(**kwargs))
+
+    async def _guard(self, pending: Any) -> Any:
+        try:
+            return await await_me_maybe(pending)
+        except BrokerRateLimitError as error:
+            if self.on_rate_limited is not None:
+                self.on_rate_limited(error.retry_after)
+            raise
 
     @property
     def info(self) -> AdapterInfo:
@@ -259,7 +273,7 @@ class Broker:
         impl = self._impl("orderlane_order_statuses", required=False)
         if impl is None:
             return {order.id: await self.order_status(order) for order in orders}
-        result = await await_me_maybe(impl(ctx=self.ctx, orders=list(orders)))
+        result = await self._guard(impl(ctx=self.ctx, orders=list(orders)))
         _expect(result, Mapping, "orderlane_order_statuses")
         for snapshot in result.values():
             _expect(snapshot, OrderSnapshot, "orderlane_order_statuses")
@@ -271,7 +285,7 @@ class Broker:
         impl = self._impl("orderlane_lookup_order", required=False)
         if impl is None:
             return CannotTell("the adapter cannot look orders up")
-        result = await await_me_maybe(
+        result = await self._guard(
             impl(ctx=self.ctx, order=order, window=window, owned_broker_ids=owned_broker_ids)
         )
         return _expect(  # type: ignore[no-any-return]

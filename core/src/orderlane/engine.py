@@ -8,14 +8,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
 
-from orderlane.broker import Broker, BrokerContext, await_me_maybe
+from orderlane.broker import Broker, BrokerContext, RateLimit, await_me_maybe
 from orderlane.clock import Clock, SystemClock
 from orderlane.errors import BrokerError, ConfigurationError
 from orderlane.events import EventBus
@@ -26,6 +28,7 @@ from orderlane.journal.sql import SqlJournal
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
 from orderlane.positions import Position
+from orderlane.ratelimit import RateLimiter, shared_limiter
 from orderlane.retry import DefaultRetryPolicy, Operation, RetryConfig
 
 __all__ = ["Engine", "EngineConfig", "StatusHandler"]
@@ -49,6 +52,16 @@ class EngineConfig:
     retry: Mapping[Operation, RetryConfig] = attrs.field(factory=dict)
     #: Load observer plugins published under the ``orderlane.plugins`` entry-point group.
     load_entry_point_plugins: bool = True
+    #: Broker request limits; None means what the adapter declares (``orderlane_rate_limits``).
+    rate_limits: tuple[RateLimit, ...] | None = None
+    #: Each limit's window is counted this fraction longer, for the time from grant to arrival.
+    rate_limit_margin: float = 0.02
+    #: Key of the limiter shared by engines on one broker credential; None: adapter + account.
+    credential_key: str | None = None
+    #: How long a new order may wait behind an UNKNOWN order for the same instrument.
+    instrument_hold_timeout: float = 30.0
+    #: How often a held order checks whether its instrument is free again.
+    instrument_hold_poll: float = 0.5
 
 
 class _StatusHandlers:
@@ -115,6 +128,8 @@ class Engine:
         self.journal.set_listener(self.events.publish)
         self._executor = Executor(self)
         self._fill_ids: dict[str, set[str]] = {}
+        self.limiter: RateLimiter | None = None
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._started = False
 
     def __repr__(self) -> str:
@@ -141,6 +156,13 @@ class Engine:
             return
         await self.journal.open()
         self.events.start()
+        limits = self.config.rate_limits
+        if limits is None:
+            limits = tuple(self.broker.rate_limits())
+        key = self.config.credential_key or f"{self.adapter_name}:{self.config.account_id}"
+        self.limiter = shared_limiter(key, limits, self.clock, margin=self.config.rate_limit_margin)
+        self.ctx.use_limiter(self.limiter.acquire)
+        self.broker.on_rate_limited = self.limiter.penalize
         try:
             await self.broker.start()
         except BaseException:
@@ -197,6 +219,64 @@ class Engine:
 
             raise InvalidSignalError(f"execute() takes a Signal, got {type(signal).__name__}")
         return await self._executor.execute(signal)
+
+    async def refresh(self, order_id: str) -> Order:
+        """Ask the broker for the order's status now and book what changed (fills, status).
+
+        Broker errors propagate (an :class:`~orderlane.errors.OrderNotFoundError` included) and
+        leave the order as it was: an inquiry's failure never changes an order by itself.
+        """
+        self._require_started()
+        async with self.order_lock(order_id):
+            order = await self._stored(order_id)
+            if order.broker_order_id is None:
+                return order
+            snapshot = await self.broker.order_status(order)
+            return await self._executor.apply_snapshot(order, snapshot)
+
+    async def cancel(self, order_id: str) -> Order:
+        """Cancel what is left of an open order; returns the order as the broker then reports it.
+
+        The order is PENDING_CANCEL while the request is out. A broker that answers "nothing to
+        cancel" (filled or gone meanwhile) is asked for the order's status, which decides.
+        """
+        self._require_started()
+        async with self.order_lock(order_id):
+            order = await self._stored(order_id)
+            if order.is_terminal or order.broker_order_id is None:
+                return order
+            return await self._executor.cancel(order)
+
+    async def _stored(self, order_id: str) -> Order:
+        order = await self.journal.get_order(order_id)
+        if order is None:
+            raise LookupError(f"no order {order_id!r} in the journal")
+        return order
+
+    def order_lock(self, order_id: str) -> asyncio.Lock:
+        """The lock that serializes every write to one order within this process."""
+        lock = self._locks.get(order_id)
+        if lock is None:
+            lock = self._locks[order_id] = asyncio.Lock()
+        return lock
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for monitoring: the limiter's queue and waits, the journal's commits."""
+        limiter = self.limiter
+        return {
+            "journal_commits": getattr(self.journal, "commits", None),
+            "rate_limiter": None
+            if limiter is None
+            else {
+                "limits": [f"{limit.limit}/{limit.period:g}s" for limit in limiter.limits],
+                "queue_depth": limiter.queue_depth,
+                "max_queue_depth": limiter.stats.max_waiting,
+                "granted": dict(limiter.stats.granted),
+                "mean_wait_s": limiter.stats.mean_wait,
+                "max_wait_s": limiter.stats.max_wait,
+                "pauses": limiter.stats.pauses,
+            },
+        }
 
     async def flush_events(self) -> None:
         """Wait until observers have received every event committed so far."""

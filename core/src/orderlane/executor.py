@@ -18,7 +18,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from orderlane.broker import Absent, Broker, CannotTell, Found, LookupWindow
+from orderlane.broker import (
+    Absent,
+    Broker,
+    CancelAccepted,
+    CannotTell,
+    Found,
+    LookupWindow,
+    NothingToCancel,
+)
 from orderlane.errors import (
     DuplicateSignalError,
     OrderRejectedError,
@@ -34,7 +42,7 @@ from orderlane.events import (
     RetryScheduled,
 )
 from orderlane.journal import Transition
-from orderlane.journal.sql import SignalTakenError
+from orderlane.journal.sql import InstrumentHeldError, SignalTakenError
 from orderlane.model import Order, OrderSnapshot, OrderStatus, Signal, fills_from_snapshot
 from orderlane.retry import ErrorClass, Operation, RetryConfig, run_with_retry
 
@@ -49,9 +57,10 @@ log = logging.getLogger("orderlane.executor")
 class _RetryAfterAbsent(Exception):
     """The broker confirmed it never got an ambiguous send: send again (counts as an attempt)."""
 
-    def __init__(self, original: BaseException) -> None:
+    def __init__(self, original: BaseException, order: Order) -> None:
         super().__init__(str(original))
         self.original = original
+        self.order = order
 
 
 def derive_status(order: Order, snapshot: OrderSnapshot) -> OrderStatus:
@@ -104,12 +113,18 @@ class Executor:
         assert committed.order is not None
         return committed.order
 
-    async def move(self, order: Order, status: OrderStatus, **changes: Any) -> Order:
+    async def move(
+        self, order: Order, status: OrderStatus, *, hold_check: bool = False, **changes: Any
+    ) -> Order:
         """Commit ``order`` in ``status`` with a status-changed event."""
         changes.setdefault("updated_at", self._engine.clock.now())
         after = order.evolve(status, **changes)
         events = [] if status is order.status else [OrderStatusChanged(after, order.status)]
-        return await self.commit(after, events=events)
+        committed = await self._engine.journal.record(
+            Transition(order=after, events=tuple(events), hold_check=hold_check)
+        )
+        assert committed.order is not None
+        return committed.order
 
     # ---------------------------------------------------------------- execute
 
@@ -163,17 +178,22 @@ class Executor:
             engine.validate(order)
         except Exception as error:
             raise OrderVetoedError(f"order for {signal.symbol} vetoed: {error}") from error
-        try:
-            order = await self.commit(order, events=[OrderCreated(order)], new=True)
-        except SignalTakenError:
-            assert signal.signal_id is not None
-            stored = await engine.journal.find_by_signal(order.account_id, signal.signal_id)
-            assert stored is not None
-            return self._check_same(stored, signal)
-        log.info(
-            "Order created: %s (%s %d %s)", order.id, order.side.value, order.quantity, order.symbol
-        )
-        return await self.submit(order)
+        async with engine.order_lock(order.id):
+            try:
+                order = await self.commit(order, events=[OrderCreated(order)], new=True)
+            except SignalTakenError:
+                assert signal.signal_id is not None
+                stored = await engine.journal.find_by_signal(order.account_id, signal.signal_id)
+                assert stored is not None
+                return self._check_same(stored, signal)
+            log.info(
+                "Order created: %s (%s %d %s)",
+                order.id,
+                order.side.value,
+                order.quantity,
+                order.symbol,
+            )
+            return await self.submit(order)
 
     # ---------------------------------------------------------------- submit
 
@@ -194,17 +214,22 @@ class Executor:
         clock = self._engine.clock
         config = self.retry_config(Operation.PLACE)
         current = order
+        if order.status is OrderStatus.CREATED:
+            current = await self._submitting_when_free(order)
+            if current.status is not OrderStatus.SUBMITTING:
+                return current
 
         async def attempt(number: int) -> Order:
             nonlocal current
-            now = clock.now()
-            current = await self.move(
-                current,
-                OrderStatus.SUBMITTING,
-                attempts=current.attempts + 1,
-                submitted_at=current.submitted_at or now,
-                updated_at=now,
-            )
+            if number > 1 or current.status is not OrderStatus.SUBMITTING:
+                now = clock.now()
+                current = await self.move(
+                    current,
+                    OrderStatus.SUBMITTING,
+                    attempts=current.attempts + 1,
+                    submitted_at=current.submitted_at or now,
+                    updated_at=now,
+                )
             try:
                 snapshot = await self.broker.place_order(current)
             except asyncio.CancelledError:
@@ -212,7 +237,11 @@ class Executor:
             except Exception as error:
                 kind = self.classify(Operation.PLACE, error)
                 if kind is ErrorClass.AMBIGUOUS:
-                    current = await self.settle_unknown(current, error)
+                    try:
+                        current = await self.settle_unknown(current, error)
+                    except _RetryAfterAbsent as absent:
+                        current = absent.order
+                        raise
                     return current
                 raise
             current = await self.apply_snapshot(current, snapshot)
@@ -277,6 +306,41 @@ class Executor:
             log.error("Order %s failed: %s", current.id, _describe(error))
             return await self.move(current, OrderStatus.FAILED, reason=_describe(error))
 
+    async def _submitting_when_free(self, order: Order) -> Order:
+        """Commit CREATED -> SUBMITTING once no UNKNOWN order holds the same instrument.
+
+        While the broker may or may not hold an earlier order for this account and symbol, a new
+        one waits in CREATED, so an inquiry matching by attributes cannot confuse the two. Held
+        past ``instrument_hold_timeout``, it ends FAILED with nothing sent.
+        """
+        engine = self._engine
+        clock = engine.clock
+        deadline = clock.monotonic() + engine.config.instrument_hold_timeout
+        warned = False
+        while True:
+            now = clock.now()
+            try:
+                return await self.move(
+                    order,
+                    OrderStatus.SUBMITTING,
+                    hold_check=True,
+                    attempts=order.attempts + 1,
+                    submitted_at=now,
+                    updated_at=now,
+                )
+            except InstrumentHeldError as held:
+                if clock.monotonic() >= deadline:
+                    reason = (
+                        f"not sent: {order.symbol} held by UNKNOWN order {held.held_by} "
+                        f"for more than {engine.config.instrument_hold_timeout:g}s"
+                    )
+                    log.error("Order %s failed: %s", order.id, reason)
+                    return await self.move(order, OrderStatus.FAILED, reason=reason)
+                if not warned:
+                    log.warning("Order %s waits: %s", order.id, held)
+                    warned = True
+                await clock.sleep(engine.config.instrument_hold_poll)
+
     async def settle_unknown(self, order: Order, error: BaseException) -> Order:
         """The broker may hold ``order``: mark it UNKNOWN, then ask the broker."""
         log.warning("Order %s: outcome of the send is unknown (%s); looking it up", order.id, error)
@@ -299,7 +363,7 @@ class Executor:
             return await self.apply_snapshot(order, found.snapshot)
         if isinstance(found, Absent):
             if self._engine.transient(error):
-                raise _RetryAfterAbsent(error)
+                raise _RetryAfterAbsent(error, order)
             return await self.move(
                 order, OrderStatus.FAILED, reason=f"not sent: {_describe(error)}"
             )
@@ -307,6 +371,44 @@ class Executor:
             "Order %s stays UNKNOWN: %s", order.id, found.reason or "the broker cannot tell"
         )
         return order
+
+    # ---------------------------------------------------------------- cancel
+
+    async def cancel(self, order: Order) -> Order:
+        """Send a cancel for an open order (the caller holds the order's lock)."""
+        previous = order.status
+        order = await self.move(order, OrderStatus.PENDING_CANCEL)
+        config = self.retry_config(Operation.CANCEL)
+        try:
+            result = await run_with_retry(
+                lambda _attempt: self.broker.cancel_order(order),
+                config=config,
+                should_retry=lambda e: self.classify(Operation.CANCEL, e) is ErrorClass.RETRYABLE,
+                clock=self._engine.clock,
+                describe=f"cancelling order {order.id}",
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.error("Cancel of order %s failed: %s", order.id, _describe(error))
+            return await self.move(order, previous)
+        if isinstance(result, CancelAccepted) and result.snapshot is not None:
+            return await self.apply_snapshot(order, result.snapshot)
+        if isinstance(result, NothingToCancel):
+            log.info("Order %s: nothing to cancel (%s)", order.id, result.reason)
+        try:
+            snapshot = await self.broker.order_status(order)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("Order %s: status after cancel unknown: %s", order.id, _describe(error))
+            return order
+        after = await self.apply_snapshot(order, snapshot)
+        if after.status is OrderStatus.PENDING_CANCEL and isinstance(result, NothingToCancel):
+            return await self.move(
+                after, previous if after.filled_quantity == 0 else OrderStatus.PARTIALLY_FILLED
+            )
+        return after
 
     # ---------------------------------------------------------------- answers
 

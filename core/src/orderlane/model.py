@@ -129,7 +129,7 @@ def _enum_value(enum_type: type[enum.Enum], value: object, name: str) -> Any:
     raise InvalidSignalError(f"{name} must be one of {choices}, got {value!r}")
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Signal:
     """What a strategy wants: buy or sell ``quantity`` of ``symbol``.
 

@@ -34,6 +34,9 @@ class Transition:
     events: tuple[Event, ...] = ()
     fills: tuple[Fill, ...] = ()
     new: bool = False
+    #: Refuse the change (InstrumentHeldError) while another order for the same account and
+    #: symbol is UNKNOWN: per-instrument safe mode, derived from the journal itself.
+    hold_check: bool = False
 
 
 @attrs.frozen

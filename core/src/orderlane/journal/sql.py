@@ -36,6 +36,7 @@ from orderlane.positions import Position
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConcurrentUpdateError",
+    "InstrumentHeldError",
     "SignalTakenError",
     "SqlJournal",
     "resolve_database_url",
@@ -54,6 +55,14 @@ class ConcurrentUpdateError(JournalError):
 
 class SignalTakenError(JournalError):
     """An order with this (account, signal id) is already stored."""
+
+
+class InstrumentHeldError(JournalError):
+    """Another order for the same account and symbol is UNKNOWN: new sends must wait."""
+
+    def __init__(self, message: str, *, held_by: str) -> None:
+        super().__init__(message)
+        self.held_by = held_by
 
 
 def resolve_database_url(url: str | None = None) -> str:
@@ -439,6 +448,21 @@ class SqlJournal:
     def _apply(self, conn: sa.Connection, transition: Transition) -> Committed:
         now_order = transition.order
         stored: Order | None = None
+        if now_order is not None and transition.hold_check:
+            blocker = conn.execute(
+                sa.select(orders.c.id)
+                .where(
+                    orders.c.status == OrderStatus.UNKNOWN.value,
+                    orders.c.account_id == now_order.account_id,
+                    orders.c.symbol == now_order.symbol,
+                    orders.c.id != now_order.id,
+                )
+                .limit(1)
+            ).scalar()
+            if blocker is not None:
+                raise InstrumentHeldError(
+                    f"{now_order.symbol} is held by UNKNOWN order {blocker}", held_by=blocker
+                )
         if now_order is not None:
             if transition.new:
                 stored = attrs.evolve(now_order, version=1)

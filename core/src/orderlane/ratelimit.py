@@ -1,0 +1,226 @@
+"""The broker rate limiter: a strict sliding log with priorities, shared per credential.
+
+Why not a token bucket: a bucket (or GCRA, or ``aiolimiter.AsyncLimiter(limit, period)``, a leaky
+bucket) that allows a burst of N lets about 2N-1 requests through one window after an idle spell:
+the burst, then the refill that drips in during the same window. Brokers count requests per rolling
+window, so orderlane keeps a log of the last N grant times per limit and grants the next request
+only when the oldest of them has left the window. The window is lengthened by a small margin
+because what the broker counts is the arrival, a little after the grant. aiolimiter stays in use as
+the baseline ``orderlane bench rate-limit`` compares against.
+
+Waiting requests queue instead of failing, cancels first, new orders next and inquiries last, with
+a guaranteed share for inquiries so tracking never starves. A rate-limit answer from the broker
+pauses every grant for the time the broker asked for (or one window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import logging
+import weakref
+from collections.abc import Sequence
+
+import attrs
+
+from orderlane.broker import RateLimit, RequestKind
+from orderlane.clock import Clock
+from orderlane.errors import ConfigurationError
+
+__all__ = ["LimiterStats", "RateLimiter", "shared_limiter"]
+
+log = logging.getLogger("orderlane.ratelimit")
+
+PRIORITY: dict[RequestKind, int] = {
+    RequestKind.CANCEL: 0,
+    RequestKind.AUTH: 1,
+    RequestKind.ORDER: 1,
+    RequestKind.INQUIRY: 2,
+}
+
+
+@attrs.define
+class LimiterStats:
+    """What the limiter did so far (``engine.stats()`` shows it)."""
+
+    granted: dict[str, int] = attrs.Factory(dict)
+    waiting: int = 0
+    max_waiting: int = 0
+    total_wait: float = 0.0
+    max_wait: float = 0.0
+    waited: int = 0
+    pauses: int = 0
+
+    @property
+    def mean_wait(self) -> float:
+        return self.total_wait / self.waited if self.waited else 0.0
+
+
+class _Window:
+    """The last ``limit`` grant times of one limit."""
+
+    def __init__(self, limit: RateLimit, margin: float) -> None:
+        self.limit = limit.limit
+        self.span = limit.period * (1.0 + margin)
+        self.grants: collections.deque[float] = collections.deque(maxlen=limit.limit)
+
+    def free_at(self, now: float) -> float:
+        if len(self.grants) < self.limit:
+            return now
+        return max(now, self.grants[0] + self.span)
+
+
+@attrs.define(order=True)
+class _Waiter:
+    priority: int
+    seq: int
+    kind: RequestKind = attrs.field(order=False)
+    future: asyncio.Future[None] = attrs.field(order=False)
+    since: float = attrs.field(order=False)
+
+
+class RateLimiter:
+    """Grants permits so that no rolling window carries more than each limit allows.
+
+    ``margin`` lengthens every window by that fraction (default 2%) to absorb the time between
+    a grant and the request's arrival at the broker. ``inquiry_share`` is the least fraction of
+    grants that go to waiting inquiries while orders also wait.
+    """
+
+    def __init__(
+        self,
+        limits: Sequence[RateLimit],
+        clock: Clock,
+        *,
+        margin: float = 0.02,
+        inquiry_share: float = 0.1,
+        name: str = "",
+    ) -> None:
+        if not 0 <= margin < 1:
+            raise ConfigurationError("rate-limit margin is a fraction between 0 and 1")
+        if not 0 < inquiry_share <= 1:
+            raise ConfigurationError("inquiry_share is a fraction in (0, 1]")
+        self.limits = tuple(limits)
+        self.name = name
+        self._clock = clock
+        self._windows = [_Window(limit, margin) for limit in self.limits]
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._paused_until = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+        self._inquiry_every = max(1, round(1 / inquiry_share))
+        self._since_inquiry = 0
+        self.stats = LimiterStats()
+
+    def __repr__(self) -> str:
+        limits = ", ".join(f"{limit.limit}/{limit.period:g}s" for limit in self.limits)
+        return f"RateLimiter({self.name!r}, {limits or 'unlimited'})"
+
+    @property
+    def queue_depth(self) -> int:
+        return sum(1 for waiter in self._waiters if not waiter.future.done())
+
+    def _free_at(self, now: float) -> float:
+        free = max(now, self._paused_until)
+        for window in self._windows:
+            free = max(free, window.free_at(now))
+        return free
+
+    def _grant(self, now: float, kind: RequestKind) -> None:
+        for window in self._windows:
+            window.grants.append(now)
+        self.stats.granted[kind.value] = self.stats.granted.get(kind.value, 0) + 1
+        self._since_inquiry = 0 if kind is RequestKind.INQUIRY else self._since_inquiry + 1
+
+    async def acquire(self, kind: RequestKind = RequestKind.ORDER) -> None:
+        """Wait for a permit for one request of ``kind``."""
+        if not self._windows:
+            return
+        now = self._clock.monotonic()
+        if not self._waiters and self._free_at(now) <= now:
+            self._grant(now, kind)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(PRIORITY[kind], next(self._seq), kind, future, now)
+        heapq.heappush(self._waiters, waiter)
+        depth = self.queue_depth
+        self.stats.waiting = depth
+        self.stats.max_waiting = max(self.stats.max_waiting, depth)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._dispatch(), name=f"orderlane-limiter-{self.name}"
+            )
+        await future  # a cancelled waiter is skipped by the dispatcher
+
+    def penalize(self, retry_after: float | None = None) -> None:
+        """The broker answered "too many requests": pause every grant for a while."""
+        if not self._windows:
+            return
+        pause = retry_after if retry_after and retry_after > 0 else self._longest_period()
+        until = self._clock.monotonic() + pause
+        if until > self._paused_until:
+            self._paused_until = until
+            self.stats.pauses += 1
+            log.warning("broker rate limit hit; pausing requests for %.2fs", pause)
+
+    def _longest_period(self) -> float:
+        return max((limit.period for limit in self.limits), default=1.0)
+
+    def _pick(self) -> _Waiter | None:
+        while self._waiters and self._waiters[0].future.done():
+            heapq.heappop(self._waiters)
+        if not self._waiters:
+            return None
+        if self._since_inquiry >= self._inquiry_every and self._waiters[0].kind is not (
+            RequestKind.INQUIRY
+        ):
+            inquiries = [
+                w for w in self._waiters if w.kind is RequestKind.INQUIRY and not w.future.done()
+            ]
+            if inquiries:
+                chosen = min(inquiries, key=lambda w: w.seq)
+                self._waiters.remove(chosen)
+                heapq.heapify(self._waiters)
+                return chosen
+        return heapq.heappop(self._waiters)
+
+    async def _dispatch(self) -> None:
+        while True:
+            now = self._clock.monotonic()
+            free = self._free_at(now)
+            if free > now:
+                await self._clock.sleep(free - now)
+                continue
+            waiter = self._pick()
+            if waiter is None:
+                self.stats.waiting = 0
+                return
+            self._grant(now, waiter.kind)
+            waited = now - waiter.since
+            self.stats.total_wait += waited
+            self.stats.max_wait = max(self.stats.max_wait, waited)
+            self.stats.waited += 1
+            self.stats.waiting = self.queue_depth
+            waiter.future.set_result(None)
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RateLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_limiter(
+    key: str, limits: Sequence[RateLimit], clock: Clock, *, margin: float = 0.02
+) -> RateLimiter:
+    """The one limiter of a broker credential in this process (per event loop).
+
+    Engines that trade the same credential share it, so together they stay under the limit.
+    """
+    loop = asyncio.get_running_loop()
+    limiters = _SHARED.setdefault(loop, {})
+    limiter = limiters.get(key)
+    if limiter is None or limiter.limits != tuple(limits):
+        limiter = limiters[key] = RateLimiter(limits, clock, margin=margin, name=key)
+    return limiter

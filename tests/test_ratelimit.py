@@ -1,0 +1,169 @@
+"""The sliding-log rate limiter: strict windows, queueing, priorities, pauses; and its bench."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orderlane import Engine, FakeClock, OrderStatus, RateLimit, RequestKind, Signal
+from orderlane.bench import max_in_window, run_rate_limit
+from orderlane.errors import ConfigurationError
+from orderlane.ratelimit import RateLimiter, shared_limiter
+from orderlane_mock import MockVenue
+
+
+async def grant_times(
+    limiter: RateLimiter, clock: FakeClock, kinds: list[RequestKind]
+) -> list[float]:
+    times: list[float] = []
+
+    async def one(kind: RequestKind) -> None:
+        await limiter.acquire(kind)
+        times.append(clock.monotonic())
+
+    await asyncio.gather(*(one(kind) for kind in kinds))
+    return times
+
+
+async def test_no_window_carries_more_than_the_limit() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(10, 1.0)], clock, margin=0.0)
+    times = await grant_times(limiter, clock, [RequestKind.ORDER] * 100)
+
+    assert len(times) == 100
+    assert max_in_window(times, 1.0) == 10
+    # Saturated: a new batch of 10 every window, so 100 requests take 9 windows after the first.
+    assert times[-1] == pytest.approx(9.0)
+
+
+async def test_several_scopes_all_hold() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(5, 1.0), RateLimit(12, 10.0)], clock, margin=0.0)
+    times = await grant_times(limiter, clock, [RequestKind.ORDER] * 30)
+
+    assert max_in_window(times, 1.0) <= 5
+    assert max_in_window(times, 10.0) <= 12
+
+
+async def test_margin_lengthens_the_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(2, 1.0)], clock, margin=0.1)
+    times = await grant_times(limiter, clock, [RequestKind.ORDER] * 4)
+    assert times[2] == pytest.approx(1.1)
+    assert max_in_window(times, 1.1) == 2
+
+
+async def test_cancels_go_first_then_orders_then_inquiries() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(1, 1.0)], clock, margin=0.0)
+    await limiter.acquire(RequestKind.ORDER)  # fills the window: the rest must queue
+    order: list[RequestKind] = []
+
+    async def one(kind: RequestKind) -> None:
+        await limiter.acquire(kind)
+        order.append(kind)
+
+    await asyncio.gather(one(RequestKind.INQUIRY), one(RequestKind.ORDER), one(RequestKind.CANCEL))
+    assert order == [RequestKind.CANCEL, RequestKind.ORDER, RequestKind.INQUIRY]
+    assert limiter.stats.max_waiting == 3
+    assert limiter.stats.max_wait == pytest.approx(3.0)
+
+
+async def test_inquiries_keep_a_share_under_order_pressure() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(1, 1.0)], clock, margin=0.0, inquiry_share=0.25)
+    await limiter.acquire(RequestKind.ORDER)
+    served: list[RequestKind] = []
+
+    async def one(kind: RequestKind) -> None:
+        await limiter.acquire(kind)
+        served.append(kind)
+
+    await asyncio.gather(*(one(RequestKind.ORDER) for _ in range(12)), one(RequestKind.INQUIRY))
+    # Orders alone would keep the inquiry waiting until last; its share lets it in earlier.
+    assert served.index(RequestKind.INQUIRY) < 4
+
+
+async def test_penalize_pauses_every_grant() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(100, 1.0)], clock)
+    limiter.penalize(retry_after=2.5)
+    await limiter.acquire(RequestKind.ORDER)
+    assert clock.monotonic() == pytest.approx(2.5)
+    assert limiter.stats.pauses == 1
+    limiter.penalize()  # no retry-after: one window
+    await limiter.acquire(RequestKind.ORDER)
+    assert clock.monotonic() == pytest.approx(3.5)
+
+
+async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([RateLimit(1, 1.0)], clock, margin=0.0)
+    await limiter.acquire(RequestKind.ORDER)
+    waiting = asyncio.ensure_future(limiter.acquire(RequestKind.ORDER))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await limiter.acquire(RequestKind.ORDER)
+    assert limiter.stats.granted == {"order": 2}
+    assert limiter.queue_depth == 0
+
+
+async def test_without_limits_nothing_waits() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter([], clock)
+    await asyncio.gather(*(limiter.acquire(RequestKind.ORDER) for _ in range(50)))
+    assert clock.monotonic() == 0
+    assert "unlimited" in repr(limiter)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        RateLimit(0, 1.0)
+    with pytest.raises(ConfigurationError):
+        RateLimiter([RateLimit(1)], FakeClock(), margin=1.5)
+    with pytest.raises(ConfigurationError):
+        RateLimiter([RateLimit(1)], FakeClock(), inquiry_share=0)
+
+
+async def test_engines_on_one_credential_share_a_limiter() -> None:
+    clock = FakeClock()
+    first = shared_limiter("mock:acct", [RateLimit(3)], clock)
+    assert shared_limiter("mock:acct", [RateLimit(3)], clock) is first
+    assert shared_limiter("mock:other", [RateLimit(3)], clock) is not first
+
+
+async def test_a_burst_of_orders_queues_instead_of_failing(
+    clock: FakeClock, sqlite_url: str
+) -> None:
+    venue = MockVenue()
+    engine = Engine(
+        "mock",
+        adapter_options={"venue": venue, "rate_limit": 5},
+        clock=clock,
+        database_url=sqlite_url,
+        account_id="burst",
+    )
+    await engine.start()
+    try:
+        orders = await asyncio.gather(
+            *(engine.execute(Signal("005930", "BUY", 1)) for _ in range(23))
+        )
+        assert all(order.status is OrderStatus.FILLED for order in orders)
+        stats = engine.stats()["rate_limiter"]
+        assert stats["granted"] == {"order": 23}
+        assert stats["max_queue_depth"] >= 18
+        assert stats["limits"] == ["5/1s"]
+        # Fake time advanced by the limiter alone: 23 orders at 5 per (1.02 s) window.
+        assert clock.monotonic() == pytest.approx(4 * 1.02)
+    finally:
+        await engine.close()
+
+
+async def test_bench_orderlane_never_exceeds_while_naive_bursts() -> None:
+    result = await run_rate_limit(limit=40, requests=120, period=0.5)
+    assert result.orderlane.max_in_window <= 40
+    assert result.orderlane.rejections == 0
+    assert result.orderlane.fidelity >= 0.95
+    assert result.naive.max_in_window > 40
+    assert result.naive.rejections > 0
