@@ -1,0 +1,180 @@
+"""Plugin loading, the adapter facade's checks and the observer contract."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import EntryPoint
+from typing import Any
+
+import pytest
+
+from orderlane import AdapterInfo, Engine, Order, OrderStatus, Signal, hookimpl
+from orderlane import plugins as plugins_module
+from orderlane.broker import BrokerContext
+from orderlane.errors import BrokerError, ConfigurationError, OrderVetoedError
+from orderlane.plugins import installed_adapters, load_adapter
+from orderlane_mock import MockAdapter, MockVenue
+
+
+def test_the_mock_adapter_is_installed() -> None:
+    adapters = installed_adapters()
+    assert "mock" in adapters
+    entry = adapters["mock"]
+    assert entry.distribution == "orderlane-mock"
+    assert entry.value == "orderlane_mock.adapter:create_adapter"
+    assert isinstance(entry.create({}), MockAdapter)
+
+
+def test_unknown_adapter_names_the_installed_ones() -> None:
+    with pytest.raises(ConfigurationError, match=r"no orderlane adapter named 'nope'.*mock"):
+        load_adapter("nope")
+    with pytest.raises(ConfigurationError, match=r"installed: .*mock"):
+        Engine("nope")
+
+
+def test_unknown_mock_options_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unknown mock adapter options"):
+        load_adapter("mock", {"colour": "blue"})
+    with pytest.raises(ConfigurationError, match="decimal"):
+        load_adapter("mock", {"quote": "lots"})
+
+
+def test_observer_plugins_come_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    class Audit:
+        @hookimpl
+        def orderlane_order_created(self, order: Order) -> None:
+            seen.append(order.id)
+
+    fake = EntryPoint(name="audit", value="tests.audit:plugin", group=plugins_module.PLUGIN_GROUP)
+    monkeypatch.setattr(fake.__class__, "load", lambda self: Audit(), raising=False)
+
+    def entry_points(*, group: str) -> list[EntryPoint]:
+        return [fake] if group == plugins_module.PLUGIN_GROUP else []
+
+    monkeypatch.setattr(plugins_module, "entry_points", entry_points)
+    engine = Engine(MockAdapter())
+    assert engine.pm.has_plugin("audit")
+
+
+def test_a_broken_entry_point_plugin_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = EntryPoint(name="broken", value="nowhere:thing", group=plugins_module.PLUGIN_GROUP)
+    monkeypatch.setattr(
+        plugins_module, "entry_points", lambda *, group: [fake] if "plugins" in group else []
+    )
+    with pytest.raises(ConfigurationError, match="plugin 'broken'"):
+        Engine(MockAdapter())
+
+
+async def test_observer_exceptions_are_logged_and_others_still_hear(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[str] = []
+
+    class Broken:
+        @hookimpl
+        def orderlane_order_created(self, order: Order) -> None:
+            raise RuntimeError("observer bug")
+
+    class Listener:
+        @hookimpl
+        async def orderlane_order_created(self, order: Order) -> None:
+            heard.append(order.id)
+
+    engine.register(Broken())
+    engine.register(Listener())
+    with caplog.at_level(logging.ERROR, logger="orderlane.events"):
+        order = await engine.execute(Signal("005930", "BUY", 1))
+        await engine.flush_events()
+    assert order.status is OrderStatus.FILLED
+    assert heard == [order.id]
+    assert "observer bug" in caplog.text
+
+
+async def test_a_validate_hook_vetoes_before_anything_is_stored(
+    engine: Engine, venue: MockVenue
+) -> None:
+    class MaxSize:
+        @hookimpl
+        def orderlane_validate_order(self, order: Order) -> None:
+            if order.quantity > 100:
+                raise ValueError("order too large")
+
+    engine.register(MaxSize())
+    with pytest.raises(OrderVetoedError, match="order too large"):
+        await engine.execute(Signal("005930", "BUY", 101))
+    assert await engine.orders() == []
+    assert venue.requests == []
+    assert (await engine.execute(Signal("005930", "BUY", 100))).status is OrderStatus.FILLED
+
+
+async def test_status_handlers_sync_and_async(engine: Engine) -> None:
+    changes: list[tuple[str, str]] = []
+
+    async def async_handler(order: Order, previous: OrderStatus) -> None:
+        changes.append(("async", f"{previous}->{order.status}"))
+
+    def failing_handler(order: Order, previous: OrderStatus) -> None:
+        raise RuntimeError("handler bug")
+
+    engine.add_status_handler(lambda o, p: changes.append(("sync", f"{p}->{o.status}")))
+    engine.add_status_handler(failing_handler)
+    engine.add_status_handler(async_handler)
+    await engine.execute(Signal("005930", "BUY", 1))
+    await engine.flush_events()
+    assert changes == [
+        ("sync", "CREATED->SUBMITTING"),
+        ("async", "CREATED->SUBMITTING"),
+        ("sync", "SUBMITTING->FILLED"),
+        ("async", "SUBMITTING->FILLED"),
+    ]
+
+
+class Minimal:
+    """An adapter with only the required hooks, answering garbage on purpose."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def orderlane_adapter_info(self) -> AdapterInfo:
+        return AdapterInfo(name="minimal", version="1")
+
+    @hookimpl
+    def orderlane_place_order(self, ctx: BrokerContext, order: Order) -> Any:
+        return self.answer
+
+
+async def test_the_facade_checks_what_hooks_return(sqlite_url: str) -> None:
+    async with Engine.open(Minimal({"status": "filled"}), database_url=sqlite_url) as engine:
+        order = await engine.execute(Signal("005930", "BUY", 1))
+        # A malformed answer after the request went out is ambiguous, never a guess; this
+        # adapter cannot look orders up, so the order stays UNKNOWN for recovery.
+        assert order.status is OrderStatus.UNKNOWN
+        assert "returned dict" in (order.reason or "")
+        with pytest.raises(ConfigurationError, match="does not implement orderlane_cancel_order"):
+            await engine.broker.cancel_order(order)
+        assert await engine.broker.order_statuses([]) == {}
+
+
+async def test_an_adapter_with_a_bad_info_hook_fails_at_build() -> None:
+    class BadInfo(Minimal):
+        @hookimpl
+        def orderlane_adapter_info(self) -> Any:
+            return "mock"
+
+    with pytest.raises(BrokerError, match="expected AdapterInfo"):
+        Engine(BadInfo(None))
+
+
+async def test_execute_needs_a_started_engine_and_a_signal(sqlite_url: str) -> None:
+    engine = Engine(MockAdapter(), database_url=sqlite_url)
+    with pytest.raises(ConfigurationError, match="not started"):
+        await engine.execute(Signal("005930", "BUY", 1))
+    async with Engine.open(MockAdapter(), database_url=sqlite_url) as started:
+        with pytest.raises(ValueError, match="takes a Signal"):
+            await started.execute({"symbol": "005930"})  # type: ignore[arg-type]
+        assert "mock" in repr(started)
