@@ -167,3 +167,46 @@ async def test_bench_orderlane_never_exceeds_while_naive_bursts() -> None:
     assert result.orderlane.fidelity >= 0.95
     assert result.naive.max_in_window > 40
     assert result.naive.rejections > 0
+
+
+async def test_the_venue_never_sees_more_than_its_limit(clock: FakeClock, sqlite_url: str) -> None:
+    venue = MockVenue()
+    venue.enforce_rate_limit(5, 1.0, clock.monotonic)
+    engine = Engine(
+        "mock",
+        adapter_options={"venue": venue, "rate_limit": 5},
+        clock=clock,
+        database_url=sqlite_url,
+        account_id="window",
+    )
+    await engine.start()
+    try:
+        orders = await asyncio.gather(
+            *(engine.execute(Signal("005930", "BUY", 1)) for _ in range(30))
+        )
+        assert {order.status for order in orders} == {OrderStatus.FILLED}
+        assert venue.max_arrivals_in_window() == 5
+        assert venue.rate_limit_rejections == 0
+    finally:
+        await engine.close()
+
+
+async def test_without_a_limiter_the_venue_refuses_a_burst(
+    clock: FakeClock, sqlite_url: str
+) -> None:
+    venue = MockVenue()
+    venue.enforce_rate_limit(5, 1.0, clock.monotonic)
+    engine = Engine(
+        "mock",
+        adapter_options={"venue": venue},
+        clock=clock,
+        database_url=sqlite_url,
+        account_id="naive",
+    )
+    await engine.start()
+    try:
+        await asyncio.gather(*(engine.execute(Signal("005930", "BUY", 1)) for _ in range(10)))
+        assert venue.rate_limit_rejections > 0
+        assert venue.max_arrivals_in_window() > 5
+    finally:
+        await engine.close()

@@ -329,3 +329,45 @@ async def test_venue_quote_and_commission_reach_the_order(engine: Engine, venue:
     venue.set_quote("000660", 120_500)
     order = await engine.execute(Signal("000660", "BUY", 3))
     assert order.average_fill_price == Decimal(120_500)
+
+
+async def test_lookup_is_retried_before_the_order_is_settled(
+    engine: Engine, venue: MockVenue, clock: FakeClock
+) -> None:
+    venue.fail_next("timeout_after")
+    venue.fail_next("connection", operation="lookup")
+    order = await engine.execute(SIGNAL)
+
+    assert order.status is OrderStatus.FILLED
+    assert len(venue.orders) == 1
+    assert clock.sleeps == [1.0]  # the lookup's retry, not a second place
+    assert len(venue.places) == 1
+
+
+async def test_lookup_exhausted_leaves_the_order_unknown(engine: Engine, venue: MockVenue) -> None:
+    recorder = Recorder()
+    engine.register(recorder)
+    venue.fail_next("drop_after_accept")
+    venue.fail_next("connection", times=3, operation="lookup")
+    order = await engine.execute(SIGNAL)
+    await engine.flush_events()
+
+    assert order.status is OrderStatus.UNKNOWN
+    assert recorder.exhausted[0][0] == 3
+    assert len(venue.places) == 1
+
+
+async def test_brokers_that_dedupe_client_ids_get_the_send_again(
+    clock: FakeClock, sqlite_url: str
+) -> None:
+    venue = MockVenue(dedupe_client_ids=True)
+    engine = await open_engine(venue, clock, sqlite_url)
+    try:
+        venue.fail_next("timeout_after")
+        order = await engine.execute(SIGNAL)
+        assert order.status is OrderStatus.FILLED
+        assert len(venue.places) == 2  # sent again: the venue answered with the same order
+        assert len(venue.orders) == 1
+        assert venue.requests_of("lookup") == []
+    finally:
+        await engine.close()

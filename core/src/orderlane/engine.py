@@ -231,8 +231,7 @@ class Engine:
             order = await self._stored(order_id)
             if order.broker_order_id is None:
                 return order
-            snapshot = await self.broker.order_status(order)
-            return await self._executor.apply_snapshot(order, snapshot)
+            return await self._executor.status(order)
 
     async def cancel(self, order_id: str) -> Order:
         """Cancel what is left of an open order; returns the order as the broker then reports it.

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from orderlane.broker import (
@@ -23,6 +23,7 @@ from orderlane.broker import (
     Broker,
     CancelAccepted,
     CannotTell,
+    Capability,
     Found,
     LookupWindow,
     NothingToCancel,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["Executor"]
 
 log = logging.getLogger("orderlane.executor")
+T = TypeVar("T")
 
 
 class _RetryAfterAbsent(Exception):
@@ -200,8 +202,18 @@ class Executor:
     def classify(self, operation: Operation, error: BaseException) -> ErrorClass:
         if isinstance(error, _RetryAfterAbsent):
             return ErrorClass.RETRYABLE
-        result = self._engine.pm.hook.orderlane_classify_error(operation=operation, error=error)
-        return ErrorClass(result)
+        result = ErrorClass(
+            self._engine.pm.hook.orderlane_classify_error(operation=operation, error=error)
+        )
+        if (
+            result is ErrorClass.AMBIGUOUS
+            and operation is Operation.PLACE
+            and self.broker.supports(Capability.CLIENT_ORDER_ID)
+            and self._engine.transient(error)
+        ):
+            # The broker deduplicates by client order id: sending again cannot double the order.
+            return ErrorClass.RETRYABLE
+        return result
 
     def retry_config(self, operation: Operation) -> RetryConfig:
         config = self._engine.pm.hook.orderlane_retry_policy(operation=operation)
@@ -249,22 +261,7 @@ class Executor:
 
         async def on_retry(number: int, delay: float, error: BaseException) -> None:
             cause = error.original if isinstance(error, _RetryAfterAbsent) else error
-            log.info(
-                "Attempt %d/%d to place order %s failed: %s. Retrying in %.1fs...",
-                number,
-                config.max_attempts,
-                current.id,
-                cause,
-                delay,
-            )
-            await self._engine.journal.record(
-                Transition(
-                    order=None,
-                    events=(
-                        RetryScheduled(current, Operation.PLACE, number, delay, _describe(cause)),
-                    ),
-                )
-            )
+            await self._retry_scheduled(Operation.PLACE, current, config, number, delay, cause)
 
         try:
             return await run_with_retry(
@@ -353,7 +350,9 @@ class Executor:
         )
         try:
             owned = await self._engine.owned_broker_ids(order)
-            found = await self.broker.lookup_order(order, window, owned)
+            found = await self.retrying(
+                Operation.LOOKUP, order, lambda: self.broker.lookup_order(order, window, owned)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as lookup_error:
@@ -372,20 +371,73 @@ class Executor:
         )
         return order
 
+    async def _retry_scheduled(
+        self,
+        operation: Operation,
+        order: Order,
+        config: RetryConfig,
+        number: int,
+        delay: float,
+        error: BaseException,
+    ) -> None:
+        log.info(
+            "Attempt %d/%d to %s order %s failed: %s. Retrying in %.1fs...",
+            number,
+            config.max_attempts,
+            operation.value,
+            order.id,
+            error,
+            delay,
+        )
+        event = RetryScheduled(order, operation, number, delay, _describe(error))
+        await self._engine.journal.record(Transition(order=None, events=(event,)))
+
+    async def retrying(
+        self, operation: Operation, order: Order, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run one broker operation (not a place) for ``order`` under its retry policy.
+
+        Exhaustion is journaled as a retry-exhausted event and re-raised; what it means for the
+        order is the caller's decision (errors of cancel, status and lookup never change an
+        order's state by themselves).
+        """
+        config = self.retry_config(operation)
+
+        async def on_retry(number: int, delay: float, error: BaseException) -> None:
+            await self._retry_scheduled(operation, order, config, number, delay, error)
+
+        try:
+            return await run_with_retry(
+                lambda _attempt: call(),
+                config=config,
+                should_retry=lambda e: self.classify(operation, e) is ErrorClass.RETRYABLE,
+                clock=self._engine.clock,
+                on_retry=on_retry,
+                describe=f"{operation.value} of order {order.id}",
+            )
+        except OrderRetryExhaustedError as exhausted:
+            cause = exhausted.original_error or exhausted
+            log.error("%s", exhausted)
+            event = RetryExhausted(order, operation, exhausted.attempts, _describe(cause))
+            await self._engine.journal.record(Transition(order=None, events=(event,)))
+            raise
+
+    async def status(self, order: Order) -> Order:
+        """Ask the broker for ``order``'s status (retried per policy) and book the answer."""
+        snapshot = await self.retrying(
+            Operation.STATUS, order, lambda: self.broker.order_status(order)
+        )
+        return await self.apply_snapshot(order, snapshot)
+
     # ---------------------------------------------------------------- cancel
 
     async def cancel(self, order: Order) -> Order:
         """Send a cancel for an open order (the caller holds the order's lock)."""
         previous = order.status
         order = await self.move(order, OrderStatus.PENDING_CANCEL)
-        config = self.retry_config(Operation.CANCEL)
         try:
-            result = await run_with_retry(
-                lambda _attempt: self.broker.cancel_order(order),
-                config=config,
-                should_retry=lambda e: self.classify(Operation.CANCEL, e) is ErrorClass.RETRYABLE,
-                clock=self._engine.clock,
-                describe=f"cancelling order {order.id}",
+            result = await self.retrying(
+                Operation.CANCEL, order, lambda: self.broker.cancel_order(order)
             )
         except asyncio.CancelledError:
             raise

@@ -77,10 +77,13 @@ class MockAdapter:
 
     @hookimpl
     def orderlane_adapter_info(self) -> AdapterInfo:
+        capabilities = CAPABILITIES
+        if self.venue.dedupe_client_ids:
+            capabilities = capabilities | {Capability.CLIENT_ORDER_ID}
         return AdapterInfo(
             name="mock",
             version=_version(),
-            capabilities=CAPABILITIES,
+            capabilities=capabilities,
             timezone=self.timezone,
             new_order_lag=timedelta(0),
             description="In-process scriptable venue for tests, demos and strategy development",

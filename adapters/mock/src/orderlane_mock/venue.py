@@ -11,8 +11,10 @@ commission (100). Tests script what happens next::
 
 from __future__ import annotations
 
+import bisect
 import collections
 import itertools
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -127,6 +129,7 @@ class MockVenue:
         commission: Decimal | int | str = Decimal(100),
         quotes: dict[str, Decimal] | None = None,
         clock: Callable[[], datetime] = _now,
+        dedupe_client_ids: bool = False,
     ) -> None:
         self.default_quote = Decimal(quote)
         self.commission = Decimal(commission)
@@ -141,6 +144,51 @@ class MockVenue:
         self._lookup_answers: collections.deque[str] = collections.deque()
         self._ids = itertools.count(1)
         self._fill_ids = itertools.count(1)
+        #: Answer a repeated client order id with the order it already created (as brokers
+        #: that deduplicate client order ids do).
+        self.dedupe_client_ids = dedupe_client_ids
+        self._limit: tuple[int, float, Callable[[], float]] | None = None
+        self._arrivals: list[float] = []
+
+    def enforce_rate_limit(
+        self, limit: int, period: float = 1.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Refuse, like a broker, any request that would put more than ``limit`` arrivals into
+        a rolling window of ``period`` (timed by ``monotonic``; pass the engine's fake clock)."""
+        self._limit = (limit, period, monotonic)
+
+    @property
+    def arrival_times(self) -> list[float]:
+        """When each request arrived (only recorded while a rate limit is enforced)."""
+        return list(self._arrivals)
+
+    def max_arrivals_in_window(self, period: float | None = None) -> int:
+        """The most arrivals in any half-open window ``[t, t + period)``."""
+        if self._limit is None:
+            return 0
+        span = self._limit[1] if period is None else period
+        times = sorted(self._arrivals)
+        best = 0
+        for i, start in enumerate(times):
+            best = max(best, bisect.bisect_left(times, start + span, lo=i) - i)
+        return best
+
+    @property
+    def rate_limit_rejections(self) -> int:
+        return sum(1 for r in self.requests if r.operation.endswith(":rate-limited"))
+
+    def _arrive(self, operation: str) -> None:
+        if self._limit is None:
+            return
+        limit, period, monotonic = self._limit
+        now = monotonic()
+        recent = sum(1 for t in self._arrivals if t > now - period)
+        self._arrivals.append(now)
+        if recent >= limit:
+            self.requests.append(
+                VenueRequest(f"{operation}:rate-limited", None, None, self.clock(), accepted=False)
+            )
+            raise BrokerRateLimitError("the mock venue's rate limit was exceeded")
 
     # ---------------------------------------------------------------- scripting
 
@@ -248,14 +296,15 @@ class MockVenue:
     def _fail(self, operation: str, order: Order | None) -> VenueOrder | None:
         """Apply a scripted failure, if any: raise, possibly after accepting ``order``."""
         failures = self._failures.get(operation)
-        if not failures:
-            return None
-        kind = failures.popleft()
+        kind = failures.popleft() if failures else None
         client_id = order.id if order is not None else None
-        request = self._record(operation, client_id, None)
-        if kind == "connection":
-            request.accepted = False
+        if kind == "connection":  # refused: it never arrives, so the venue does not count it
+            self._record(operation, client_id, None).accepted = False
             raise BrokerConnectionError("connection refused by the mock venue")
+        self._arrive(operation)
+        if kind is None:
+            return None
+        request = self._record(operation, client_id, None)
         if kind == "rate_limit":
             request.accepted = False
             raise BrokerRateLimitError("rate limit exceeded at the mock venue", retry_after=None)
@@ -315,6 +364,10 @@ class MockVenue:
             request.accepted = False
             raise _REJECTIONS[plan.reject_kind](plan.message)
         request = self._record("place", order.id, None)
+        if self.dedupe_client_ids:
+            for existing in self.orders_for(order.id):
+                request.broker_order_id = existing.broker_order_id
+                return existing.snapshot()
         accepted = self._accept(order)
         request.broker_order_id = accepted.broker_order_id
         return accepted.snapshot()

@@ -1,0 +1,98 @@
+"""The mock adapter's conformance harness: a fresh in-process :class:`MockVenue` per scenario.
+
+Published under the entry-point group ``orderlane.harnesses`` as ``mock``, so the conformance
+suite (and ``orderlane conformance mock``) can drive the venue without the adapter carrying any
+test-only code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from orderlane import Capability
+from orderlane.errors import ConfigurationError
+from orderlane.testing.harness import (
+    FailKind,
+    LookupAnswer,
+    RejectKind,
+    VenueHarness,
+    VenueOperation,
+)
+from orderlane_mock.adapter import CAPABILITIES
+from orderlane_mock.venue import MockVenue
+
+__all__ = ["MockHarness", "create_harness"]
+
+
+class MockHarness:
+    """Scripts a :class:`MockVenue` that the adapter is handed as its ``venue`` option."""
+
+    adapter_name = "mock"
+    capabilities: frozenset[Capability] = CAPABILITIES
+
+    def __init__(self) -> None:
+        self.venue = MockVenue()
+
+    def __repr__(self) -> str:
+        return f"MockHarness(orders={len(self.venue.orders)}, requests={len(self.venue.requests)})"
+
+    async def start(self) -> None:
+        """Nothing to bring up: the venue lives in this process."""
+
+    async def stop(self) -> None:
+        """Nothing to tear down."""
+
+    def adapter_options(self) -> dict[str, Any]:
+        return {"venue": self.venue}
+
+    def fill_next(self, price: Decimal | None = None, commission: Decimal | None = None) -> None:
+        self.venue.fill_next(price, commission)
+
+    def partial_fill_next(
+        self, quantity: int, price: Decimal | None = None, commission: Decimal | None = None
+    ) -> None:
+        self.venue.partial_fill_next(quantity, price, commission)
+
+    def hold_next(self) -> None:
+        self.venue.hold_next()
+
+    def reject_next(self, kind: RejectKind, message: str) -> None:
+        self.venue.reject_next(kind, message)
+
+    def fail_next(self, kind: FailKind, times: int = 1) -> None:
+        self.venue.fail_next(kind, times=times)
+
+    def answer_lookup_next(self, answer: LookupAnswer, times: int = 1) -> None:
+        self.venue.answer_lookup_next(answer, times)
+
+    def fill(
+        self,
+        broker_order_id: str,
+        quantity: int | None = None,
+        price: Decimal | None = None,
+        commission: Decimal | None = None,
+    ) -> None:
+        self.venue.fill(broker_order_id, quantity, price, commission)
+
+    def cancel_by_venue(self, broker_order_id: str, reason: str) -> None:
+        self.venue.cancel_by_venue(broker_order_id, reason)
+
+    def reject_open(self, broker_order_id: str, reason: str) -> None:
+        self.venue.reject_open(broker_order_id, reason)
+
+    def request_count(self, operation: VenueOperation | None = None) -> int:
+        if operation is None:
+            return len(self.venue.requests)
+        return len(self.venue.requests_of(operation))
+
+    def venue_order_ids(self) -> list[str]:
+        return list(self.venue.orders)
+
+
+def create_harness(options: Mapping[str, Any]) -> VenueHarness:
+    """Entry point ``mock`` of ``orderlane.harnesses``; the mock's harness takes no options."""
+    if options:
+        raise ConfigurationError(f"the mock harness takes no options, got {sorted(options)}")
+    return MockHarness()
