@@ -176,7 +176,7 @@ class Signal:
             raise InvalidSignalError("session_id must be a non-empty string")
         if signal_id is not None and (not isinstance(signal_id, str) or not signal_id):
             raise InvalidSignalError("signal_id must be a non-empty string or None")
-        self.__attrs_init__(  # type: ignore[attr-defined]
+        self.__attrs_init__(
             symbol.strip(), side, quantity, kind, price, symbol_name, session_id, signal_id
         )
 
