@@ -96,3 +96,26 @@ async def test_status_of_an_order_the_venue_lost(engine: Engine, venue: MockVenu
     assert (await engine.get_order(order.id)) == order
     with pytest.raises(LookupError, match="no order"):
         await engine.refresh("no-such-order")
+
+
+async def test_a_snapshot_is_reapplied_when_another_process_moved_the_order(
+    engine: Engine, venue: MockVenue, sqlite_url: str
+) -> None:
+    venue.partial_fill_next(4)
+    order = await engine.execute(BUY)
+    assert order.broker_order_id is not None
+    # A second engine (as another process would) books the next fill first.
+    venue.fill(order.broker_order_id, 3)
+    async with Engine.open(
+        "mock", adapter_options={"venue": venue}, database_url=sqlite_url
+    ) as other:
+        await other.refresh(order.id)
+    venue.fill(order.broker_order_id, 3)
+
+    # This engine still holds the old version of the order: its write must not be lost.
+    snapshot = venue.status(order.broker_order_id)
+    after = await engine._executor.apply_snapshot(order, snapshot)
+    assert after.status is OrderStatus.FILLED
+    assert after.filled_quantity == 10
+    assert len(await engine.fills(order.id)) == 3
+    assert (await engine.position("005930")).quantity == 10

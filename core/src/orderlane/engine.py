@@ -319,6 +319,9 @@ class Engine:
         self._fill_ids[order.id] = ids
         return ids
 
+    def forget_fills(self, order_id: str) -> None:
+        self._fill_ids.pop(order_id, None)
+
     def remember_fills(self, committed: Order, fills: Iterable[Fill]) -> None:
         if committed.is_terminal:
             self._fill_ids.pop(committed.id, None)

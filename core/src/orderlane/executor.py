@@ -43,7 +43,7 @@ from orderlane.events import (
     RetryScheduled,
 )
 from orderlane.journal import Transition
-from orderlane.journal.sql import InstrumentHeldError, SignalTakenError
+from orderlane.journal.sql import ConcurrentUpdateError, InstrumentHeldError, SignalTakenError
 from orderlane.model import Order, OrderSnapshot, OrderStatus, Signal, fills_from_snapshot
 from orderlane.retry import ErrorClass, Operation, RetryConfig, run_with_retry
 
@@ -54,6 +54,7 @@ __all__ = ["Executor"]
 
 log = logging.getLogger("orderlane.executor")
 T = TypeVar("T")
+_REAPPLY_ATTEMPTS = 3
 
 
 class _RetryAfterAbsent(Exception):
@@ -465,7 +466,24 @@ class Executor:
     # ---------------------------------------------------------------- answers
 
     async def apply_snapshot(self, order: Order, snapshot: OrderSnapshot) -> Order:
-        """Book what the broker reported: new fills, broker id, status."""
+        """Book what the broker reported: new fills, broker id, status.
+
+        If another process wrote the order meanwhile (its version moved on), the stored order is
+        reloaded and the snapshot applied to it again: snapshots are cumulative, so reapplying
+        one never counts a fill twice.
+        """
+        for _ in range(_REAPPLY_ATTEMPTS - 1):
+            try:
+                return await self._apply_snapshot(order, snapshot)
+            except ConcurrentUpdateError:
+                self._engine.forget_fills(order.id)
+                reloaded = await self._engine.journal.get_order(order.id)
+                if reloaded is None:  # pragma: no cover - orders are never deleted
+                    raise
+                order = reloaded
+        return await self._apply_snapshot(order, snapshot)
+
+    async def _apply_snapshot(self, order: Order, snapshot: OrderSnapshot) -> Order:
         engine = self._engine
         now = engine.clock.now()
         known = await engine.known_fill_ids(order)
