@@ -38,7 +38,8 @@ async def test_rejection_is_stored_with_the_venue_reason(engine: Engine, venue: 
     order = await engine.execute(Signal("005930", "BUY", 10))
 
     assert order.status is OrderStatus.REJECTED
-    assert order.reason is not None and "not enough cash" in order.reason
+    assert order.reason is not None
+    assert "not enough cash" in order.reason
     stored = await engine.get_order(order.id)
     assert stored == order
     assert await engine.positions() == []

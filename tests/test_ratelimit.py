@@ -210,3 +210,24 @@ async def test_without_a_limiter_the_venue_refuses_a_burst(
         assert venue.max_arrivals_in_window() > 5
     finally:
         await engine.close()
+
+
+def test_bench_command_prints_both_limiters() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from orderlane.cli import app
+
+    args = ["bench", "rate-limit", "--limit", "30", "--requests", "75", "--period", "0.25"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["orderlane"]["max_in_window"] <= 30
+    assert figures["orderlane"]["rejections"] == 0
+    assert figures["naive"]["name"] == "aiolimiter.AsyncLimiter(30, 0.25)"
+
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0
+    assert "max in window" in table.output
+    assert "aiolimiter" in table.output

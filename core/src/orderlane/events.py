@@ -8,7 +8,6 @@ to observers in commit order, one at a time, off the order's own path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -140,7 +139,7 @@ class EventBus:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -158,18 +157,19 @@ class EventBus:
         await self._queue.join()
 
     async def stop(self) -> None:
+        """Deliver what is queued, then end the delivery task (it returns; it is not cancelled)."""
         if self._task is None:
             return
-        await self.flush()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        task, self._task = self._task, None
+        self._queue.put_nowait(None)
+        await task
 
     async def _run(self) -> None:
         while True:
             event = await self._queue.get()
             try:
+                if event is None:
+                    return
                 await call_each(self._pm, event.hook, event.hook_kwargs())
             finally:
                 self._queue.task_done()

@@ -1,0 +1,544 @@
+"""The ``orderlane`` command line: send an order, read the journal, list adapters, run the demo.
+
+One typer app with one function per command; commands that group subcommands (``order buy`` /
+``order sell``) are typer sub-apps added with ``app.add_typer``. A new command reuses
+:data:`DatabaseUrl`, :data:`JsonFlag`, :func:`run` (asyncio plus error handling) and the table
+builders below. Errors a user can cause are orderlane errors: they print one red line and exit 1
+(2 for invalid input), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+from rich.text import Text
+
+from orderlane import __version__
+from orderlane.broker import AdapterInfo, Broker, BrokerContext
+from orderlane.cli_tools import bench_app
+from orderlane.clock import SystemClock
+from orderlane.engine import Engine
+from orderlane.errors import InvalidSignalError, OrderlaneError
+from orderlane.journal import PnLSummary
+from orderlane.journal.sql import SqlJournal, resolve_database_url
+from orderlane.model import Order, OrderStatus, OrderType, Side, Signal
+from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
+from orderlane.positions import Position
+from orderlane.serialization import to_json, unstructure
+
+__all__ = [
+    "DatabaseUrl",
+    "JsonFlag",
+    "app",
+    "database",
+    "describe_outcome",
+    "describe_request",
+    "display_url",
+    "fail",
+    "format_money",
+    "main",
+    "order_app",
+    "orders_table",
+    "pnl_table",
+    "positions_table",
+    "run",
+    "user_errors",
+]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="orderlane",
+    help="Order execution for trading systems: durable orders, pluggable brokers, P&L.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals of a crashed frame can hold credentials: never print them.
+    pretty_exceptions_show_locals=False,
+)
+order_app = typer.Typer(
+    help="Send one order through an adapter and print how it ended.", no_args_is_help=True
+)
+app.add_typer(order_app, name="order")
+app.add_typer(bench_app, name="bench")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="ORDERLANE_DATABASE_URL",
+        show_envvar=True,
+        help="Journal database (sqlite:///path or postgresql://...). Default: ./orderlane.db",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+_STATUS_STYLES = {
+    OrderStatus.FILLED: "green",
+    OrderStatus.PARTIALLY_FILLED: "yellow",
+    OrderStatus.UNKNOWN: "magenta",
+    OrderStatus.REJECTED: "red",
+    OrderStatus.FAILED: "red",
+    OrderStatus.CANCELLED: "dim",
+}
+_FAILED = frozenset({OrderStatus.REJECTED, OrderStatus.FAILED})
+_DISPLAY_PLACES = Decimal("0.0001")
+
+
+def _stdout_console() -> Console:
+    """A console for tables: the terminal's width, or 120 columns when output is piped."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+def main() -> None:
+    """Console-script entry point (``orderlane``, ``python -m orderlane``)."""
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
+    logging.getLogger("orderlane").addHandler(handler)
+    logging.getLogger("orderlane").setLevel(logging.WARNING)
+    app(prog_name="orderlane")
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` as one red line on stderr and exit with ``code``."""
+    Console(stderr=True).print(Text(f"Error: {message}", style="bold red"))
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn orderlane errors into a message and an exit code instead of a traceback.
+
+    Invalid input (a malformed signal) exits 2 like a usage error; every other orderlane error
+    (unknown adapter, unusable database, duplicate signal id...) exits 1.
+    """
+    try:
+        yield
+    except InvalidSignalError as error:
+        fail(str(error), 2)
+    except OrderlaneError as error:
+        fail(str(error), 1)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to completion under :func:`user_errors`."""
+    with user_errors():
+        return asyncio.run(coroutine)
+
+
+def database(url: str | None) -> str:
+    """The journal URL a command uses: ``--database-url``, the environment, or ./orderlane.db."""
+    with user_errors():
+        return resolve_database_url(url)
+
+
+def format_money(value: Decimal | None) -> str:
+    """Thousands separators, no exponent; more than four decimals (a weighted average) rounded.
+
+    Tables only: JSON output carries the exact value as a plain string.
+    """
+    if value is None:
+        return "-"
+    if value == value.to_integral_value():
+        value = value.quantize(Decimal(1))
+    elif isinstance(exponent := value.as_tuple().exponent, int) and exponent < -4:
+        value = value.quantize(_DISPLAY_PLACES, rounding=ROUND_HALF_EVEN)
+    text = format(value + 0, ",f")  # + 0 turns -0 into 0
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _pnl_text(value: Decimal) -> Text:
+    style = "green" if value > 0 else "red" if value < 0 else ""
+    return Text(format_money(value), style=style)
+
+
+def _status_text(status: OrderStatus) -> Text:
+    return Text(status.value, style=_STATUS_STYLES.get(status, ""))
+
+
+def _order_data(order: Order) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(order)
+    average = order.average_fill_price
+    data["average_fill_price"] = None if average is None else str(average)
+    return data
+
+
+def display_url(url: str) -> str:
+    """``url`` fit to print: the password masked."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _journal_missing(url: str) -> bool:
+    """Whether ``url`` names an SQLite file that does not exist (reads must not create it)."""
+    parsed = sa.engine.make_url(url)
+    database = parsed.database
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and bool(database)
+        and database != ":memory:"
+        and not Path(str(database)).exists()
+    )
+
+
+# ---------------------------------------------------------------- tables
+
+
+def orders_table(orders: Iterable[Order], title: str = "Orders") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Side", no_wrap=True)
+    table.add_column("Symbol", no_wrap=True)
+    table.add_column("Qty", justify="right", no_wrap=True)
+    table.add_column("Filled", justify="right", no_wrap=True)
+    table.add_column("Avg price", justify="right", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Reason", overflow="fold")
+    for order in orders:
+        table.add_row(
+            order.id[:8],
+            order.side.value,
+            Text(order.symbol),
+            f"{order.quantity:,}",
+            f"{order.filled_quantity:,}",
+            format_money(order.average_fill_price),
+            _status_text(order.status),
+            Text(order.reason or ""),
+        )
+    return table
+
+
+def positions_table(positions: Iterable[Position], title: str = "Positions") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Symbol", no_wrap=True)
+    table.add_column("Name")
+    table.add_column("Qty", justify="right", no_wrap=True)
+    table.add_column("Avg price", justify="right", no_wrap=True)
+    table.add_column("Fees", justify="right", no_wrap=True)
+    table.add_column("Realized P&L", justify="right", no_wrap=True)
+    for position in positions:
+        table.add_row(
+            Text(position.symbol),
+            Text(position.symbol_name),
+            f"{position.quantity:,}",
+            format_money(position.average_price if position.quantity else None),
+            format_money(position.fees),
+            _pnl_text(position.realized_pnl),
+        )
+    return table
+
+
+def pnl_table(summaries: Sequence[PnLSummary], by: str) -> Table:
+    """Realized P&L per ``by`` ("session" or "trading day"), with a total row."""
+    table = Table(title=f"Realized P&L per {by}", title_justify="left", show_footer=True)
+    total = sum((summary.realized_pnl for summary in summaries), Decimal(0))
+    table.add_column(by.capitalize(), footer="Total", no_wrap=True)
+    table.add_column(
+        "Fills", footer=str(sum(s.fills for s in summaries)), justify="right", no_wrap=True
+    )
+    table.add_column("Realized P&L", footer=_pnl_text(total), justify="right", no_wrap=True)
+    for summary in summaries:
+        table.add_row(Text(summary.key), str(summary.fills), _pnl_text(summary.realized_pnl))
+    return table
+
+
+def describe_request(order: Order) -> str:
+    """What was asked: ``BUY 10 x 005930 Samsung Electronics limit 72,000``."""
+    text = f"{order.side.value} {order.quantity:,} x {order.symbol}"
+    if order.symbol_name:
+        text += f" {order.symbol_name}"
+    if order.limit_price is not None:
+        text += f" limit {format_money(order.limit_price)}"
+    return text
+
+
+def describe_outcome(order: Order) -> Text:
+    """How it stands: ``FILLED 10/10 @ 72,000, commission 100`` or ``REJECTED: why``."""
+    line = Text(order.status.value, style=_STATUS_STYLES.get(order.status, "bold"))
+    if order.filled_quantity:
+        line.append(
+            f" {order.filled_quantity:,}/{order.quantity:,}"
+            f" @ {format_money(order.average_fill_price)}"
+            f", commission {format_money(order.commission)}"
+        )
+    if order.reason:
+        line.append(f": {order.reason}", style="red" if order.status in _FAILED else "")
+    return line
+
+
+# ---------------------------------------------------------------- root
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"orderlane {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Order execution for trading systems: durable orders, pluggable brokers, P&L."""
+
+
+# ---------------------------------------------------------------- adapters
+
+
+def _adapter_info(entry: AdapterEntry) -> AdapterInfo:
+    plugin = entry.create({})
+    pm = make_plugin_manager()
+    pm.register(plugin, name=f"adapter:{entry.name}")
+    ctx = BrokerContext(account_id="default", options={}, clock=SystemClock())
+    return Broker(pm, plugin, ctx).info
+
+
+def _adapter_rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name, entry in sorted(installed_adapters().items()):
+        row: dict[str, Any] = {
+            "name": name,
+            "distribution": entry.distribution,
+            "version": entry.version,
+            "entry_point": entry.value,
+            "capabilities": [],
+            "timezone": None,
+            "description": "",
+            "error": None,
+        }
+        try:
+            info = _adapter_info(entry)
+        except Exception as error:  # a broken adapter must not hide the others
+            row["error"] = f"{type(error).__name__}: {error}"
+        else:
+            row["capabilities"] = unstructure(info.capabilities)
+            row["timezone"] = info.timezone
+            row["description"] = info.description
+        rows.append(row)
+    return rows
+
+
+@app.command()
+def adapters(json_output: JsonFlag = False) -> None:
+    """List the installed broker adapters and what they can do."""
+    rows = _adapter_rows()
+    if json_output:
+        typer.echo(to_json(rows, indent=2))
+        return
+    console = _stdout_console()
+    if not rows:
+        console.print("No orderlane adapters are installed (try: pip install orderlane-mock).")
+        return
+    table = Table(title="Installed adapters", title_justify="left")
+    table.add_column("Name", no_wrap=True)
+    table.add_column("Distribution", no_wrap=True)
+    table.add_column("Version", no_wrap=True)
+    table.add_column("Capabilities")
+    for row in rows:
+        capabilities = (
+            Text(row["error"], style="red")
+            if row["error"]
+            else Text(", ".join(row["capabilities"]))
+        )
+        table.add_row(
+            Text(row["name"]),
+            Text(row["distribution"] or "-"),
+            Text(row["version"] or "-"),
+            capabilities,
+        )
+    console.print(table)
+
+
+# ---------------------------------------------------------------- journal reads
+
+
+async def _read_orders(url: str, limit: int) -> list[Order]:
+    async with SqlJournal(url) as journal:
+        return await journal.list_orders(limit)
+
+
+async def _read_positions(url: str, account: str | None) -> list[Position]:
+    async with SqlJournal(url) as journal:
+        return await journal.positions(account)
+
+
+@app.command()
+def orders(
+    database_url: DatabaseUrl = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many of the newest orders.")
+    ] = 50,
+    json_output: JsonFlag = False,
+) -> None:
+    """Show the newest orders in the journal."""
+    url = database(database_url)
+    found = [] if _journal_missing(url) else run(_read_orders(url, limit))
+    if json_output:
+        typer.echo(to_json([_order_data(order) for order in found], indent=2))
+    elif not found:
+        _stdout_console().print(Text(f"No orders in {display_url(url)}."))
+    else:
+        _stdout_console().print(orders_table(found))
+
+
+@app.command()
+def positions(
+    database_url: DatabaseUrl = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account's positions.")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Show positions (flat ones too: they carry realized P&L) from the journal."""
+    url = database(database_url)
+    found = [] if _journal_missing(url) else run(_read_positions(url, account))
+    if json_output:
+        typer.echo(to_json(found, indent=2))
+    elif not found:
+        _stdout_console().print(Text(f"No positions in {display_url(url)}."))
+    else:
+        _stdout_console().print(positions_table(found))
+
+
+# ---------------------------------------------------------------- order buy / sell
+
+
+def _price(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text.strip())
+    except ArithmeticError:
+        fail(f"--limit must be a decimal price like 72000 or 72000.5, got {text!r}", 2)
+
+
+def _adapter_options(pairs: Sequence[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--adapter-option takes KEY=VALUE, got {pair!r}", 2)
+        options[key.strip()] = value
+    return options
+
+
+async def _execute(
+    signal: Signal, adapter: str, options: Mapping[str, Any], url: str, account: str
+) -> Order:
+    async with Engine.open(
+        adapter, adapter_options=options, database_url=url, account_id=account
+    ) as engine:
+        return await engine.execute(signal)
+
+
+def _order_command(side: Side) -> Callable[..., None]:
+    def place(
+        symbol: Annotated[
+            str, typer.Argument(metavar="SYMBOL", help="The instrument, e.g. 005930.")
+        ],
+        quantity: Annotated[int, typer.Argument(metavar="QTY", help="Shares, a positive integer.")],
+        limit: Annotated[
+            str | None,
+            typer.Option("--limit", metavar="PRICE", help="Limit price; market order without it."),
+        ] = None,
+        adapter: Annotated[str, typer.Option("--adapter", help="Installed adapter name.")] = "mock",
+        adapter_option: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--adapter-option", "-o", metavar="KEY=VALUE", help="Adapter setting (repeatable)."
+            ),
+        ] = None,
+        account: Annotated[str, typer.Option("--account", help="Broker account.")] = "default",
+        signal_id: Annotated[
+            str | None,
+            typer.Option("--signal-id", help="Idempotency key: the same id never sends twice."),
+        ] = None,
+        session: Annotated[
+            str, typer.Option("--session", help="Session that realized P&L is summed under.")
+        ] = "default",
+        name: Annotated[str, typer.Option("--name", help="The instrument's name.")] = "",
+        database_url: DatabaseUrl = None,
+        json_output: JsonFlag = False,
+    ) -> None:
+        try:
+            signal = Signal(
+                symbol,
+                side,
+                quantity,
+                order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
+                limit_price=_price(limit),
+                symbol_name=name,
+                session_id=session,
+                signal_id=signal_id,
+            )
+        except InvalidSignalError as error:
+            fail(str(error), 2)
+        options = _adapter_options(adapter_option or ())
+        url = database(database_url)
+        order = run(_execute(signal, adapter, options, url, account))
+        if json_output:
+            typer.echo(to_json(_order_data(order), indent=2))
+        else:
+            console = _stdout_console()
+            console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
+            console.print(Text(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
+        if order.status in _FAILED:
+            raise typer.Exit(1)
+
+    place.__doc__ = (
+        f"{side.value.capitalize()} QTY of SYMBOL now (market) or at --limit PRICE.\n\n"
+        "Prints the order as the broker left it; exits 1 if it was rejected or failed."
+    )
+    return place
+
+
+order_app.command("buy")(_order_command(Side.BUY))
+order_app.command("sell")(_order_command(Side.SELL))
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Run on this (empty) journal instead of a fresh one in a temporary directory.",
+        ),
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the temporary journal and print where it is.")
+    ] = False,
+) -> None:
+    """Run a scripted session on the mock venue: fills, a partial fill, a sale, a rejection."""
+    from orderlane.demo import run_demo
+
+    # The demo reports its rejection itself; the engine's warning about it would say it twice.
+    logger = logging.getLogger("orderlane")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        run(run_demo(database_url, _stdout_console(), keep=keep))
+    finally:
+        logger.setLevel(level)
