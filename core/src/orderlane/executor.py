@@ -285,7 +285,7 @@ class Executor:
                 cause,
             )
             after = current.evolve(
-                OrderStatus.FAILED, reason=str(exhausted), updated_at=clock.now()
+                OrderStatus.FAILED, reason=_describe(exhausted), updated_at=clock.now()
             )
             return await self.commit(
                 after,

@@ -1,0 +1,276 @@
+"""What an adapter supplies so the conformance suite can drive its venue, and what a scenario gets.
+
+A :class:`VenueHarness` stands between the suite and one adapter's venue: the mock venue in
+process, or a fake broker server on loopback. The suite never talks to a venue any other way, so
+every scenario is written once and runs against every adapter. A harness serves one scenario
+(the suite builds a fresh one per scenario), and its venue starts out in the catalogue's
+defaults: it quotes :data:`QUOTE` for every symbol, charges :data:`COMMISSION` per execution and
+fills every order at once, in full, unless told otherwise.
+
+A harness is published under the entry-point group ``orderlane.harnesses`` with the adapter's
+name; the entry point names a factory that takes an options mapping (empty from the suite) and
+returns the harness. Test-only code thus never loads with the adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from orderlane.broker import Capability
+from orderlane.clock import FakeClock
+from orderlane.engine import Engine, EngineConfig
+from orderlane.hookspecs import hookimpl
+from orderlane.model import Fill, Order, OrderStatus
+from orderlane.positions import Position
+from orderlane.retry import Operation
+
+__all__ = [
+    "COMMISSION",
+    "QUOTE",
+    "SYMBOL",
+    "EventRecorder",
+    "FailKind",
+    "LookupAnswer",
+    "RecordedEvent",
+    "RejectKind",
+    "ScenarioRun",
+    "VenueHarness",
+    "VenueOperation",
+]
+
+#: The instrument every scenario trades unless a row says otherwise.
+SYMBOL = "005930"
+#: The price a fresh venue fills at.
+QUOTE = Decimal(72000)
+#: The commission a fresh venue charges per execution.
+COMMISSION = Decimal(100)
+
+RejectKind = Literal["insufficient_balance", "invalid_symbol", "validation"]
+FailKind = Literal[
+    "connection",  # refused: nothing reached the venue (BrokerConnectionError)
+    "timeout_before",  # the request left, the venue never took it, no answer came
+    "timeout_after",  # the venue took the order, the answer never came
+    "drop_after_accept",  # the venue took the order, the connection dropped before the answer
+    "garbled",  # the venue took the order and answered with something that does not parse
+    "rate_limit",  # the venue refused the request for exceeding its rate
+]
+LookupAnswer = Literal["cannot_tell", "absent"]
+VenueOperation = Literal["place", "cancel", "status", "lookup"]
+
+
+@runtime_checkable
+class VenueHarness(Protocol):
+    """Drives one adapter's venue for the conformance suite.
+
+    Scripting methods (``*_next``) queue what the venue does with the next place requests, in
+    the order they were queued; an unscripted place fills at once. Venue actions act on orders
+    the venue already holds. Observations report what reached the venue, refused requests
+    included, so a scenario can count sends independently of what the engine believes.
+    """
+
+    @property
+    def adapter_name(self) -> str:
+        """The adapter's entry-point name (``orderlane.adapters``) the engine is built with."""
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What this venue and adapter can show; scenarios needing anything else are skipped."""
+
+    async def start(self) -> None:
+        """Bring the venue up (a fake server binds to loopback here); called before the engine."""
+
+    async def stop(self) -> None:
+        """Tear the venue down; called after the engine closed, also when the scenario failed."""
+
+    def adapter_options(self) -> dict[str, Any]:
+        """The adapter options that make the adapter talk to this venue (and nowhere else)."""
+
+    # ---------------------------------------------------------------- the next place requests
+
+    def fill_next(self, price: Decimal | None = None, commission: Decimal | None = None) -> None:
+        """The next order fills in full at once, at ``price`` (default: the quote) and with
+        ``commission`` (default: :data:`COMMISSION`)."""
+
+    def partial_fill_next(
+        self, quantity: int, price: Decimal | None = None, commission: Decimal | None = None
+    ) -> None:
+        """The next order fills ``quantity`` at once and stays open for the rest."""
+
+    def hold_next(self) -> None:
+        """The next order is accepted and stays open, unfilled, until the scenario acts on it."""
+
+    def reject_next(self, kind: RejectKind, message: str) -> None:
+        """The next order is refused: the adapter raises the rejection error of ``kind``
+        (``InsufficientBalanceError``, ``InvalidSymbolError``, ``OrderValidationError``) and the
+        order's recorded reason carries ``message``."""
+
+    def fail_next(self, kind: FailKind, times: int = 1) -> None:
+        """The next ``times`` place requests fail as ``kind`` says (see :data:`FailKind`).
+        After ``timeout_after``, ``drop_after_accept`` and ``garbled`` the venue holds the order
+        (filled per the scripting queue, like any place) and a lookup finds it."""
+
+    def answer_lookup_next(self, answer: LookupAnswer, times: int = 1) -> None:
+        """The next ``times`` lookups give this answer whatever the venue holds: the adapter
+        returns ``CannotTell`` or ``Absent``."""
+
+    # ---------------------------------------------------------------- the venue acting on its own
+
+    def fill(
+        self,
+        broker_order_id: str,
+        quantity: int | None = None,
+        price: Decimal | None = None,
+        commission: Decimal | None = None,
+    ) -> None:
+        """Execute ``quantity`` (default: all that is left) of an open order at the venue."""
+
+    def cancel_by_venue(self, broker_order_id: str, reason: str) -> None:
+        """The venue cancels an open order on its own, giving ``reason``."""
+
+    def reject_open(self, broker_order_id: str, reason: str) -> None:
+        """The venue rejects an order it had accepted, giving ``reason``."""
+
+    # ---------------------------------------------------------------- observation
+
+    def request_count(self, operation: VenueOperation | None = None) -> int:
+        """How many requests of ``operation`` (default: any) reached the venue, refused,
+        rate-limited and unanswered ones included; a connection refused counts too."""
+
+    def venue_order_ids(self) -> list[str]:
+        """The broker order ids of every order the venue holds, in the order it took them."""
+
+
+@attrs.frozen
+class RecordedEvent:
+    """One observer call: the hook's name without ``orderlane_`` and its arguments."""
+
+    name: str
+    args: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.args[key]
+
+
+class EventRecorder:
+    """An observer plugin that keeps every event it hears, in delivery (= commit) order."""
+
+    def __init__(self) -> None:
+        self.events: list[RecordedEvent] = []
+
+    def names(self, only: Iterable[str] | None = None) -> list[str]:
+        """The names of the events heard, optionally only those named in ``only``."""
+        wanted = None if only is None else set(only)
+        return [e.name for e in self.events if wanted is None or e.name in wanted]
+
+    def of(self, name: str) -> list[RecordedEvent]:
+        return [event for event in self.events if event.name == name]
+
+    def _add(self, name: str, **args: Any) -> None:
+        self.events.append(RecordedEvent(name, args))
+
+    @hookimpl
+    def orderlane_order_created(self, order: Order) -> None:
+        self._add("order_created", order=order)
+
+    @hookimpl
+    def orderlane_order_submitted(self, order: Order) -> None:
+        self._add("order_submitted", order=order)
+
+    @hookimpl
+    def orderlane_order_status_changed(self, order: Order, previous: OrderStatus) -> None:
+        self._add("order_status_changed", order=order, previous=previous)
+
+    @hookimpl
+    def orderlane_order_filled(self, order: Order, fill: Fill) -> None:
+        self._add("order_filled", order=order, fill=fill)
+
+    @hookimpl
+    def orderlane_position_changed(
+        self, position: Position, fill: Fill, realized_pnl: Decimal
+    ) -> None:
+        self._add("position_changed", position=position, fill=fill, realized_pnl=realized_pnl)
+
+    @hookimpl
+    def orderlane_retry_scheduled(
+        self, order: Order | None, operation: Operation, attempt: int, delay: float, error: str
+    ) -> None:
+        self._add(
+            "retry_scheduled",
+            order=order,
+            operation=operation,
+            attempt=attempt,
+            delay=delay,
+            error=error,
+        )
+
+    @hookimpl
+    def orderlane_retry_exhausted(
+        self, order: Order | None, operation: Operation, attempts: int, error: str
+    ) -> None:
+        self._add(
+            "retry_exhausted", order=order, operation=operation, attempts=attempts, error=error
+        )
+
+    @hookimpl
+    def orderlane_order_timed_out(self, order: Order, submitted_at: datetime) -> None:
+        self._add("order_timed_out", order=order, submitted_at=submitted_at)
+
+
+@attrs.define
+class ScenarioRun:
+    """What one scenario works with: the harness, fake time, a fresh journal and the events."""
+
+    harness: VenueHarness
+    database_url: str
+    #: The variant of a parametrized scenario (for example a rejection kind), else None.
+    variant: str | None = None
+    clock: FakeClock = attrs.Factory(FakeClock)
+    events: EventRecorder = attrs.Factory(EventRecorder)
+    logs: list[logging.LogRecord] = attrs.Factory(list)
+
+    @asynccontextmanager
+    async def engine(self) -> AsyncIterator[Engine]:
+        """An open engine on the harness's venue; open it again on the same journal to restart."""
+        async with Engine.open(
+            self.harness.adapter_name,
+            adapter_options=self.harness.adapter_options(),
+            clock=self.clock,
+            database_url=self.database_url,
+            plugins=[self.events],
+            # Installed observer plugins stay out: the scenario sees the adapter and the core only.
+            config=EngineConfig(load_entry_point_plugins=False),
+        ) as engine:
+            yield engine
+
+    @contextlib.contextmanager
+    def capturing_logs(self) -> Iterator[None]:
+        """Keep orderlane's warnings and errors in :attr:`logs` meanwhile, so a scenario can
+        check what was logged whatever logging the host process configured."""
+        logger = logging.getLogger("orderlane")
+        handler = _ListHandler(self.logs)
+        previous = logger.level
+        if logger.getEffectiveLevel() > logging.WARNING:
+            logger.setLevel(logging.WARNING)
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(previous)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
