@@ -26,7 +26,7 @@ from rich.text import Text
 
 from orderlane import __version__
 from orderlane.broker import AdapterInfo, Broker, BrokerContext
-from orderlane.cli_tools import bench_app
+from orderlane.cli_tools import bench_app, conformance
 from orderlane.clock import SystemClock
 from orderlane.engine import Engine
 from orderlane.errors import InvalidSignalError, OrderlaneError
@@ -71,6 +71,7 @@ order_app = typer.Typer(
 )
 app.add_typer(order_app, name="order")
 app.add_typer(bench_app, name="bench")
+app.command("conformance")(conformance)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from orderlane.bench import LimiterRun, run_rate_limit
 from orderlane.serialization import unstructure
 
-__all__ = ["bench_app"]
+__all__ = ["bench_app", "conformance"]
 
 bench_app = typer.Typer(
     help="Measure orderlane against a baseline in the same run.", no_args_is_help=True
@@ -67,3 +69,58 @@ def rate_limit(
     _run_row(table, result.orderlane)
     _run_row(table, result.naive)
     console.print(table)
+
+
+def conformance(
+    adapter: Annotated[str, typer.Argument(help="Name of an installed adapter, e.g. mock.")],
+    ids: Annotated[
+        list[str] | None,
+        typer.Option("--id", help="Run only this scenario id (repeatable)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Run the conformance scenarios against an installed adapter's harness.
+
+    Exits 1 when a scenario fails; skipped scenarios (a capability the adapter lacks) do not fail.
+    """
+    from orderlane.errors import ConfigurationError
+    from orderlane.testing.runner import Outcome, run_conformance
+
+    console = _console()
+    # Scenarios provoke rejections and failures on purpose: their log lines are the scenarios'
+    # business (they capture them), not the operator's.
+    package_logger = logging.getLogger("orderlane")
+    handlers = package_logger.handlers[:]
+    for handler in handlers:
+        package_logger.removeHandler(handler)
+    try:
+        results = asyncio.run(run_conformance(adapter, ids or None))
+    except ConfigurationError as error:
+        Console(stderr=True).print(f"[bold red]Error:[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        for handler in handlers:
+            package_logger.addHandler(handler)
+    failed = sum(result.outcome is Outcome.FAILED for result in results)
+    if json_output:
+        typer.echo(json.dumps([result.to_dict() for result in results], indent=2))
+    else:
+        table = Table(title=f"Conformance of adapter {adapter!r}")
+        for column in ("scenario", "outcome", "reason", "s"):
+            table.add_column(column, justify="right" if column == "s" else "left")
+        styles = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.SKIPPED: "yellow"}
+        for result in results:
+            table.add_row(
+                escape(result.id),
+                f"[{styles[result.outcome]}]{result.outcome.value}[/]",
+                escape(result.reason),
+                f"{result.duration:.2f}",
+            )
+        console.print(table)
+        counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+        console.print(
+            f"{counts[Outcome.PASSED]} passed, {counts[Outcome.FAILED]} failed, "
+            f"{counts[Outcome.SKIPPED]} skipped"
+        )
+    if failed:
+        raise typer.Exit(1)
