@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from orderlane import Engine, OrderStatus, Signal
-from orderlane.errors import OrderNotFoundError
+from orderlane.errors import OrderNotFoundError, UnknownOrderError
 from orderlane_mock import MockVenue
 
 BUY = Signal("005930", "BUY", 10)
@@ -94,7 +94,7 @@ async def test_status_of_an_order_the_venue_lost(engine: Engine, venue: MockVenu
     with pytest.raises(OrderNotFoundError):
         await engine.refresh(order.id)
     assert (await engine.get_order(order.id)) == order
-    with pytest.raises(LookupError, match="no order"):
+    with pytest.raises(UnknownOrderError, match="no order"):
         await engine.refresh("no-such-order")
 
 

@@ -178,3 +178,15 @@ async def test_execute_needs_a_started_engine_and_a_signal(sqlite_url: str) -> N
         with pytest.raises(ValueError, match="takes a Signal"):
             await started.execute({"symbol": "005930"})  # type: ignore[arg-type]
         assert "mock" in repr(started)
+
+
+async def test_an_async_validate_hook_vetoes_too(engine: Engine, venue: MockVenue) -> None:
+    class AsyncRisk:
+        @hookimpl
+        async def orderlane_validate_order(self, order: Order) -> None:
+            raise ValueError("risk service says no")
+
+    engine.register(AsyncRisk())
+    with pytest.raises(OrderVetoedError, match="risk service says no"):
+        await engine.execute(Signal("005930", "BUY", 1))
+    assert venue.requests == []

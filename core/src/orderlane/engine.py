@@ -19,7 +19,7 @@ import attrs
 
 from orderlane.broker import Broker, BrokerContext, RateLimit, await_me_maybe
 from orderlane.clock import Clock, SystemClock
-from orderlane.errors import BrokerError, ConfigurationError
+from orderlane.errors import BrokerError, ConfigurationError, UnknownOrderError
 from orderlane.events import EventBus
 from orderlane.executor import Executor
 from orderlane.hookspecs import hookimpl
@@ -192,10 +192,11 @@ class Engine:
         """Call ``handler(order, previous_status)`` (sync or async) after every status change."""
         self._status_handlers.handlers.append(handler)
 
-    def validate(self, order: Order) -> None:
-        """Run every ``orderlane_validate_order`` hook; the first exception vetoes the order."""
+    async def validate(self, order: Order) -> None:
+        """Run every ``orderlane_validate_order`` hook (sync or async); the first exception
+        vetoes the order."""
         for impl in reversed(self.pm.hook.orderlane_validate_order.get_hookimpls()):
-            impl.function(*[{"order": order}[name] for name in impl.argnames])
+            await await_me_maybe(impl.function(*[{"order": order}[name] for name in impl.argnames]))
 
     # ---------------------------------------------------------------- trading
 
@@ -249,7 +250,7 @@ class Engine:
     async def _stored(self, order_id: str) -> Order:
         order = await self.journal.get_order(order_id)
         if order is None:
-            raise LookupError(f"no order {order_id!r} in the journal")
+            raise UnknownOrderError(f"no order {order_id!r} in the journal")
         return order
 
     def order_lock(self, order_id: str) -> asyncio.Lock:

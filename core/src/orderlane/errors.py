@@ -18,6 +18,7 @@
       DuplicateSignalError
       InvalidSignalError           the signal itself is malformed; nothing was stored
       OrderVetoedError             an observer's validate hook refused the order
+      UnknownOrderError            the journal holds no order with that id (also a LookupError)
       ConfigurationError           unknown adapter names, live trading not enabled, bad settings
       JournalError                 the database holds something the code cannot use
 
@@ -49,6 +50,7 @@ __all__ = [
     "OrderValidationError",
     "OrderVetoedError",
     "OrderlaneError",
+    "UnknownOrderError",
 ]
 
 
@@ -137,6 +139,10 @@ class InvalidSignalError(OrderlaneError, ValueError):
 
 class OrderVetoedError(OrderlaneError):
     """An observer's ``orderlane_validate_order`` hook refused the order before it was stored."""
+
+
+class UnknownOrderError(OrderlaneError, LookupError):
+    """The journal holds no order with the id asked for."""
 
 
 class ConfigurationError(OrderlaneError):

@@ -178,7 +178,7 @@ class Executor:
             signal, account_id=engine.config.account_id, now=engine.clock.now()
         )
         try:
-            engine.validate(order)
+            await engine.validate(order)
         except Exception as error:
             raise OrderVetoedError(f"order for {signal.symbol} vetoed: {error}") from error
         async with engine.order_lock(order.id):
