@@ -3,23 +3,30 @@ plugin an adapter package enables, both driven by the mock adapter's harness."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from orderlane import Capability, Engine, FakeClock, OrderStatus, Signal
-from orderlane.errors import ConfigurationError
+from orderlane import Capability, Engine, EngineConfig, FakeClock, Order, OrderStatus, Signal
+from orderlane.errors import BrokerRateLimitError, ConfigurationError
 from orderlane.testing import (
     SCENARIOS,
+    HarnessFactory,
     Outcome,
     ScenarioResult,
+    ScenarioRun,
     VenueHarness,
     run_conformance,
     select_cases,
 )
 from orderlane.testing.harness import RejectKind
+from orderlane.testing.scenarios import ScenarioFailed
+from orderlane.testing.scenarios.checks import broker_id
+from orderlane.testing.scenarios.registry import scenario
 from orderlane_mock.adapter import CAPABILITIES
 from orderlane_mock.harness import MockHarness, create_harness
 
@@ -42,6 +49,14 @@ SUPPORTED_ROWS = {
     "garbled-place-answer",
     "duplicate-signal-conflict",
     "hold-timeout",
+    "partial-then-fill",
+    "cancel-open-order",
+    "cancel-races-fill",
+    "broker-cancel",
+    "reject-after-accept",
+    "unknown-order-status",
+    "duplicate-fills",
+    "rate-limit-burst",
 }
 
 
@@ -56,6 +71,33 @@ class IgnoresRejections(MockHarness):
 
     def reject_next(self, kind: RejectKind, message: str) -> None:
         pass
+
+
+class NoCancelNoPartials(MockHarness):
+    """A venue that can neither cancel on request nor show a partial fill."""
+
+    capabilities = CAPABILITIES - {Capability.CANCEL, Capability.PARTIAL_FILLS}
+
+
+class DeclaresNoLimit(MockHarness):
+    """A broken harness: its venue enforces the limit, but the adapter is never told of it."""
+
+    def adapter_options(self) -> dict[str, Any]:
+        return {"venue": self.venue}
+
+
+class ForgetsNothing(MockHarness):
+    """A broken harness: its venue keeps answering for the order it was told to drop."""
+
+    def forget_order(self, broker_order_id: str) -> None:
+        pass
+
+
+class FillsInsteadOfRepeating(MockHarness):
+    """A broken venue: asked to report a fill again, it executes a new one."""
+
+    def repeat_fill_in_next_status(self, broker_order_id: str) -> None:
+        self.venue.fill(broker_order_id, 3)
 
 
 def by_id(results: list[ScenarioResult]) -> dict[str, ScenarioResult]:
@@ -95,6 +137,62 @@ async def test_a_venue_that_misbehaves_fails_the_rows_it_breaks() -> None:
     assert results["sell-realizes-pnl"].outcome is Outcome.PASSED
 
 
+async def test_capabilities_gate_the_rows_on_open_orders() -> None:
+    rows = ["partial-then-fill", "cancel-open-order", "cancel-races-fill", "duplicate-fills"]
+    results = by_id(await run_conformance(NoCancelNoPartials, [*rows, "broker-cancel"]))
+
+    assert {row: results[row].outcome for row in rows} == dict.fromkeys(rows, Outcome.SKIPPED)
+    assert "partial_fills" in results["partial-then-fill"].reason
+    assert "cancel" in results["cancel-races-fill"].reason
+    assert results["broker-cancel"].outcome is Outcome.PASSED
+
+
+@pytest.mark.parametrize(
+    ("harness", "row", "reason"),
+    [
+        (
+            DeclaresNoLimit,
+            "rate-limit-answer",
+            "the limiter should pause after the rate-limit answer, its figures: {'limits': []",
+        ),
+        (
+            DeclaresNoLimit,
+            "rate-limit-burst",
+            "statuses of the burst: expected {FILLED}, got {FAILED, FILLED}",
+        ),
+        (
+            ForgetsNothing,
+            "unknown-order-status",
+            "the status query of an order the venue lost did not raise",
+        ),
+        (
+            FillsInsteadOfRepeating,
+            "duplicate-fills",
+            "the order after a fill of 3 reported twice: "
+            "expected (PARTIALLY_FILLED, 7), got (FILLED, 10)",
+        ),
+    ],
+)
+async def test_the_new_rows_fail_a_venue_that_breaks_them(
+    harness: HarnessFactory, row: str, reason: str
+) -> None:
+    [result] = await run_conformance(harness, [row])
+
+    assert result.outcome is Outcome.FAILED
+    assert result.reason.startswith(reason)
+
+
+async def test_rate_limited_rows_on_one_event_loop_never_share_a_limiter() -> None:
+    # The runner runs every case on one loop, where engines on one credential key share their
+    # limiter (and its clock): each run therefore has a key of its own.
+    rows = ["rate-limit-answer", "rate-limit-burst"]
+    results = [*await run_conformance("mock", rows), *await run_conformance("mock", rows)]
+
+    assert [result.outcome for result in results] == [Outcome.PASSED] * 4
+    first, second = (ScenarioRun(MockHarness(), "sqlite://") for _ in range(2))
+    assert first.credential_key != second.credential_key
+
+
 async def test_a_scenario_id_selects_every_variant_and_a_case_id_one() -> None:
     every = await run_conformance("mock", ["seed-non-retryable"])
     one = await run_conformance("mock", ["seed-non-retryable[validation]"])
@@ -107,6 +205,20 @@ async def test_a_scenario_id_selects_every_variant_and_a_case_id_one() -> None:
     assert [(result.id, result.outcome) for result in one] == [
         ("seed-non-retryable[validation]", Outcome.PASSED)
     ]
+
+
+def test_a_catalogue_id_is_registered_once() -> None:
+    async def again(run: ScenarioRun) -> None:
+        raise AssertionError("never run")
+
+    with pytest.raises(ValueError, match="'seed-happy-path' is registered twice"):
+        scenario("seed-happy-path")(again)
+    assert SCENARIOS["seed-happy-path"].run is not again
+
+
+def test_a_scenario_fails_on_an_order_the_venue_never_named() -> None:
+    with pytest.raises(ScenarioFailed, match="the CREATED order has no broker order id"):
+        broker_id(order_for("005930"))
 
 
 async def test_unknown_adapters_and_scenarios_are_configuration_errors() -> None:
@@ -230,6 +342,69 @@ async def test_the_mock_harness_acts_on_open_orders_at_its_venue(sqlite_url: str
         rejected_later.broker_order_id,
     ]
     assert (harness.request_count("place"), harness.request_count("status")) == (3, 2)
+
+
+def test_the_mock_harness_scripts_status_answers_and_forgets_orders() -> None:
+    harness = MockHarness()
+    harness.partial_fill_next(4)
+    snapshot = harness.venue.place(order_for("005930"))
+    assert snapshot.broker_order_id is not None
+    venue_id = snapshot.broker_order_id
+    harness.fill(venue_id, 3)
+    harness.repeat_fill_in_next_status(venue_id)
+    harness.stale_next_status(venue_id, 1)
+
+    repeated, stale, truth = (harness.venue.status(venue_id) for _ in range(3))
+    harness.forget_order(venue_id)
+
+    assert [len(answer.executions) for answer in (repeated, stale, truth)] == [3, 1, 2]
+    assert (stale.status, stale.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 4)
+    assert harness.venue_order_ids() == []
+    assert harness.request_count("status") == 3
+
+
+def test_the_mock_harness_enforces_a_limit_and_has_its_adapter_declare_it() -> None:
+    clock = FakeClock()
+    harness = MockHarness()
+    assert harness.adapter_options() == {"venue": harness.venue}
+
+    harness.enforce_rate_limit(1, 1.0, clock.monotonic)
+    harness.venue.place(order_for("005930"))
+    with pytest.raises(BrokerRateLimitError):
+        harness.venue.place(order_for("000660"))
+
+    assert harness.adapter_options() == {
+        "venue": harness.venue,
+        "rate_limit": 1,
+        "rate_period": 1.0,
+    }
+    assert (harness.request_count("place"), harness.request_count()) == (2, 2)
+    assert (harness.rate_limit_answers(), harness.max_arrivals_in_window()) == (1, 2)
+    harness.enforce_rate_limit(5, 0.5, clock.monotonic)
+    assert harness.adapter_options()["rate_period"] == 0.5
+
+
+async def test_the_limit_the_mock_harness_declares_reaches_the_engine(sqlite_url: str) -> None:
+    clock = FakeClock()
+    harness = MockHarness()
+    harness.enforce_rate_limit(3, 1.0, clock.monotonic)
+
+    async with Engine.open(
+        "mock",
+        adapter_options=harness.adapter_options(),
+        clock=clock,
+        database_url=sqlite_url,
+        config=EngineConfig(credential_key="declared-limit"),
+    ) as engine:
+        await asyncio.gather(*(engine.execute(Signal("005930", "BUY", 1)) for _ in range(7)))
+        limiter = engine.stats()["rate_limiter"]
+
+    assert limiter["limits"] == ["3/1s"]
+    assert (harness.rate_limit_answers(), harness.max_arrivals_in_window()) == (0, 3)
+
+
+def order_for(symbol: str) -> Order:
+    return Order.from_signal(Signal(symbol, "BUY", 10), account_id="acct", now=FakeClock().now())
 
 
 # ------------------------------------------------------------------ the pytest plugin

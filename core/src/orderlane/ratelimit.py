@@ -104,6 +104,8 @@ class RateLimiter:
             raise ConfigurationError("inquiry_share is a fraction in (0, 1]")
         self.limits = tuple(limits)
         self.name = name
+        self.clock = clock
+        self.margin = margin
         self._clock = clock
         self._windows = [_Window(limit, margin) for limit in self.limits]
         self._waiters: list[_Waiter] = []
@@ -221,6 +223,11 @@ def shared_limiter(
     loop = asyncio.get_running_loop()
     limiters = _SHARED.setdefault(loop, {})
     limiter = limiters.get(key)
-    if limiter is None or limiter.limits != tuple(limits):
+    if (
+        limiter is None
+        or limiter.limits != tuple(limits)
+        or limiter.clock is not clock
+        or limiter.margin != margin
+    ):
         limiter = limiters[key] = RateLimiter(limits, clock, margin=margin, name=key)
     return limiter

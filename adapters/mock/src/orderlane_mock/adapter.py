@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -151,8 +152,9 @@ class MockAdapter:
 
 def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
     """Entry point ``mock``: options ``venue`` (a MockVenue), or ``quote`` and ``commission``
-    to build one; ``latency`` (seconds), ``rate_limit`` (requests per second), ``timezone``."""
-    known = {"venue", "quote", "commission", "latency", "rate_limit", "timezone"}
+    to build one; ``latency`` (seconds), ``rate_limit`` (requests per ``rate_period`` seconds,
+    default 1), ``timezone``."""
+    known = {"venue", "quote", "commission", "latency", "rate_limit", "rate_period", "timezone"}
     unknown = set(options) - known
     if unknown:
         raise ConfigurationError(
@@ -166,13 +168,15 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
             venue = MockVenue(
                 quote=Decimal(str(options.get("quote", 72000))),
                 commission=Decimal(str(options.get("commission", 100))),
+                id_prefix=f"M{secrets.token_hex(3).upper()}-",
             )
         except ArithmeticError:
             raise ConfigurationError(
                 "mock 'quote' and 'commission' must be decimal numbers"
             ) from None
     rate_limit = options.get("rate_limit")
-    limits = (RateLimit(int(rate_limit), 1.0),) if rate_limit else ()
+    period = float(options.get("rate_period", 1.0))
+    limits = (RateLimit(int(rate_limit), period),) if rate_limit else ()
     return MockAdapter(
         venue,
         latency=float(options.get("latency", 0.0)),

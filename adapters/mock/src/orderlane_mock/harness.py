@@ -7,7 +7,7 @@ test-only code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,7 @@ class MockHarness:
 
     def __init__(self) -> None:
         self.venue = MockVenue()
+        self._declared_limit: tuple[int, float] | None = None
 
     def __repr__(self) -> str:
         return f"MockHarness(orders={len(self.venue.orders)}, requests={len(self.venue.requests)})"
@@ -45,7 +46,10 @@ class MockHarness:
         """Nothing to tear down."""
 
     def adapter_options(self) -> dict[str, Any]:
-        return {"venue": self.venue}
+        options: dict[str, Any] = {"venue": self.venue}
+        if self._declared_limit is not None:
+            options["rate_limit"], options["rate_period"] = self._declared_limit
+        return options
 
     def fill_next(self, price: Decimal | None = None, commission: Decimal | None = None) -> None:
         self.venue.fill_next(price, commission)
@@ -82,13 +86,34 @@ class MockHarness:
     def reject_open(self, broker_order_id: str, reason: str) -> None:
         self.venue.reject_open(broker_order_id, reason)
 
+    def forget_order(self, broker_order_id: str) -> None:
+        self.venue.forget(broker_order_id)
+
+    def repeat_fill_in_next_status(self, broker_order_id: str) -> None:
+        self.venue.repeat_fill_in_next_status(broker_order_id)
+
+    def stale_next_status(self, broker_order_id: str, executions: int) -> None:
+        self.venue.stale_next_status(broker_order_id, executions)
+
+    def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:
+        self.venue.enforce_rate_limit(limit, period, monotonic)
+        self._declared_limit = (limit, period)
+
     def request_count(self, operation: VenueOperation | None = None) -> int:
         if operation is None:
             return len(self.venue.requests)
-        return len(self.venue.requests_of(operation))
+        # The venue files a request its enforced limit refused as "place:rate-limited".
+        refused = f"{operation}:rate-limited"
+        return sum(1 for r in self.venue.requests if r.operation in (operation, refused))
 
     def venue_order_ids(self) -> list[str]:
         return list(self.venue.orders)
+
+    def max_arrivals_in_window(self) -> int:
+        return self.venue.max_arrivals_in_window()
+
+    def rate_limit_answers(self) -> int:
+        return self.venue.rate_limit_rejections
 
 
 def create_harness(options: Mapping[str, Any]) -> VenueHarness:

@@ -7,6 +7,7 @@ commission (100). Tests script what happens next::
     venue.reject_next("insufficient_balance", "not enough cash")
     venue.fail_next("connection", times=3)
     venue.fill(broker_order_id, 6)       # execute more of an open order later
+    venue.stale_next_status(broker_order_id, 1)  # the next status answer lags behind
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class MockVenue:
         quotes: dict[str, Decimal] | None = None,
         clock: Callable[[], datetime] = _now,
         dedupe_client_ids: bool = False,
+        id_prefix: str = "M",
     ) -> None:
         self.default_quote = Decimal(quote)
         self.commission = Decimal(commission)
@@ -147,8 +149,15 @@ class MockVenue:
         #: Answer a repeated client order id with the order it already created (as brokers
         #: that deduplicate client order ids do).
         self.dedupe_client_ids = dedupe_client_ids
+        #: Starts every broker order id; venues built by the adapter factory get a random one,
+        #: so orders from separate runs on one journal never share a broker id.
+        self.id_prefix = id_prefix
         self._limit: tuple[int, float, Callable[[], float]] | None = None
         self._arrivals: list[float] = []
+        #: Scripted status answers per broker order id: ("repeat", 0) or ("stale", executions).
+        self._status_answers: dict[str, collections.deque[tuple[str, int]]] = (
+            collections.defaultdict(collections.deque)
+        )
 
     def enforce_rate_limit(
         self, limit: int, period: float = 1.0, monotonic: Callable[[], float] = time.monotonic
@@ -235,6 +244,41 @@ class MockVenue:
         """The next lookups answer this instead of searching (to script an unsettled order)."""
         self._lookup_answers.extend([answer] * times)
 
+    # ---------------------------------------------------------------- the next status answers
+
+    def repeat_fill_in_next_status(self, broker_order_id: str) -> None:
+        """The next status answer for the order lists its latest execution twice, as a venue
+        that resends an execution report does; its cumulative figures stay true."""
+        if not self._get(broker_order_id).executions:
+            raise ValueError(f"venue order {broker_order_id} has no execution to repeat")
+        self._status_answers[broker_order_id].append(("repeat", 0))
+
+    def stale_next_status(self, broker_order_id: str, executions: int) -> None:
+        """The next status answer for the order is an older cumulative snapshot: the order as
+        it stood after its first ``executions`` executions, as a lagging replica reports it."""
+        have = len(self._get(broker_order_id).executions)
+        if not 0 <= executions <= have:
+            raise ValueError(
+                f"venue order {broker_order_id} has {have} executions, cannot report {executions}"
+            )
+        self._status_answers[broker_order_id].append(("stale", executions))
+
+    def _answer(self, order: VenueOrder) -> OrderSnapshot:
+        """The status answer for ``order``: the scripted one, if any, else the truth."""
+        scripted = self._status_answers.get(order.broker_order_id)
+        if not scripted:
+            return order.snapshot()
+        kind, executions = scripted.popleft()
+        if kind == "repeat":
+            truth = order.snapshot()
+            return attrs.evolve(truth, executions=(*truth.executions, truth.executions[-1]))
+        past = attrs.evolve(order, executions=order.executions[:executions], reason=None)
+        past.status = OrderStatus.SUBMITTED
+        if past.executions:
+            full = past.filled_quantity == past.quantity
+            past.status = OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED
+        return past.snapshot()
+
     # ---------------------------------------------------------------- the venue acting on its own
 
     def fill(
@@ -274,6 +318,13 @@ class MockVenue:
     def reject_open(self, broker_order_id: str, reason: str = "rejected after acceptance") -> None:
         order = self._get(broker_order_id)
         order.status, order.reason = OrderStatus.REJECTED, reason
+
+    def forget(self, broker_order_id: str) -> None:
+        """Drop an order from the venue's books: inquiries then answer that it does not exist,
+        as a broker does for an order of another day or account."""
+        self._get(broker_order_id)
+        del self.orders[broker_order_id]
+        self._status_answers.pop(broker_order_id, None)
 
     # ---------------------------------------------------------------- what requests see
 
@@ -322,7 +373,7 @@ class MockVenue:
         raise BrokerError("the mock venue's answer could not be parsed")
 
     def _accept(self, order: Order) -> VenueOrder:
-        broker_id = f"M{next(self._ids):08d}"
+        broker_id = f"{self.id_prefix}{next(self._ids):08d}"
         accepted = VenueOrder(
             broker_order_id=broker_id,
             client_order_id=order.id,
@@ -385,14 +436,14 @@ class MockVenue:
     def status(self, broker_order_id: str) -> OrderSnapshot:
         self._fail("status", None)
         self._record("status", None, broker_order_id)
-        return self._get(broker_order_id).snapshot()
+        return self._answer(self._get(broker_order_id))
 
     def statuses(self, broker_order_ids: list[str]) -> dict[str, OrderSnapshot]:
         """Every asked-for order in one request (the venue's daily inquiry)."""
         self._fail("status", None)
         self._record("status", None, None)
         return {
-            broker_id: self.orders[broker_id].snapshot()
+            broker_id: self._answer(self.orders[broker_id])
             for broker_id in broker_order_ids
             if broker_id in self.orders
         }

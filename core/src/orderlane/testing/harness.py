@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -71,9 +72,11 @@ class VenueHarness(Protocol):
     """Drives one adapter's venue for the conformance suite.
 
     Scripting methods (``*_next``) queue what the venue does with the next place requests, in
-    the order they were queued; an unscripted place fills at once. Venue actions act on orders
-    the venue already holds. Observations report what reached the venue, refused requests
-    included, so a scenario can count sends independently of what the engine believes.
+    the order they were queued; an unscripted place fills at once. ``*_next_status`` methods
+    queue what the venue's next status answers for one order say; an unscripted answer tells
+    the truth. Venue actions act on orders the venue already holds. Observations report what
+    reached the venue, refused requests included, so a scenario can count sends independently
+    of what the engine believes.
     """
 
     @property
@@ -138,6 +141,33 @@ class VenueHarness(Protocol):
     def reject_open(self, broker_order_id: str, reason: str) -> None:
         """The venue rejects an order it had accepted, giving ``reason``."""
 
+    def forget_order(self, broker_order_id: str) -> None:
+        """The venue drops an order from its books: its status inquiry then answers that no
+        such order exists (the adapter raises ``OrderNotFoundError``), as a broker does for an
+        order of another day or account."""
+
+    # ---------------------------------------------------------------- the next status answers
+
+    def repeat_fill_in_next_status(self, broker_order_id: str) -> None:
+        """The venue's next status answer for the order reports its latest execution twice, as
+        a venue resending an execution report does, with its cumulative quantity, amount and
+        commission unchanged. A venue whose answers carry only cumulative figures answers them
+        unchanged, so the engine sees the same fill reported once more."""
+
+    def stale_next_status(self, broker_order_id: str, executions: int) -> None:
+        """The venue's next status answer for the order is an older cumulative snapshot, as a
+        lagging replica gives: the order as it stood after its first ``executions`` executions
+        (quantity, amount, commission and status of that moment; SUBMITTED for 0)."""
+
+    # ---------------------------------------------------------------- the venue's rate limit
+
+    def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:
+        """From now on the venue refuses, with its rate-limit answer, every request that would
+        put more than ``limit`` arrivals into one rolling window of ``period`` seconds, timed by
+        ``monotonic`` (the scenario's fake clock); and :meth:`adapter_options` makes the adapter
+        declare that limit, so the engine's limiter paces requests to it. Called before the
+        engine opens."""
+
     # ---------------------------------------------------------------- observation
 
     def request_count(self, operation: VenueOperation | None = None) -> int:
@@ -146,6 +176,14 @@ class VenueHarness(Protocol):
 
     def venue_order_ids(self) -> list[str]:
         """The broker order ids of every order the venue holds, in the order it took them."""
+
+    def max_arrivals_in_window(self) -> int:
+        """The most requests (refused ones included) that arrived within one window
+        ``[t, t + period)`` of the enforced rate limit; 0 when none is enforced."""
+
+    def rate_limit_answers(self) -> int:
+        """How many requests the enforced rate limit refused (refusals scripted with
+        ``fail_next("rate_limit")`` are not counted)."""
 
 
 @attrs.frozen
@@ -235,6 +273,10 @@ class ScenarioRun:
     clock: FakeClock = attrs.Factory(FakeClock)
     events: EventRecorder = attrs.Factory(EventRecorder)
     logs: list[logging.LogRecord] = attrs.Factory(list)
+    #: The rate-limiter key of this run's engines. Engines on one key share a limiter (per event
+    #: loop), clock included, so every run has its own: a scenario never inherits another's
+    #: grants, pauses or fake clock when several run on one loop.
+    credential_key: str = attrs.Factory(lambda: f"conformance:{uuid.uuid4().hex}")
 
     @asynccontextmanager
     async def engine(self) -> AsyncIterator[Engine]:
@@ -246,7 +288,7 @@ class ScenarioRun:
             database_url=self.database_url,
             plugins=[self.events],
             # Installed observer plugins stay out: the scenario sees the adapter and the core only.
-            config=EngineConfig(load_entry_point_plugins=False),
+            config=EngineConfig(load_entry_point_plugins=False, credential_key=self.credential_key),
         ) as engine:
             yield engine
 

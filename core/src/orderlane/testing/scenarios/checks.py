@@ -1,0 +1,99 @@
+"""What scenarios check with: failures that say what was expected and what came, and the
+catalogue's default signal and venue setup in one place."""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Any
+
+from orderlane.engine import Engine
+from orderlane.model import Order, OrderStatus, Side, Signal
+from orderlane.testing.harness import SYMBOL, ScenarioRun
+from orderlane.testing.scenarios.registry import ScenarioFailed
+
+__all__ = [
+    "broker_id",
+    "buy",
+    "expect",
+    "expect_equal",
+    "expect_position",
+    "expect_waited",
+    "open_order",
+    "show",
+    "statuses",
+    "statuses_of",
+]
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise ScenarioFailed(message)
+
+
+def expect_equal(actual: Any, expected: Any, what: str) -> None:
+    if actual != expected:
+        raise ScenarioFailed(f"{what}: expected {show(expected)}, got {show(actual)}")
+
+
+def show(value: Any) -> str:
+    """A value as a failure message shows it: statuses by name, everything else by repr."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(show(item) for item in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(show(item) for item in value)) + "}"
+    return repr(value)
+
+
+def buy(quantity: int = 10, **fields: Any) -> Signal:
+    """The catalogue's default signal: BUY ``quantity`` x 005930 at market."""
+    return Signal(SYMBOL, Side.BUY, quantity, **fields)
+
+
+def statuses(run: ScenarioRun) -> list[OrderStatus]:
+    """Every status the orders moved to, in commit order."""
+    return [event["order"].status for event in run.events.of("order_status_changed")]
+
+
+def statuses_of(run: ScenarioRun, order: Order) -> list[OrderStatus]:
+    """The statuses one order moved to, in commit order."""
+    return [
+        event["order"].status
+        for event in run.events.of("order_status_changed")
+        if event["order"].id == order.id
+    ]
+
+
+def expect_waited(run: ScenarioRun, delays: list[float]) -> None:
+    """The engine's clock slept ``delays`` in this order (other sleeps may come between)."""
+    slept = iter(run.clock.sleeps)
+    expect(
+        all(any(s == delay for s in slept) for delay in delays),
+        f"the clock should have slept {delays} in order, slept {run.clock.sleeps}",
+    )
+
+
+async def expect_position(
+    engine: Engine, quantity: int, average_price: Decimal, what: str = "position"
+) -> None:
+    """The default symbol's position holds ``quantity`` at ``average_price``."""
+    position = await engine.position(SYMBOL)
+    expect_equal((position.quantity, position.average_price), (quantity, average_price), what)
+
+
+def broker_id(order: Order) -> str:
+    """The broker order id the venue's own actions name ``order`` by."""
+    if order.broker_order_id is None:
+        raise ScenarioFailed(f"the {order.status.value} order has no broker order id")
+    return order.broker_order_id
+
+
+async def open_order(run: ScenarioRun, engine: Engine) -> tuple[Order, str]:
+    """An order the venue accepted and holds open, unfilled, with its broker order id."""
+    run.harness.hold_next()
+    order = await engine.execute(buy())
+    expect_equal(order.status, OrderStatus.SUBMITTED, "status of the order the venue holds")
+    return order, broker_id(order)
