@@ -87,7 +87,7 @@ def derive_status(order: Order, snapshot: OrderSnapshot) -> OrderStatus:
 class Executor:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._inflight: dict[tuple[str, str], asyncio.Future[Order]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[Order | None]] = {}
         self._tz: Any = None
 
     @property
@@ -138,29 +138,38 @@ class Executor:
         key = (account, signal.signal_id)
         running = self._inflight.get(key)
         if running is not None:
-            order = await asyncio.shield(running)
-            return self._check_same(order, signal)
+            return await self._join(running, signal)
         stored = await self._engine.journal.find_by_signal(account, signal.signal_id)
         if stored is not None:
             return self._check_same(stored, signal)
         running = self._inflight.get(key)  # another call may have started while we read
         if running is not None:
-            order = await asyncio.shield(running)
-            return self._check_same(order, signal)
-        future: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
+            return await self._join(running, signal)
+        future: asyncio.Future[Order | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             order = await self._execute_new(signal)
+        except asyncio.CancelledError:
+            # Only this caller was cancelled: callers waiting on the same signal id look in
+            # the journal instead (and find the order in whatever state it was left).
+            future.set_result(None)
+            raise
         except BaseException as error:
-            if not future.done():
-                future.set_exception(error)
-                future.exception()  # mark retrieved: the caller gets it through its own raise
+            future.set_exception(error)
+            future.exception()  # mark retrieved: the caller gets it through its own raise
             raise
         else:
             future.set_result(order)
             return order
         finally:
             del self._inflight[key]
+
+    async def _join(self, running: asyncio.Future[Order | None], signal: Signal) -> Order:
+        """Wait for a concurrent execution of the same signal id and return its order."""
+        order = await asyncio.shield(running)
+        if order is None:
+            return await self.execute(signal)
+        return self._check_same(order, signal)
 
     @staticmethod
     def _check_same(order: Order, signal: Signal) -> Order:
