@@ -22,7 +22,8 @@ from orderlane_mock import MockVenue
 POSTGRES_ADMIN_URL = os.environ.get(
     "ORDERLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-POSTGRES_DATABASE = "orderlane_test"
+# One database per test run (process), so runs side by side never drop each other's tables.
+POSTGRES_DATABASE = f"orderlane_test_{os.getpid()}"
 START_POSTGRES = (
     "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start "
     "(or set ORDERLANE_TEST_POSTGRES_URL to a server you can use)"
@@ -95,8 +96,18 @@ def _postgres_available() -> str | None:
     return admin_url.set(database=POSTGRES_DATABASE).render_as_string(hide_password=False)
 
 
+def _drop_postgres_database() -> None:
+    import sqlalchemy as sa
+
+    admin_url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{POSTGRES_DATABASE}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
     url = _postgres_available()
     if url is None:
         message = (
@@ -105,7 +116,8 @@ def postgres_url() -> str:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    return url
+    yield url
+    _drop_postgres_database()
 
 
 def _reset_postgres(url: str) -> None:

@@ -190,3 +190,11 @@ async def test_an_async_validate_hook_vetoes_too(engine: Engine, venue: MockVenu
     with pytest.raises(OrderVetoedError, match="risk service says no"):
         await engine.execute(Signal("005930", "BUY", 1))
     assert venue.requests == []
+
+
+@pytest.mark.parametrize("account", ["", "x" * 65, 7])
+def test_account_ids_are_short_labels(account: object) -> None:
+    from orderlane import EngineConfig
+
+    with pytest.raises(ConfigurationError, match="account_id"):
+        EngineConfig(account_id=account)  # type: ignore[arg-type]

@@ -35,6 +35,8 @@ __all__ = ["Engine", "EngineConfig", "StatusHandler"]
 
 log = logging.getLogger("orderlane.engine")
 
+MAX_ACCOUNT_LENGTH = 64
+
 StatusHandler = Callable[[Order, OrderStatus], Awaitable[None] | None]
 
 
@@ -43,7 +45,9 @@ class EngineConfig:
     """Settings of one engine. Every field has a default that works out of the box."""
 
     #: The broker account this engine trades for; orders and positions are kept per account.
-    account_id: str = "default"
+    #: A label of yours (at most 64 characters), not the broker's account number: it is stored
+    #: in every order and event.
+    account_id: str = attrs.field(default="default", validator=lambda _i, _a, v: _check_account(v))
     #: Journal database URL; None means ``ORDERLANE_DATABASE_URL`` or ``./orderlane.db``.
     database_url: str | None = None
     #: SQLite durability: FULL (default) syncs each commit before the order is sent.
@@ -62,6 +66,14 @@ class EngineConfig:
     instrument_hold_timeout: float = 30.0
     #: How often a held order checks whether its instrument is free again.
     instrument_hold_poll: float = 0.5
+
+
+def _check_account(value: object) -> None:
+    if not isinstance(value, str) or not value or len(value) > MAX_ACCOUNT_LENGTH:
+        raise ConfigurationError(
+            f"account_id must be a non-empty label of at most {MAX_ACCOUNT_LENGTH} characters, "
+            f"got {value!r}"
+        )
 
 
 class _StatusHandlers:

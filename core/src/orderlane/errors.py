@@ -23,7 +23,9 @@
       JournalError                 the database holds something the code cannot use
 
 ``engine.execute(signal)`` returns an ``Order`` for every broker outcome; it raises only
-``InvalidSignalError``, ``OrderVetoedError``, ``DuplicateSignalError`` and ``ConfigurationError``.
+``InvalidSignalError``, ``OrderVetoedError``, ``DuplicateSignalError`` and ``ConfigurationError``,
+and ``JournalError`` when the database itself fails (the order is then left as last committed,
+for recovery to settle with the broker).
 Broker errors are raised by adapters and decided on by the engine's retry classification: a
 rejection ends the order REJECTED, connection and rate-limit errors are retried, and anything
 after which the broker may hold the order makes it UNKNOWN until the broker is asked.

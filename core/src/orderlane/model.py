@@ -19,6 +19,9 @@ import attrs
 from orderlane.errors import InvalidSignalError, InvalidTransitionError
 
 __all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_SYMBOL_LENGTH",
+    "MAX_SYMBOL_NAME_LENGTH",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "Execution",
@@ -117,6 +120,18 @@ def _to_decimal(value: object, name: str) -> Decimal:
     return result
 
 
+#: Longest texts a signal may carry: the journal's columns hold no more, on every database.
+MAX_SYMBOL_LENGTH = 64
+MAX_SYMBOL_NAME_LENGTH = 256
+MAX_ID_LENGTH = 128
+
+
+def _check_length(value: str, name: str, limit: int) -> None:
+    # Refused here, not by the database: PostgreSQL would fail the insert, SQLite would not.
+    if len(value) > limit:
+        raise InvalidSignalError(f"{name} is longer than {limit} characters: {value[:20]!r}...")
+
+
 def _enum_value(enum_type: type[enum.Enum], value: object, name: str) -> Any:
     if isinstance(value, enum_type):
         return value
@@ -159,6 +174,8 @@ class Signal:
     ) -> None:
         if not isinstance(symbol, str) or not symbol.strip():
             raise InvalidSignalError(f"symbol must be a non-empty string, got {symbol!r}")
+        symbol = symbol.strip()
+        _check_length(symbol, "symbol", MAX_SYMBOL_LENGTH)
         side = _enum_value(Side, direction, "direction")
         if isinstance(quantity, bool) or not isinstance(quantity, int):
             raise InvalidSignalError(f"quantity must be an int, got {quantity!r}")
@@ -172,13 +189,17 @@ class Signal:
             raise InvalidSignalError("a MARKET signal takes no limit_price; use order_type=LIMIT")
         if price is not None and price <= 0:
             raise InvalidSignalError(f"limit_price must be positive, got {price}")
+        if not isinstance(symbol_name, str):
+            raise InvalidSignalError(f"symbol_name must be a string, got {symbol_name!r}")
+        _check_length(symbol_name, "symbol_name", MAX_SYMBOL_NAME_LENGTH)
         if not isinstance(session_id, str) or not session_id:
             raise InvalidSignalError("session_id must be a non-empty string")
+        _check_length(session_id, "session_id", MAX_ID_LENGTH)
         if signal_id is not None and (not isinstance(signal_id, str) or not signal_id):
             raise InvalidSignalError("signal_id must be a non-empty string or None")
-        self.__attrs_init__(
-            symbol.strip(), side, quantity, kind, price, symbol_name, session_id, signal_id
-        )
+        if signal_id is not None:
+            _check_length(signal_id, "signal_id", MAX_ID_LENGTH)
+        self.__attrs_init__(symbol, side, quantity, kind, price, symbol_name, session_id, signal_id)
 
 
 @attrs.frozen
@@ -356,11 +377,12 @@ def fills_from_snapshot(
     Executions with fill ids are taken by id (each once). Without ids, the part of the cumulative
     quantity above what the order already holds becomes one fill named
     ``{broker_order_id}:{cumulative quantity}``; a snapshot not above what is known adds nothing.
-    The order's quantity is never exceeded.
+    Neither the order's quantity nor the snapshot's own cumulative quantity is ever exceeded.
+
+    One order may be reported both ways (executions pushed with ids, totals polled without). Once
+    part of it was booked from totals, executions can no longer be matched by id, so from then on
+    the snapshot's totals are booked instead: a fill seen both ways still counts once.
     """
-    remaining = order.remaining_quantity
-    seen = set(known_fill_ids)
-    fills: list[Fill] = []
 
     def make(
         fill_id: str, quantity: int, price: Decimal, commission: Decimal, at: datetime
@@ -379,39 +401,66 @@ def fills_from_snapshot(
             trading_day=at.astimezone(venue_timezone).date(),
         )
 
-    if snapshot.executions:
+    total, notional, commission = _snapshot_totals(snapshot)
+    names = (snapshot.broker_order_id, order.broker_order_id, order.id)
+    prefixes = {f"{name}:" for name in names if name}
+    booked_from_totals = any(
+        fill_id.startswith(prefix) and fill_id[len(prefix) :].isdigit()
+        for fill_id in known_fill_ids
+        for prefix in prefixes
+    )
+    if snapshot.executions and not booked_from_totals:
+        fills: list[Fill] = []
+        seen = set(known_fill_ids)
+        allowed = min(order.remaining_quantity, total - order.filled_quantity)
         for execution in snapshot.executions:
-            if remaining <= 0:
+            if allowed <= 0:
                 break
             if execution.fill_id in seen or execution.quantity <= 0:
                 continue
-            quantity = min(execution.quantity, remaining)
+            quantity = min(execution.quantity, allowed)
             seen.add(execution.fill_id)
-            remaining -= quantity
+            allowed -= quantity
             at = execution.executed_at or snapshot.broker_time or now
             fills.append(
                 make(execution.fill_id, quantity, execution.price, execution.commission, at)
             )
         return fills
 
-    cumulative = min(snapshot.filled_quantity, order.quantity)
-    if cumulative <= order.filled_quantity:
-        return fills
-    notional = snapshot.cumulative_notional
-    if notional is None:
-        return fills  # a fill without a price cannot be booked; the next snapshot will carry it
+    cumulative = min(total, order.quantity)
+    if cumulative <= order.filled_quantity or notional is None:
+        # Nothing new; or a fill without a price, which the next snapshot will carry.
+        return []
     quantity = cumulative - order.filled_quantity
-    if snapshot.filled_quantity > order.quantity:
+    if total > order.quantity:
         # Overfill reported: book the capped quantity at the reported average price.
-        price = notional / snapshot.filled_quantity
+        price = notional / total
     else:
         price = (notional - order.filled_notional) / quantity
-    commission = Decimal(0)
-    if snapshot.commission is not None and snapshot.commission > order.commission:
-        commission = snapshot.commission - order.commission
-    fill_id = f"{snapshot.broker_order_id or order.broker_order_id or order.id}:{cumulative}"
-    if fill_id in seen:
-        return fills
-    at = snapshot.broker_time or now
-    fills.append(make(fill_id, quantity, price, commission, at))
-    return fills
+    fee = Decimal(0)
+    if commission is not None and commission > order.commission:
+        fee = commission - order.commission
+    broker_id = snapshot.broker_order_id or order.broker_order_id or order.id
+    fill_id = f"{broker_id}:{cumulative}"
+    if fill_id in known_fill_ids:
+        return []
+    return [make(fill_id, quantity, price, fee, snapshot.broker_time or now)]
+
+
+def _snapshot_totals(snapshot: OrderSnapshot) -> tuple[int, Decimal | None, Decimal | None]:
+    """Cumulative quantity, notional and commission, from the snapshot or its executions.
+
+    An execution listed twice (a venue resending its report) counts once.
+    """
+    executions = list({e.fill_id: e for e in snapshot.executions}.values())
+    listed = sum(e.quantity for e in executions)
+    listed_notional = sum((e.price * e.quantity for e in executions), Decimal(0))
+    commission = snapshot.commission
+    if commission is None and executions:
+        commission = sum((e.commission for e in executions), Decimal(0))
+    if executions and listed > snapshot.filled_quantity:
+        return listed, listed_notional, commission
+    notional = snapshot.cumulative_notional
+    if notional is None and executions and listed == snapshot.filled_quantity:
+        notional = listed_notional
+    return snapshot.filled_quantity, notional, commission

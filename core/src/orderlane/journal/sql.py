@@ -16,7 +16,9 @@ import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -24,6 +26,7 @@ from typing import Any, TypeVar
 import attrs
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
 
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import Event, OrderFilled, PositionChanged
@@ -84,6 +87,26 @@ def resolve_database_url(url: str | None = None) -> str:
     raise ConfigurationError(
         f"unsupported database {backend!r}: orderlane's journal runs on SQLite or PostgreSQL"
     )
+
+
+def _enable_wal(cursor: Any, timeout: float) -> None:
+    """Switch a SQLite database to WAL, waiting out other connections that switch it too.
+
+    Two engines opening a fresh database at once both ask for WAL; SQLite answers the loser
+    "database is locked" at once, without calling the busy handler, so the wait is done here.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        else:
+            return
 
 
 def _safe_url(url: str) -> str:
@@ -304,9 +327,9 @@ class SqlJournal:
             def _on_connect(dbapi_connection: Any, _record: Any) -> None:
                 dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
                 cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute(f"PRAGMA synchronous={synchronous}")
                 cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
+                _enable_wal(cursor, busy / 1000)
+                cursor.execute(f"PRAGMA synchronous={synchronous}")
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.close()
 
@@ -487,17 +510,19 @@ class SqlJournal:
             after = attrs.evolve(change.position, version=position.version + 1)
             booked = attrs.evolve(fill, realized_pnl=change.realized_pnl)
             conn.execute(fills.insert(), _fill_row(booked))
-            if position.version == 0:
-                conn.execute(positions.insert(), _position_row(after))
-            else:
-                conn.execute(
-                    positions.update()
-                    .where(
-                        positions.c.account_id == fill.account_id,
-                        positions.c.symbol == fill.symbol,
-                        positions.c.version == position.version,
-                    )
-                    .values(_position_row(after))
+            result = conn.execute(
+                positions.update()
+                .where(
+                    positions.c.account_id == fill.account_id,
+                    positions.c.symbol == fill.symbol,
+                    positions.c.version == position.version,
+                )
+                .values(_position_row(after))
+            )
+            if result.rowcount != 1:  # pragma: no cover - the row is locked since the select
+                raise ConcurrentUpdateError(
+                    f"position {fill.account_id}/{fill.symbol} changed since version "
+                    f"{position.version}"
                 )
             stored_fills.append(booked)
             moved.append(after)
@@ -525,13 +550,23 @@ class SqlJournal:
         )
 
     def _position_for_update(self, conn: sa.Connection, account_id: str, symbol: str) -> Position:
-        row = conn.execute(
+        """The position's row, locked until the commit; a flat one is created if there is none.
+
+        Creating it with "insert unless present" before locking it means two processes booking
+        the first fills of one instrument at once (PostgreSQL) queue on the row instead of both
+        inserting it and one failing with a duplicate key, its whole transition lost.
+        """
+        query = (
             sa.select(positions)
             .where(positions.c.account_id == account_id, positions.c.symbol == symbol)
             .with_for_update()
-        ).first()
+        )
+        row = conn.execute(query).first()
         if row is None:
-            return Position(account_id=account_id, symbol=symbol)
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            flat = Position(account_id=account_id, symbol=symbol)
+            conn.execute(insert(positions).values(_position_row(flat)).on_conflict_do_nothing())
+            row = conn.execute(query).one()
         return _position_from_row(row)
 
     # ---------------------------------------------------------------- reads
@@ -645,6 +680,10 @@ def _translate(error: BaseException) -> BaseException:
         if "signal" in message or "uq_orders_account_signal" in message:
             return SignalTakenError("an order with this signal id is already stored")
         return JournalError(f"the journal refused a change: {error.orig}")
-    if isinstance(error, sa.exc.OperationalError):
+    if isinstance(error, sa.exc.DBAPIError):  # operational, programming, data errors alike
         return JournalError(f"the journal database failed: {error.orig}")
+    if isinstance(error, sa.exc.StatementError) and isinstance(error.orig, (TypeError, ValueError)):
+        # A value the column types refuse (a float as money, a naive datetime): the caller's
+        # mistake, reported as itself rather than wrapped in the SQL statement that carried it.
+        return error.orig
     return error
