@@ -4,11 +4,12 @@ second send, and new orders for the same instrument wait meanwhile."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from orderlane.broker import Capability
 from orderlane.engine import Engine
 from orderlane.model import Order, OrderStatus
-from orderlane.testing.harness import ScenarioRun
+from orderlane.testing.harness import FailKind, ScenarioRun
 from orderlane.testing.scenarios.checks import (
     buy,
     expect,
@@ -36,9 +37,14 @@ def expect_adopted(run: ScenarioRun, order: Order) -> None:
     expect(OrderStatus.FAILED not in statuses(run), "the order was marked FAILED on a guess")
 
 
-@scenario("ambiguous-accepted", requires={Capability.LOOKUP})
+@scenario(
+    "ambiguous-accepted",
+    requires={Capability.LOOKUP},
+    # The venue accepted the order, then the connection dropped, or no answer came in time.
+    variants=("drop_after_accept", "timeout_after"),
+)
 async def ambiguous_accepted(run: ScenarioRun) -> None:
-    run.harness.fail_next("drop_after_accept")
+    run.harness.fail_next(cast(FailKind, run.variant))
     async with run.engine() as engine:
         order = await engine.execute(buy())
         await engine.flush_events()
