@@ -120,7 +120,8 @@ def postgres_url() -> Iterator[str]:
     _drop_postgres_database()
 
 
-def _reset_postgres(url: str) -> None:
+def reset_postgres(url: str) -> None:
+    """Drop and recreate the public schema: an empty database again."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
@@ -133,7 +134,7 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture
 def fresh_postgres_url(postgres_url: str) -> str:
     """An empty PostgreSQL database (the schema is dropped and made anew)."""
-    _reset_postgres(postgres_url)
+    reset_postgres(postgres_url)
     return postgres_url
 
 

@@ -20,6 +20,7 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
+from conftest import reset_postgres
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import OrderCreated, OrderStatusChanged
 from orderlane.journal import Committed, Transition
@@ -141,11 +142,7 @@ def wipe(url: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(parsed.database + suffix).unlink(missing_ok=True)
         return
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+    reset_postgres(url)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ commission (100). Tests script what happens next::
 
 from __future__ import annotations
 
-import bisect
 import collections
 import itertools
 import time
@@ -23,6 +22,7 @@ from typing import Literal
 
 import attrs
 
+from orderlane.bench import max_in_window
 from orderlane.errors import (
     BrokerConnectionError,
     BrokerError,
@@ -175,12 +175,7 @@ class MockVenue:
         """The most arrivals in any half-open window ``[t, t + period)``."""
         if self._limit is None:
             return 0
-        span = self._limit[1] if period is None else period
-        times = sorted(self._arrivals)
-        best = 0
-        for i, start in enumerate(times):
-            best = max(best, bisect.bisect_left(times, start + span, lo=i) - i)
-        return best
+        return max_in_window(self._arrivals, self._limit[1] if period is None else period)
 
     @property
     def rate_limit_rejections(self) -> int:
