@@ -18,6 +18,7 @@ from orderlane.broker import (
     NothingToCancel,
     RateLimit,
     RequestKind,
+    StreamGap,
 )
 from orderlane.clock import Clock, FakeClock, SystemClock
 from orderlane.engine import Engine, EngineConfig
@@ -66,6 +67,7 @@ __all__ = [
     "RetryConfig",
     "Side",
     "Signal",
+    "StreamGap",
     "SystemClock",
     "__version__",
     "hookimpl",

@@ -34,8 +34,10 @@ __all__ = [
     "Found",
     "LookupResult",
     "LookupWindow",
+    "PushItem",
     "RateLimit",
     "RequestKind",
+    "StreamGap",
     "await_me_maybe",
 ]
 
@@ -141,6 +143,17 @@ class NothingToCancel:
 
 
 CancelResult = CancelAccepted | NothingToCancel
+
+
+@attrs.frozen
+class StreamGap:
+    """Yielded by a push stream when updates may have been missed (a reconnect, a frame that
+    did not parse): the tracker then polls every open order once to close the gap."""
+
+    reason: str = ""
+
+
+PushItem = OrderSnapshot | StreamGap
 
 
 @attrs.frozen
@@ -292,7 +305,7 @@ class Broker:
             result, (Found, Absent, CannotTell), "orderlane_lookup_order"
         )
 
-    def order_updates(self) -> AsyncIterator[OrderSnapshot] | None:
+    def order_updates(self) -> AsyncIterator[PushItem] | None:
         impl = self._impl("orderlane_order_updates", required=False)
         if impl is None:
             return None

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         LookupResult,
         LookupWindow,
         RateLimit,
+        StreamGap,
     )
     from orderlane.model import Fill, Order, OrderSnapshot, OrderStatus
     from orderlane.positions import Position
@@ -162,12 +163,14 @@ def orderlane_lookup_order(
 
 
 @hookspec(firstresult=True)
-def orderlane_order_updates(ctx: BrokerContext) -> AsyncIterator[OrderSnapshot]:
+def orderlane_order_updates(ctx: BrokerContext) -> AsyncIterator[OrderSnapshot | StreamGap]:
     """Return an async iterator of pushed order snapshots (cumulative, with broker order ids).
 
-    Implemented by: adapters with the ``push`` capability. The engine consumes it while open; the
-    adapter resynchronises its running totals after a reconnect and the engine polls once to
-    close the gap.
+    Implemented by: adapters with the ``push`` capability. The tracker consumes it while the
+    engine is open. After a reconnect (or a message it could not parse) the adapter yields a
+    :class:`~orderlane.broker.StreamGap` and the tracker polls every open order once to close the
+    gap; the adapter resynchronises its own running totals. When the iterator ends, the tracker
+    falls back to polling.
     """
 
 
