@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from orderlane.broker import Broker, BrokerContext, RateLimit, await_me_maybe
-from orderlane.clock import Clock, SystemClock
+from orderlane.clock import Clock, FakeClock, SystemClock
 from orderlane.errors import BrokerError, ConfigurationError, UnknownOrderError
 from orderlane.events import EventBus
 from orderlane.executor import Executor
@@ -29,7 +29,9 @@ from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
 from orderlane.positions import Position
 from orderlane.ratelimit import RateLimiter, shared_limiter
+from orderlane.recovery import Recovery, RecoveryChange
 from orderlane.retry import DefaultRetryPolicy, Operation, RetryConfig
+from orderlane.tracker import OrderTracker
 
 __all__ = ["Engine", "EngineConfig", "StatusHandler"]
 
@@ -66,6 +68,24 @@ class EngineConfig:
     instrument_hold_timeout: float = 30.0
     #: How often a held order checks whether its instrument is free again.
     instrument_hold_poll: float = 0.5
+    #: Seconds between poll cycles (with push updates: ``push_safety_interval`` instead).
+    poll_interval: float = 0.5
+    #: An order still open this many seconds after submission is cancelled and ends FAILED.
+    order_timeout: float = 300.0
+    #: With push updates, the tracker still polls this often, to be safe.
+    push_safety_interval: float = 30.0
+    #: How often an UNKNOWN order the broker could not place yet is looked up again.
+    lookup_interval: float = 5.0
+    #: How long a pushed update for a broker id not stored yet is held for its place answer.
+    early_update_hold: float = 10.0
+    #: On start, send again an order the engine was sending when it stopped, if the broker
+    #: confirms it never got it. Off: such an order ends FAILED "not sent".
+    resubmit_after_crash: bool = False
+    #: Reconcile the journal's open orders with the broker on start, before any signal.
+    recover_on_start: bool = True
+    #: Run the tracker in the background. None: yes, unless the clock is a FakeClock (tests
+    #: then drive it with ``await engine.tracker.poll_once()``).
+    track: bool | None = None
 
 
 def _check_account(value: object) -> None:
@@ -138,7 +158,11 @@ class Engine:
         )
         self.events = EventBus(self.pm)
         self.journal.set_listener(self.events.publish)
-        self._executor = Executor(self)
+        self.executor = Executor(self)
+        self.tracker = OrderTracker(self)
+        self.recovery = Recovery(self)
+        #: What recovery did when this engine started (one entry per order it found open).
+        self.last_recovery: list[RecoveryChange] = []
         self._fill_ids: dict[str, set[str]] = {}
         self.limiter: RateLimiter | None = None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -177,7 +201,15 @@ class Engine:
         self.broker.on_rate_limited = self.limiter.penalize
         try:
             await self.broker.start()
+            if self.config.recover_on_start:
+                self.last_recovery = await self.recovery.run()
+            track = self.config.track
+            if track is None:
+                track = not isinstance(self.clock, FakeClock)
+            if track:
+                await self.tracker.start()
         except BaseException:
+            await self.tracker.stop()
             await self.events.stop()
             await self.journal.close()
             raise
@@ -189,6 +221,7 @@ class Engine:
             return
         self._started = False
         try:
+            await self.tracker.stop()
             await self.broker.stop()
         finally:
             await self.events.stop()
@@ -231,7 +264,7 @@ class Engine:
             from orderlane.errors import InvalidSignalError
 
             raise InvalidSignalError(f"execute() takes a Signal, got {type(signal).__name__}")
-        return await self._executor.execute(signal)
+        return await self.executor.execute(signal)
 
     async def refresh(self, order_id: str) -> Order:
         """Ask the broker for the order's status now and book what changed (fills, status).
@@ -244,7 +277,7 @@ class Engine:
             order = await self._stored(order_id)
             if order.broker_order_id is None:
                 return order
-            return await self._executor.status(order)
+            return await self.executor.status(order)
 
     async def cancel(self, order_id: str) -> Order:
         """Cancel what is left of an open order; returns the order as the broker then reports it.
@@ -257,7 +290,7 @@ class Engine:
             order = await self._stored(order_id)
             if order.is_terminal or order.broker_order_id is None:
                 return order
-            return await self._executor.cancel(order)
+            return await self.executor.cancel(order)
 
     async def _stored(self, order_id: str) -> Order:
         order = await self.journal.get_order(order_id)

@@ -39,6 +39,7 @@ from orderlane.events import (
     OrderCreated,
     OrderStatusChanged,
     OrderSubmitted,
+    OrderTimedOut,
     RetryExhausted,
     RetryScheduled,
 )
@@ -55,6 +56,9 @@ __all__ = ["Executor"]
 log = logging.getLogger("orderlane.executor")
 T = TypeVar("T")
 _REAPPLY_ATTEMPTS = 3
+#: The reason of an order ended for staying open too long (and of one whose timeout cancel is
+#: not confirmed yet, which is UNKNOWN with this prefix until the broker settles it).
+TIMEOUT_REASON = "timeout"
 
 
 class _RetryAfterAbsent(Exception):
@@ -114,6 +118,7 @@ class Executor:
             Transition(order=order, events=tuple(events), fills=tuple(fills), new=new)
         )
         assert committed.order is not None
+        self._engine.tracker.observe(committed.order)
         return committed.order
 
     async def move(
@@ -127,6 +132,7 @@ class Executor:
             Transition(order=after, events=tuple(events), hold_check=hold_check)
         )
         assert committed.order is not None
+        self._engine.tracker.observe(committed.order)
         return committed.order
 
     # ---------------------------------------------------------------- execute
@@ -294,24 +300,26 @@ class Executor:
                 cause,
             )
             after = current.evolve(
-                OrderStatus.FAILED, reason=_describe(exhausted), updated_at=clock.now()
+                OrderStatus.FAILED, reason=describe_error(exhausted), updated_at=clock.now()
             )
             return await self.commit(
                 after,
                 events=[
                     OrderStatusChanged(after, current.status),
-                    RetryExhausted(after, Operation.PLACE, exhausted.attempts, _describe(cause)),
+                    RetryExhausted(
+                        after, Operation.PLACE, exhausted.attempts, describe_error(cause)
+                    ),
                 ],
             )
         except OrderRejectedError as rejected:
-            reason = _describe(rejected)
+            reason = describe_error(rejected)
             log.warning("Order %s rejected: %s", current.id, reason)
             return await self.move(current, OrderStatus.REJECTED, reason=reason)
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.error("Order %s failed: %s", current.id, _describe(error))
-            return await self.move(current, OrderStatus.FAILED, reason=_describe(error))
+            log.error("Order %s failed: %s", current.id, describe_error(error))
+            return await self.move(current, OrderStatus.FAILED, reason=describe_error(error))
 
     async def _submitting_when_free(self, order: Order) -> Order:
         """Commit CREATED -> SUBMITTING once no UNKNOWN order holds the same instrument.
@@ -353,7 +361,7 @@ class Executor:
         log.warning("Order %s: outcome of the send is unknown (%s); looking it up", order.id, error)
         if order.status is not OrderStatus.UNKNOWN:
             order = await self.move(
-                order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {_describe(error)}"
+                order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {describe_error(error)}"
             )
         window = LookupWindow(
             start=order.submitted_at or order.created_at, end=self._engine.clock.now()
@@ -366,7 +374,7 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as lookup_error:
-            found = CannotTell(f"lookup failed: {_describe(lookup_error)}")
+            found = CannotTell(f"lookup failed: {describe_error(lookup_error)}")
         if isinstance(found, Found):
             log.info("Order %s found at the broker as %s", order.id, found.snapshot.broker_order_id)
             return await self.apply_snapshot(order, found.snapshot)
@@ -374,7 +382,7 @@ class Executor:
             if self._engine.transient(error):
                 raise _RetryAfterAbsent(error, order)
             return await self.move(
-                order, OrderStatus.FAILED, reason=f"not sent: {_describe(error)}"
+                order, OrderStatus.FAILED, reason=f"not sent: {describe_error(error)}"
             )
         log.warning(
             "Order %s stays UNKNOWN: %s", order.id, found.reason or "the broker cannot tell"
@@ -399,7 +407,7 @@ class Executor:
             error,
             delay,
         )
-        event = RetryScheduled(order, operation, number, delay, _describe(error))
+        event = RetryScheduled(order, operation, number, delay, describe_error(error))
         await self._engine.journal.record(Transition(order=None, events=(event,)))
 
     async def retrying(
@@ -428,7 +436,7 @@ class Executor:
         except OrderRetryExhaustedError as exhausted:
             cause = exhausted.original_error or exhausted
             log.error("%s", exhausted)
-            event = RetryExhausted(order, operation, exhausted.attempts, _describe(cause))
+            event = RetryExhausted(order, operation, exhausted.attempts, describe_error(cause))
             await self._engine.journal.record(Transition(order=None, events=(event,)))
             raise
 
@@ -452,7 +460,7 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.error("Cancel of order %s failed: %s", order.id, _describe(error))
+            log.error("Cancel of order %s failed: %s", order.id, describe_error(error))
             return await self.move(order, previous)
         if isinstance(result, CancelAccepted) and result.snapshot is not None:
             return await self.apply_snapshot(order, result.snapshot)
@@ -463,7 +471,9 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.warning("Order %s: status after cancel unknown: %s", order.id, _describe(error))
+            log.warning(
+                "Order %s: status after cancel unknown: %s", order.id, describe_error(error)
+            )
             return order
         after = await self.apply_snapshot(order, snapshot)
         if after.status is OrderStatus.PENDING_CANCEL and isinstance(result, NothingToCancel):
@@ -474,8 +484,13 @@ class Executor:
 
     # ---------------------------------------------------------------- answers
 
-    async def apply_snapshot(self, order: Order, snapshot: OrderSnapshot) -> Order:
+    async def apply_snapshot(
+        self, order: Order, snapshot: OrderSnapshot, *, timed_out: bool = False
+    ) -> Order:
         """Book what the broker reported: new fills, broker id, status.
+
+        ``timed_out``: the order is being ended for its timeout, so a broker-side end that is not
+        a complete fill (cancelled, rejected) makes it FAILED with reason ``timeout`` instead.
 
         If another process wrote the order meanwhile (its version moved on), the stored order is
         reloaded and the snapshot applied to it again: snapshots are cumulative, so reapplying
@@ -483,16 +498,18 @@ class Executor:
         """
         for _ in range(_REAPPLY_ATTEMPTS - 1):
             try:
-                return await self._apply_snapshot(order, snapshot)
+                return await self._apply_snapshot(order, snapshot, timed_out)
             except ConcurrentUpdateError:
                 self._engine.forget_fills(order.id)
                 reloaded = await self._engine.journal.get_order(order.id)
                 if reloaded is None:  # pragma: no cover - orders are never deleted
                     raise
                 order = reloaded
-        return await self._apply_snapshot(order, snapshot)
+        return await self._apply_snapshot(order, snapshot, timed_out)
 
-    async def _apply_snapshot(self, order: Order, snapshot: OrderSnapshot) -> Order:
+    async def _apply_snapshot(
+        self, order: Order, snapshot: OrderSnapshot, timed_out: bool
+    ) -> Order:
         engine = self._engine
         now = engine.clock.now()
         known = await engine.known_fill_ids(order)
@@ -509,6 +526,14 @@ class Executor:
                 log.warning("Order %s rejected: %s", order.id, reason)
         elif status is not order.status and order.status is OrderStatus.UNKNOWN:
             reason = None
+        timing_out = timed_out or (order.reason or "").startswith(TIMEOUT_REASON)
+        ended_by_timeout = (
+            timing_out
+            and not order.is_terminal
+            and status in (OrderStatus.CANCELLED, OrderStatus.REJECTED)
+        )
+        if ended_by_timeout:
+            status, reason = OrderStatus.FAILED, TIMEOUT_REASON
         if not fills and status is order.status and broker_id == order.broker_order_id:
             return order
         after = updated.evolve(status, broker_order_id=broker_id, reason=reason, updated_at=now)
@@ -521,12 +546,17 @@ class Executor:
             events.append(OrderSubmitted(after))
         if status is not order.status:
             events.append(OrderStatusChanged(after, order.status))
+        if ended_by_timeout:
+            log.warning("Order %s timed out; cancelled at the broker and FAILED", order.id)
+            submitted = order.submitted_at or order.created_at
+            events.append(OrderTimedOut(after, submitted))
         committed = await self.commit(after, events=events, fills=fills)
         engine.remember_fills(committed, fills)
         return committed
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` (or just ``Type``), the form reasons and events use."""
     text = str(error)
     name = type(error).__name__
     return f"{name}: {text}" if text else name

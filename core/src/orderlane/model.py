@@ -92,8 +92,9 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     ),
     S.PARTIALLY_FILLED: frozenset({S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.FAILED}),
     # Back to SUBMITTED / PARTIALLY_FILLED: the broker refused the cancel and the order lives on.
+    # UNKNOWN: a timeout's cancel could not be confirmed; the broker's status settles it later.
     S.PENDING_CANCEL: frozenset(
-        {S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.FAILED}
+        {S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.FAILED, S.UNKNOWN}
     ),
     S.FILLED: frozenset(),
     S.CANCELLED: frozenset(),
