@@ -66,6 +66,7 @@ class Recovery:
                 continue
             async with engine.order_lock(order.id):
                 after, action = await self._settle_unsent(order)
+            engine.tracker.observe(after)  # an unsettled order is looked up again by the tracker
             changes.append(_change(order, after, action))
         changes.extend(await self._catch_up(by_id))
         for change in changes:

@@ -1,0 +1,256 @@
+"""Recovery on start: an engine abandoned at any step leaves nothing lost and nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from orderlane import (
+    Engine,
+    EngineConfig,
+    FakeClock,
+    Order,
+    OrderSnapshot,
+    OrderStatus,
+    Signal,
+    hookimpl,
+)
+from orderlane.broker import BrokerContext
+from orderlane.journal import Committed, Transition
+from orderlane.journal.sql import SqlJournal
+from orderlane_mock import MockAdapter, MockVenue
+
+BUY = Signal("005930", "BUY", 10)
+
+
+class Stall(Exception):
+    pass
+
+
+class StallingAdapter(MockAdapter):
+    """The mock adapter, stopping dead at a chosen point of a place request."""
+
+    def __init__(self, venue: MockVenue, point: str | None = None) -> None:
+        super().__init__(venue)
+        self.point = point
+        self.reached = asyncio.Event()
+
+    async def _stall(self) -> None:
+        self.reached.set()
+        await asyncio.Event().wait()  # until the task is cancelled: the engine "dies" here
+
+    @hookimpl
+    async def orderlane_place_order(self, ctx: BrokerContext, order: Order) -> OrderSnapshot:
+        if self.point == "before_send":
+            await self._stall()
+        snapshot = self.venue.place(order)
+        if self.point == "after_accept":
+            await self._stall()
+        return snapshot
+
+
+class StallingJournal(SqlJournal):
+    """A journal that stops dead before writing a chosen status (the engine dies there)."""
+
+    def __init__(self, url: str, stall_before: OrderStatus | None) -> None:
+        super().__init__(url)
+        self.stall_before = stall_before
+        self.reached = asyncio.Event()
+
+    async def record(self, transition: Transition) -> Committed:
+        order = transition.order
+        if order is not None and order.status is self.stall_before:
+            self.reached.set()
+            await asyncio.Event().wait()
+        return await super().record(transition)
+
+
+async def abandon(engine: Engine, task: asyncio.Task[Any]) -> None:
+    """Kill the flow mid-step and drop the engine's connections without a clean shutdown."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await engine.tracker.stop()
+    await engine.journal.close()
+
+
+async def restart(venue: MockVenue, url: str, **config: Any) -> Engine:
+    engine = Engine(
+        MockAdapter(venue), database_url=url, clock=FakeClock(), config=EngineConfig(**config)
+    )
+    await engine.start()
+    return engine
+
+
+def assert_consistent(venue: MockVenue, orders: list[Order], position: int) -> None:
+    sent = Counter(request.client_order_id for request in venue.places if request.accepted)
+    assert all(count == 1 for count in sent.values()), f"sent twice: {sent}"
+    held = Counter(order.client_order_id for order in venue.orders.values())
+    assert all(count == 1 for count in held.values()), f"two venue orders for one: {held}"
+    assert sum(o.filled_quantity * o.side.sign for o in orders) == position
+
+
+@pytest.mark.parametrize(
+    ("journal_stall", "adapter_stall", "expected", "places"),
+    [
+        (OrderStatus.CREATED, None, None, 0),  # died before anything was stored
+        (OrderStatus.SUBMITTING, None, OrderStatus.FAILED, 0),  # stored CREATED only
+        (None, "before_send", OrderStatus.FAILED, 0),  # SUBMITTING stored, nothing sent
+        (None, "after_accept", OrderStatus.FILLED, 1),  # the venue has it, no answer stored
+        (OrderStatus.FILLED, None, OrderStatus.FILLED, 1),  # answer received, not stored
+    ],
+    ids=["before-created", "after-created", "after-submitting", "after-accept", "before-answer"],
+)
+async def test_an_engine_abandoned_at_each_step_recovers(
+    database_url: str,
+    journal_stall: OrderStatus | None,
+    adapter_stall: str | None,
+    expected: OrderStatus | None,
+    places: int,
+) -> None:
+    venue = MockVenue()
+    adapter = StallingAdapter(venue, adapter_stall)
+    journal = StallingJournal(database_url, journal_stall)
+    first = Engine(adapter, journal=journal, clock=FakeClock())
+    await first.start()
+    task = asyncio.ensure_future(first.execute(BUY))
+    await asyncio.wait(
+        [
+            asyncio.ensure_future(adapter.reached.wait()),
+            asyncio.ensure_future(journal.reached.wait()),
+        ],
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    await abandon(first, task)
+
+    second = await restart(venue, database_url)
+    try:
+        orders = await second.orders()
+        if expected is None:
+            assert orders == []
+        else:
+            [order] = orders
+            assert order.status is expected
+            if expected is OrderStatus.FAILED:
+                assert order.reason == "not sent"
+        assert len(venue.places) == places
+        assert all(order.is_terminal for order in orders)
+        position = (await second.position("005930")).quantity
+        assert_consistent(venue, orders, position)
+        # Executing again afterwards works and sends exactly once more.
+        again = await second.execute(Signal("005930", "BUY", 1))
+        assert again.status is OrderStatus.FILLED
+        assert len(venue.places) == places + 1
+    finally:
+        await second.close()
+
+
+async def test_resubmit_after_crash_sends_once_more(sqlite_url: str) -> None:
+    venue = MockVenue()
+    adapter = StallingAdapter(venue, "before_send")
+    first = Engine(adapter, database_url=sqlite_url, clock=FakeClock())
+    await first.start()
+    task = asyncio.ensure_future(first.execute(BUY))
+    await adapter.reached.wait()
+    await abandon(first, task)
+
+    second = await restart(venue, sqlite_url, resubmit_after_crash=True)
+    try:
+        [order] = await second.orders()
+        assert order.status is OrderStatus.FILLED
+        assert len(venue.places) == 1
+        assert second.last_recovery[0].action == "looked up: absent, sent again"
+    finally:
+        await second.close()
+
+
+async def test_fills_that_happened_while_down_are_caught_up(sqlite_url: str) -> None:
+    venue = MockVenue()
+    venue.hold_next(2)
+    first = Engine(MockAdapter(venue), database_url=sqlite_url, clock=FakeClock())
+    await first.start()
+    held = await first.execute(BUY)
+    partly = await first.execute(Signal("000660", "BUY", 8))
+    await first.close()
+    assert held.broker_order_id is not None
+    assert partly.broker_order_id is not None
+    venue.fill(held.broker_order_id)
+    venue.fill(partly.broker_order_id, 5)
+
+    second = await restart(venue, sqlite_url)
+    try:
+        by_id = {o.id: o for o in await second.orders()}
+        assert by_id[held.id].status is OrderStatus.FILLED
+        assert by_id[partly.id].status is OrderStatus.PARTIALLY_FILLED
+        assert (await second.position("000660")).quantity == 5
+        assert [o.id for o in second.tracker.orders] == [partly.id]  # back to the tracker
+        actions = {c.order_id: (c.before, c.after, c.action) for c in second.last_recovery}
+        assert actions[held.id] == (OrderStatus.SUBMITTED, OrderStatus.FILLED, "caught up")
+        assert len(venue.places) == 2
+    finally:
+        await second.close()
+
+
+async def test_an_unknown_order_is_settled_at_restart(sqlite_url: str) -> None:
+    venue = MockVenue()
+    first = Engine(MockAdapter(venue), database_url=sqlite_url, clock=FakeClock())
+    await first.start()
+    venue.fail_next("drop_after_accept")
+    venue.answer_lookup_next("cannot_tell")
+    order = await first.execute(BUY)
+    assert order.status is OrderStatus.UNKNOWN
+    await first.close()
+
+    second = await restart(venue, sqlite_url)
+    try:
+        settled = await second.get_order(order.id)
+        assert settled is not None
+        assert settled.status is OrderStatus.FILLED
+        assert len(venue.places) == 1
+    finally:
+        await second.close()
+
+
+async def test_an_unsettled_order_keeps_being_looked_up(sqlite_url: str) -> None:
+    venue = MockVenue()
+    first = Engine(MockAdapter(venue), database_url=sqlite_url, clock=FakeClock())
+    await first.start()
+    venue.fail_next("drop_after_accept")
+    venue.answer_lookup_next("cannot_tell", times=2)
+    order = await first.execute(BUY)
+    await first.close()
+
+    clock = FakeClock()
+    second = Engine(MockAdapter(venue), database_url=sqlite_url, clock=clock)
+    await second.start()
+    try:
+        assert (await second.get_order(order.id)).status is OrderStatus.UNKNOWN  # type: ignore[union-attr]
+        assert [o.id for o in second.tracker.orders] == [order.id]
+        await second.tracker.poll_once()  # looks again: the venue's inquiry now finds it
+        settled = await second.get_order(order.id)
+        assert settled is not None
+        assert settled.status is OrderStatus.FILLED
+        assert len(second.tracker) == 0
+    finally:
+        await second.close()
+
+
+async def test_recovery_can_be_switched_off(sqlite_url: str) -> None:
+    venue = MockVenue()
+    adapter = StallingAdapter(venue, "before_send")
+    first = Engine(adapter, database_url=sqlite_url, clock=FakeClock())
+    await first.start()
+    task = asyncio.ensure_future(first.execute(BUY))
+    await adapter.reached.wait()
+    await abandon(first, task)
+
+    second = await restart(venue, sqlite_url, recover_on_start=False)
+    try:
+        [order] = await second.orders()
+        assert order.status is OrderStatus.SUBMITTING
+        assert second.last_recovery == []
+    finally:
+        await second.close()
