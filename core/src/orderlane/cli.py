@@ -28,13 +28,14 @@ from orderlane import __version__
 from orderlane.broker import AdapterInfo, Broker, BrokerContext
 from orderlane.cli_tools import bench_app, conformance
 from orderlane.clock import SystemClock
-from orderlane.engine import Engine
+from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
 from orderlane.journal import PnLSummary
 from orderlane.journal.sql import SqlJournal, resolve_database_url
 from orderlane.model import Order, OrderStatus, OrderType, Side, Signal
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
 from orderlane.positions import Position
+from orderlane.recovery import RecoveryChange
 from orderlane.serialization import to_json, unstructure
 
 __all__ = [
@@ -514,6 +515,59 @@ def _order_command(side: Side) -> Callable[..., None]:
 
 order_app.command("buy")(_order_command(Side.BUY))
 order_app.command("sell")(_order_command(Side.SELL))
+
+
+# ---------------------------------------------------------------- recover
+
+
+async def _recover(
+    adapter: str, options: Mapping[str, Any], url: str, account: str
+) -> list[RecoveryChange]:
+    config = EngineConfig(account_id=account, track=False)
+    async with Engine.open(adapter, adapter_options=options, database_url=url, config=config) as e:
+        return e.last_recovery
+
+
+@app.command()
+def recover(
+    adapter: Annotated[str, typer.Option("--adapter", help="Installed adapter name.")] = "mock",
+    adapter_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adapter-option", "-o", metavar="KEY=VALUE", help="Adapter setting (repeatable)."
+        ),
+    ] = None,
+    account: Annotated[str, typer.Option("--account", help="Broker account.")] = "default",
+    database_url: DatabaseUrl = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Settle every open order in the journal with the broker now, and say what changed.
+
+    The same reconciliation an engine runs when it starts: never-sent orders fail, orders the
+    engine was sending are looked up, the others get their fills caught up.
+    """
+    url = database(database_url)
+    changes = run(_recover(adapter, _adapter_options(adapter_option or ()), url, account))
+    if json_output:
+        typer.echo(to_json(changes, indent=2))
+        return
+    console = _stdout_console()
+    if not changes:
+        console.print(Text(f"No open orders in {display_url(url)}: nothing to recover."))
+        return
+    table = Table(title=f"Recovered {len(changes)} open orders")
+    for column in ("Order", "Symbol", "Before", "After", "Action", "Reason"):
+        table.add_column(column)
+    for change in changes:
+        table.add_row(
+            change.order_id[:8],
+            change.symbol,
+            _status_text(change.before),
+            _status_text(change.after),
+            Text(change.action),
+            Text(change.reason or ""),
+        )
+    console.print(table)
 
 
 # ---------------------------------------------------------------- demo
