@@ -31,7 +31,7 @@ from orderlane.clock import SystemClock
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
 from orderlane.journal import PnLSummary
-from orderlane.journal.sql import SqlJournal, resolve_database_url
+from orderlane.journal.sql import SqlJournal, resolve_database_url, safe_url
 from orderlane.model import Order, OrderStatus, OrderType, Side, Signal
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
 from orderlane.positions import Position
@@ -181,8 +181,8 @@ def _order_data(order: Order) -> dict[str, Any]:
 
 
 def display_url(url: str) -> str:
-    """``url`` fit to print: the password masked."""
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+    """``url`` fit to print: the password and secret-like query values masked."""
+    return safe_url(url)
 
 
 def _journal_missing(url: str) -> bool:

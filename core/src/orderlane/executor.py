@@ -25,6 +25,7 @@ from orderlane.broker import (
     CannotTell,
     Capability,
     Found,
+    LookupResult,
     LookupWindow,
     NothingToCancel,
 )
@@ -45,7 +46,14 @@ from orderlane.events import (
 )
 from orderlane.journal import Transition
 from orderlane.journal.sql import ConcurrentUpdateError, InstrumentHeldError, SignalTakenError
-from orderlane.model import Order, OrderSnapshot, OrderStatus, Signal, fills_from_snapshot
+from orderlane.model import (
+    TRANSITIONS,
+    Order,
+    OrderSnapshot,
+    OrderStatus,
+    Signal,
+    fills_from_snapshot,
+)
 from orderlane.retry import ErrorClass, Operation, RetryConfig, run_with_retry
 
 if TYPE_CHECKING:
@@ -81,7 +89,10 @@ def derive_status(order: Order, snapshot: OrderSnapshot) -> OrderStatus:
         return reported
     if reported is OrderStatus.FAILED:
         return OrderStatus.FAILED
-    if order.status is OrderStatus.PENDING_CANCEL or reported is OrderStatus.PENDING_CANCEL:
+    if order.status is OrderStatus.PENDING_CANCEL or (
+        reported is OrderStatus.PENDING_CANCEL
+        and OrderStatus.PENDING_CANCEL in TRANSITIONS[order.status]
+    ):
         return OrderStatus.PENDING_CANCEL
     if order.filled_quantity:
         return OrderStatus.PARTIALLY_FILLED
@@ -215,12 +226,16 @@ class Executor:
 
     # ---------------------------------------------------------------- submit
 
+    def classify_raw(self, operation: Operation, error: BaseException) -> ErrorClass:
+        """What the classify hooks say, before the broker's capabilities are considered."""
+        return ErrorClass(
+            self._engine.pm.hook.orderlane_classify_error(operation=operation, error=error)
+        )
+
     def classify(self, operation: Operation, error: BaseException) -> ErrorClass:
         if isinstance(error, _RetryAfterAbsent):
             return ErrorClass.RETRYABLE
-        result = ErrorClass(
-            self._engine.pm.hook.orderlane_classify_error(operation=operation, error=error)
-        )
+        result = self.classify_raw(operation, error)
         if (
             result is ErrorClass.AMBIGUOUS
             and operation is Operation.PLACE
@@ -242,27 +257,27 @@ class Executor:
         clock = self._engine.clock
         config = self.retry_config(Operation.PLACE)
         current = order
+        # Whether an attempt may have reached the broker (ambiguous, but resent because the broker
+        # deduplicates client order ids): then running out of attempts is no proof of absence.
+        maybe_sent = False
         if order.status is OrderStatus.CREATED:
             current = await self._submitting_when_free(order)
             if current.status is not OrderStatus.SUBMITTING:
                 return current
 
         async def attempt(number: int) -> Order:
-            nonlocal current
+            nonlocal current, maybe_sent
             if number > 1 or current.status is not OrderStatus.SUBMITTING:
-                now = clock.now()
-                current = await self.move(
-                    current,
-                    OrderStatus.SUBMITTING,
-                    attempts=current.attempts + 1,
-                    submitted_at=current.submitted_at or now,
-                    updated_at=now,
-                )
+                current = await self._submitting_when_free(current)
+                if current.status is not OrderStatus.SUBMITTING:
+                    return current  # held past the hold timeout: FAILED, nothing sent
             try:
                 snapshot = await self.broker.place_order(current)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                if self.classify_raw(Operation.PLACE, error) is ErrorClass.AMBIGUOUS:
+                    maybe_sent = True
                 kind = self.classify(Operation.PLACE, error)
                 if kind is ErrorClass.AMBIGUOUS:
                     try:
@@ -272,7 +287,7 @@ class Executor:
                         raise
                     return current
                 raise
-            current = await self.apply_snapshot(current, snapshot)
+            current = await self.book_answer(current, snapshot)
             return current
 
         async def on_retry(number: int, delay: float, error: BaseException) -> None:
@@ -299,6 +314,19 @@ class Executor:
                 current.id,
                 cause,
             )
+            if maybe_sent:
+                # An earlier attempt may have reached the broker: ask before failing the order.
+                current = await self.move(
+                    current,
+                    OrderStatus.UNKNOWN,
+                    reason=f"outcome unknown: {describe_error(exhausted)}",
+                )
+                found = await self.look_up(current)
+                if isinstance(found, Found):
+                    return await self.book_answer(current, found.snapshot)
+                if isinstance(found, CannotTell):
+                    log.warning("Order %s stays UNKNOWN: %s", current.id, found.reason)
+                    return current
             after = current.evolve(
                 OrderStatus.FAILED, reason=describe_error(exhausted), updated_at=clock.now()
             )
@@ -322,7 +350,8 @@ class Executor:
             return await self.move(current, OrderStatus.FAILED, reason=describe_error(error))
 
     async def _submitting_when_free(self, order: Order) -> Order:
-        """Commit CREATED -> SUBMITTING once no UNKNOWN order holds the same instrument.
+        """Commit the move to SUBMITTING (first send or a retry) once no UNKNOWN order holds
+        the same instrument.
 
         While the broker may or may not hold an earlier order for this account and symbol, a new
         one waits in CREATED, so an inquiry matching by attributes cannot confuse the two. Held
@@ -330,7 +359,7 @@ class Executor:
         """
         engine = self._engine
         clock = engine.clock
-        deadline = clock.monotonic() + engine.config.instrument_hold_timeout
+        limit = engine.config.instrument_hold_timeout
         warned = False
         while True:
             now = clock.now()
@@ -340,11 +369,12 @@ class Executor:
                     OrderStatus.SUBMITTING,
                     hold_check=True,
                     attempts=order.attempts + 1,
-                    submitted_at=now,
+                    submitted_at=order.submitted_at or now,
                     updated_at=now,
                 )
             except InstrumentHeldError as held:
-                if clock.monotonic() >= deadline:
+                # Measured from the order's stored creation time, so a restart does not reset it.
+                if (now - order.created_at).total_seconds() >= limit:
                     reason = (
                         f"not sent: {order.symbol} held by UNKNOWN order {held.held_by} "
                         f"for more than {engine.config.instrument_hold_timeout:g}s"
@@ -363,21 +393,9 @@ class Executor:
             order = await self.move(
                 order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {describe_error(error)}"
             )
-        window = LookupWindow(
-            start=order.submitted_at or order.created_at, end=self._engine.clock.now()
-        )
-        try:
-            owned = await self._engine.owned_broker_ids(order)
-            found = await self.retrying(
-                Operation.LOOKUP, order, lambda: self.broker.lookup_order(order, window, owned)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as lookup_error:
-            found = CannotTell(f"lookup failed: {describe_error(lookup_error)}")
+        found = await self.look_up(order)
         if isinstance(found, Found):
-            log.info("Order %s found at the broker as %s", order.id, found.snapshot.broker_order_id)
-            return await self.apply_snapshot(order, found.snapshot)
+            return await self.book_answer(order, found.snapshot)
         if isinstance(found, Absent):
             if self._engine.transient(error):
                 raise _RetryAfterAbsent(error, order)
@@ -388,6 +406,54 @@ class Executor:
             "Order %s stays UNKNOWN: %s", order.id, found.reason or "the broker cannot tell"
         )
         return order
+
+    async def look_up(self, order: Order) -> LookupResult:
+        """Ask the broker whether it holds ``order`` (retried per policy); a failed inquiry is
+        "cannot tell"."""
+        window = LookupWindow(
+            start=order.submitted_at or order.created_at, end=self._engine.clock.now()
+        )
+        try:
+            owned = await self._engine.owned_broker_ids(order)
+            found = await self.retrying(
+                Operation.LOOKUP, order, lambda: self.broker.lookup_order(order, window, owned)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            return CannotTell(f"lookup failed: {describe_error(error)}")
+        if isinstance(found, Found):
+            log.info("Order %s found at the broker as %s", order.id, found.snapshot.broker_order_id)
+        return found
+
+    async def book_answer(self, order: Order, snapshot: OrderSnapshot) -> Order:
+        """Book what the broker answered about an order it holds (a place answer, a lookup).
+
+        If that fails, the broker still holds the order: it stays UNKNOWN with the broker's id,
+        for the tracker to settle by status. It is never marked FAILED on a guess.
+        """
+        try:
+            return await self.apply_snapshot(order, snapshot)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.error(
+                "Order %s: the broker's answer could not be booked (%s); UNKNOWN until its "
+                "status settles it",
+                order.id,
+                describe_error(error),
+            )
+            stored = await self._engine.journal.get_order(order.id) or order
+            if stored.is_terminal or OrderStatus.UNKNOWN not in (
+                TRANSITIONS[stored.status] | {stored.status}
+            ):
+                return stored
+            return await self.move(
+                stored,
+                OrderStatus.UNKNOWN,
+                broker_order_id=stored.broker_order_id or snapshot.broker_order_id,
+                reason=f"answer not booked: {describe_error(error)}",
+            )
 
     async def _retry_scheduled(
         self,

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import attrs
 
 from orderlane.broker import RateLimit, RequestKind
-from orderlane.clock import Clock
+from orderlane.clock import Clock, SystemClock
 from orderlane.errors import ConfigurationError
 
 __all__ = ["LimiterStats", "RateLimiter", "shared_limiter"]
@@ -218,16 +218,30 @@ def shared_limiter(
 ) -> RateLimiter:
     """The one limiter of a broker credential in this process (per event loop).
 
-    Engines that trade the same credential share it, so together they stay under the limit.
+    Engines that trade the same credential share it, so together they stay under the limit. Two
+    engines that declare different limits for one credential are a configuration error. Engines
+    on simulated time (each FakeClock is its own timeline) never share.
     """
     loop = asyncio.get_running_loop()
     limiters = _SHARED.setdefault(loop, {})
     limiter = limiters.get(key)
-    if (
-        limiter is None
-        or limiter.limits != tuple(limits)
-        or limiter.clock is not clock
-        or limiter.margin != margin
-    ):
+    if limiter is not None and not _same_timeline(limiter.clock, clock):
+        limiter = None
+    if limiter is None:
         limiter = limiters[key] = RateLimiter(limits, clock, margin=margin, name=key)
+    elif limiter.limits != tuple(limits) or limiter.margin != margin:
+        raise ConfigurationError(
+            f"broker credential {key!r} is already limited to {_describe(limiter)} by another "
+            f"engine; this one asks for {_describe(RateLimiter(limits, clock, margin=margin))}. "
+            "Engines on one credential must agree (or set EngineConfig.credential_key)."
+        )
     return limiter
+
+
+def _same_timeline(first: Clock, second: Clock) -> bool:
+    return first is second or (type(first) is SystemClock and type(second) is SystemClock)
+
+
+def _describe(limiter: RateLimiter) -> str:
+    limits = ", ".join(f"{limit.limit}/{limit.period:g}s" for limit in limiter.limits)
+    return f"{limits or 'no limit'} (margin {limiter.margin:g})"

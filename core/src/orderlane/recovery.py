@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from orderlane.broker import Absent, CannotTell, Found, LookupWindow
+from orderlane.broker import Absent, Found
 from orderlane.model import Order, OrderStatus
-from orderlane.retry import Operation
 
 if TYPE_CHECKING:
     from orderlane.engine import Engine
@@ -104,24 +103,15 @@ class Recovery:
         """Look an UNKNOWN order without broker id up and act on the answer (lock held)."""
         engine = self._engine
         executor = engine.executor
-        window = LookupWindow(start=order.submitted_at or order.created_at, end=engine.clock.now())
-        try:
-            owned = await engine.owned_broker_ids(order)
-            result = await executor.retrying(
-                Operation.LOOKUP, order, lambda: engine.broker.lookup_order(order, window, owned)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("lookup of order %s failed: %s; it stays UNKNOWN", order.id, error)
-            result = CannotTell(str(error))
+        result = await executor.look_up(order)
         if isinstance(result, Found):
-            return await executor.apply_snapshot(order, result.snapshot)
+            return await executor.book_answer(order, result.snapshot)
         if isinstance(result, Absent):
             if engine.config.resubmit_after_crash:
                 log.warning("order %s was never received by the broker: sending it", order.id)
                 return await executor.submit(order)
             return await executor.move(order, OrderStatus.FAILED, reason=NOT_SENT)
+        log.info("order %s stays UNKNOWN: %s", order.id, getattr(result, "reason", ""))
         return order
 
     async def _catch_up(self, orders: list[Order]) -> list[RecoveryChange]:

@@ -1,9 +1,14 @@
-"""The orderlane adapter for :class:`~orderlane_mock.venue.MockVenue`."""
+"""The orderlane adapter for :class:`~orderlane_mock.venue.MockVenue`.
+
+With the option ``push`` it also streams the venue's order notices (``orderlane_order_updates``)
+so an engine tracks orders without polling; its batch status walks the venue's paged inquiry,
+taking a permit per page, as an adapter for a real broker must.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
@@ -25,8 +30,9 @@ from orderlane import (
     RequestKind,
     hookimpl,
 )
-from orderlane.broker import CancelResult, LookupResult
+from orderlane.broker import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
+from orderlane_mock.push import OrderUpdateFeed
 from orderlane_mock.venue import MockVenue
 
 __all__ = ["MockAdapter", "create_adapter"]
@@ -62,11 +68,14 @@ class MockAdapter:
         latency: float = 0.0,
         rate_limits: Sequence[RateLimit] = (),
         timezone: str = "UTC",
+        push: bool = False,
     ) -> None:
         self.venue = venue or MockVenue()
         self.latency = latency
         self.rate_limits = tuple(rate_limits)
         self.timezone = timezone
+        #: The venue's notices, queued while the adapter runs; None without the push option.
+        self.updates = OrderUpdateFeed(self.venue.notices) if push else None
 
     def __repr__(self) -> str:
         return f"MockAdapter(latency={self.latency}, orders={len(self.venue.orders)})"
@@ -81,12 +90,15 @@ class MockAdapter:
         capabilities = CAPABILITIES
         if self.venue.dedupe_client_ids:
             capabilities = capabilities | {Capability.CLIENT_ORDER_ID}
+        if self.updates is not None:
+            capabilities = capabilities | {Capability.PUSH}
         return AdapterInfo(
             name="mock",
             version=_version(),
             capabilities=capabilities,
             timezone=self.timezone,
             new_order_lag=timedelta(0),
+            page_size=self.venue.page_size,
             description="In-process scriptable venue for tests, demos and strategy development",
         )
 
@@ -95,9 +107,24 @@ class MockAdapter:
         return self.rate_limits
 
     @hookimpl
+    def orderlane_adapter_start(self, ctx: BrokerContext) -> None:
+        if self.updates is not None:
+            self.updates.connect()
+
+    @hookimpl
+    def orderlane_adapter_stop(self, ctx: BrokerContext) -> None:
+        if self.updates is not None:
+            self.updates.disconnect()
+
+    @hookimpl
     async def orderlane_place_order(self, ctx: BrokerContext, order: Order) -> OrderSnapshot:
         await self._request(ctx, RequestKind.ORDER)
-        return self.venue.place(order)
+        notices_first = self.venue.notices.take_answer_after_push()
+        answer = self.venue.place(order)
+        if notices_first and self.updates is not None:
+            # The notices are queued already; let the stream's reader act on them first.
+            await self.updates.let_readers_run()
+        return answer
 
     @hookimpl
     async def orderlane_cancel_order(self, ctx: BrokerContext, order: Order) -> CancelResult:
@@ -126,9 +153,21 @@ class MockAdapter:
         by_broker_id = {o.broker_order_id: o.id for o in orders if o.broker_order_id}
         if not by_broker_id:
             return {}
-        await self._request(ctx, RequestKind.INQUIRY)
-        snapshots = self.venue.statuses(list(by_broker_id))
-        return {by_broker_id[broker_id]: snap for broker_id, snap in snapshots.items()}
+        asked = list(by_broker_id)
+        found: dict[str, OrderSnapshot] = {}
+        page, more = 0, True
+        while more:
+            await self._request(ctx, RequestKind.INQUIRY)  # the broker counts every page
+            snapshots, more = self.venue.statuses_page(asked, page)
+            found.update((by_broker_id[broker_id], snap) for broker_id, snap in snapshots.items())
+            page += 1
+        return found
+
+    @hookimpl
+    def orderlane_order_updates(self, ctx: BrokerContext) -> AsyncIterator[PushItem]:
+        if self.updates is None:
+            return _no_updates()  # an ended stream: the tracker keeps polling
+        return self.updates.stream()
 
     @hookimpl
     async def orderlane_lookup_order(
@@ -150,11 +189,18 @@ class MockAdapter:
         return Found(found.snapshot())
 
 
+async def _no_updates() -> AsyncIterator[PushItem]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
 def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
     """Entry point ``mock``: options ``venue`` (a MockVenue), or ``quote`` and ``commission``
     to build one; ``latency`` (seconds), ``rate_limit`` (requests per ``rate_period`` seconds,
-    default 1), ``timezone``."""
+    default 1), ``timezone``; ``page_size`` (orders per page of the venue's inquiry, applied to
+    the venue), ``push`` (stream the venue's order notices; default off)."""
     known = {"venue", "quote", "commission", "latency", "rate_limit", "rate_period", "timezone"}
+    known |= {"page_size", "push"}
     unknown = set(options) - known
     if unknown:
         raise ConfigurationError(
@@ -174,6 +220,8 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
             raise ConfigurationError(
                 "mock 'quote' and 'commission' must be decimal numbers"
             ) from None
+    if "page_size" in options:
+        venue.page_size = _page_size(options["page_size"])
     rate_limit = options.get("rate_limit")
     period = float(options.get("rate_period", 1.0))
     limits = (RateLimit(int(rate_limit), period),) if rate_limit else ()
@@ -182,4 +230,28 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
         latency=float(options.get("latency", 0.0)),
         rate_limits=limits,
         timezone=str(options.get("timezone", "UTC")),
+        push=_flag(options.get("push", False), "push"),
     )
+
+
+def _page_size(value: Any) -> int:
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if isinstance(value, bool) or size < 1 or str(size) != str(value).strip():
+        raise ConfigurationError(f"mock 'page_size' must be a whole number above 0, got {value!r}")
+    return size
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no option, as a bool or as the text ``--adapter-option push=true`` passes."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise ConfigurationError(f"mock {name!r} must be true or false, got {value!r}")

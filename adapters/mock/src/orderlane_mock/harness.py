@@ -32,9 +32,15 @@ class MockHarness:
     adapter_name = "mock"
     capabilities: frozenset[Capability] = CAPABILITIES
 
-    def __init__(self) -> None:
+    def __init__(self, *, push: bool = False, page_size: int | None = None) -> None:
         self.venue = MockVenue()
         self._declared_limit: tuple[int, float] | None = None
+        self._push = False
+        self._paged = False
+        if push:
+            self.enable_push()
+        if page_size is not None:
+            self.set_page_size(page_size)
 
     def __repr__(self) -> str:
         return f"MockHarness(orders={len(self.venue.orders)}, requests={len(self.venue.requests)})"
@@ -49,7 +55,40 @@ class MockHarness:
         options: dict[str, Any] = {"venue": self.venue}
         if self._declared_limit is not None:
             options["rate_limit"], options["rate_period"] = self._declared_limit
+        if self._push:
+            options["push"] = True
+        if self._paged:
+            options["page_size"] = self.venue.page_size
         return options
+
+    # ---------------------------------------------------------------- push and paging
+
+    def enable_push(self) -> None:
+        """The adapter streams the venue's order notices and declares ``push``; call it before
+        the engine opens (the engine reads the capabilities once)."""
+        self._push = True
+        self.capabilities = type(self).capabilities | {Capability.PUSH}
+
+    def set_page_size(self, size: int) -> None:
+        """The venue's inquiry answers ``size`` orders per page (one request per page)."""
+        self.venue.page_size = size
+        self._paged = True
+
+    def drop_pushes(self, count: int) -> None:
+        self.venue.drop_pushes(count)
+
+    def reconnect_push(self) -> None:
+        self.venue.reconnect_push()
+
+    def push_before_answer_next(self) -> None:
+        self.venue.push_before_answer_next()
+
+    def pushes_sent(self) -> int:
+        """How many order notices the venue sent, lost ones included."""
+        return len(self.venue.notices.sent)
+
+    def pushes_dropped(self) -> int:
+        return self.venue.notices.dropped
 
     def fill_next(self, price: Decimal | None = None, commission: Decimal | None = None) -> None:
         self.venue.fill_next(price, commission)

@@ -8,6 +8,9 @@ commission (100). Tests script what happens next::
     venue.fail_next("connection", times=3)
     venue.fill(broker_order_id, 6)       # execute more of an open order later
     venue.stale_next_status(broker_order_id, 1)  # the next status answer lags behind
+
+Its daily inquiry answers in pages of :attr:`MockVenue.page_size` orders, one request per page,
+and it pushes a notice of every change of an order's state (see :mod:`orderlane_mock.push`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import collections
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
@@ -35,6 +38,7 @@ from orderlane.errors import (
     OrderValidationError,
 )
 from orderlane.model import Execution, Order, OrderSnapshot, OrderStatus, OrderType, Side
+from orderlane_mock.push import PushNotices
 
 __all__ = ["MockVenue", "VenueOrder", "VenueRequest"]
 
@@ -132,6 +136,7 @@ class MockVenue:
         clock: Callable[[], datetime] = _now,
         dedupe_client_ids: bool = False,
         id_prefix: str = "M",
+        page_size: int = 100,
     ) -> None:
         self.default_quote = Decimal(quote)
         self.commission = Decimal(commission)
@@ -158,6 +163,21 @@ class MockVenue:
         self._status_answers: dict[str, collections.deque[tuple[str, int]]] = (
             collections.defaultdict(collections.deque)
         )
+        self.page_size = page_size
+        #: The push channel: every change of an order's state goes out as a notice to whoever
+        #: subscribed (the adapter, while it runs).
+        self.notices = PushNotices()
+
+    @property
+    def page_size(self) -> int:
+        """How many orders one page of the daily inquiry holds."""
+        return self._page_size
+
+    @page_size.setter
+    def page_size(self, size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"a page holds at least one order, got {size!r}")
+        self._page_size = size
 
     def enforce_rate_limit(
         self, limit: int, period: float = 1.0, monotonic: Callable[[], float] = time.monotonic
@@ -239,6 +259,21 @@ class MockVenue:
         """The next lookups answer this instead of searching (to script an unsettled order)."""
         self._lookup_answers.extend([answer] * times)
 
+    # ---------------------------------------------------------------- the push channel
+
+    def drop_pushes(self, count: int) -> None:
+        """The next ``count`` notices are lost, as they are while a stream reconnects."""
+        self.notices.drop(count)
+
+    def reconnect_push(self, reason: str = "reconnected") -> None:
+        """The stream reconnects: listeners hear a gap, since notices may have been missed."""
+        self.notices.gap(reason)
+
+    def push_before_answer_next(self) -> None:
+        """The next order the adapter places answers only after its notices were read, as when
+        a broker's execution notice overtakes its answer to the place request."""
+        self.notices.answer_after_push_next()
+
     # ---------------------------------------------------------------- the next status answers
 
     def repeat_fill_in_next_status(self, broker_order_id: str) -> None:
@@ -304,15 +339,18 @@ class MockVenue:
             if order.filled_quantity == order.quantity
             else OrderStatus.PARTIALLY_FILLED
         )
+        self.notices.send(order.snapshot())
         return execution
 
     def cancel_by_venue(self, broker_order_id: str, reason: str = "cancelled by the venue") -> None:
         order = self._get(broker_order_id)
         order.status, order.reason = OrderStatus.CANCELLED, reason
+        self.notices.send(order.snapshot())
 
     def reject_open(self, broker_order_id: str, reason: str = "rejected after acceptance") -> None:
         order = self._get(broker_order_id)
         order.status, order.reason = OrderStatus.REJECTED, reason
+        self.notices.send(order.snapshot())
 
     def forget(self, broker_order_id: str) -> None:
         """Drop an order from the venue's books: inquiries then answer that it does not exist,
@@ -380,6 +418,7 @@ class MockVenue:
             created_at=self.clock(),
         )
         self.orders[broker_id] = accepted
+        self.notices.send(accepted.snapshot())
         plan = self._plans.popleft() if self._plans else _Plan("fill")
         if plan.action == "fill":
             self.fill(broker_id, price=plan.price, commission=plan.commission)
@@ -426,6 +465,7 @@ class MockVenue:
         if not order.is_open:
             return None
         order.status, order.reason = OrderStatus.CANCELLED, "cancelled on request"
+        self.notices.send(order.snapshot())
         return order.snapshot()
 
     def status(self, broker_order_id: str) -> OrderSnapshot:
@@ -442,6 +482,20 @@ class MockVenue:
             for broker_id in broker_order_ids
             if broker_id in self.orders
         }
+
+    def statuses_page(
+        self, broker_order_ids: Sequence[str], page: int
+    ) -> tuple[dict[str, OrderSnapshot], bool]:
+        """Page ``page`` (from 0) of the daily inquiry for the asked-for orders, one request per
+        page: the orders of that page the venue holds, and whether more pages follow."""
+        if page < 0:
+            raise ValueError(f"pages count from 0, got {page}")
+        self._fail("status", None)
+        self._record("status", None, None)
+        start = page * self.page_size
+        asked = broker_order_ids[start : start + self.page_size]
+        answer = {b: self._answer(self.orders[b]) for b in asked if b in self.orders}
+        return answer, start + self.page_size < len(broker_order_ids)
 
     def lookup(self, client_order_id: str) -> VenueOrder | Literal["cannot_tell"] | None:
         self._fail("lookup", None)

@@ -43,6 +43,7 @@ __all__ = [
     "SignalTakenError",
     "SqlJournal",
     "resolve_database_url",
+    "safe_url",
 ]
 
 T = TypeVar("T")
@@ -109,8 +110,17 @@ def _enable_wal(cursor: Any, timeout: float) -> None:
             return
 
 
-def _safe_url(url: str) -> str:
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pass", "sslpassword", "secret", "token"})
+
+
+def safe_url(url: str) -> str:
+    """The URL for logs and errors: the password and secret-like query values masked."""
+    parsed = sa.engine.make_url(url)
+    query = {
+        key: "***" if key.lower() in _SECRET_QUERY_KEYS else value
+        for key, value in parsed.query.items()
+    }
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 # The write path's statements, built once: building a statement per call (``.values(row)``)
@@ -305,7 +315,7 @@ class SqlJournal:
         self.commits = 0  # transactions committed, for stats and tests of group commit
 
     def __repr__(self) -> str:
-        return f"SqlJournal({_safe_url(self.url)!r})"
+        return f"SqlJournal({safe_url(self.url)!r})"
 
     @property
     def dialect(self) -> str:
@@ -380,7 +390,7 @@ class SqlJournal:
         except sa.exc.OperationalError as error:
             engine.dispose()
             raise ConfigurationError(
-                f"cannot open the journal database {_safe_url(self.url)}: {error.orig}"
+                f"cannot open the journal database {safe_url(self.url)}: {error.orig}"
             ) from None
         self._engine, self._conn = engine, conn
         upgrade(conn)
