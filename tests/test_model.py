@@ -635,3 +635,47 @@ class TestSnapshot:
         assert both.cumulative_notional == Decimal(10)
         assert average.cumulative_notional == Decimal(10)
         assert OrderSnapshot(OrderStatus.FILLED, "B", 4).cumulative_notional is None
+
+
+def test_a_total_beyond_the_listed_executions_is_booked_from_the_totals() -> None:
+    from datetime import UTC, datetime
+
+    from orderlane.model import Execution, Order, OrderSnapshot, Side, fills_from_snapshot
+
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    order = Order(
+        id="o1",
+        account_id="a",
+        session_id="s",
+        symbol="X",
+        side=Side.BUY,
+        quantity=10,
+        status=OrderStatus.PARTIALLY_FILLED,
+        broker_order_id="B1",
+        filled_quantity=4,
+        filled_notional=Decimal(288000),
+        commission=Decimal(40),
+    )
+    snapshot = OrderSnapshot(
+        OrderStatus.FILLED,
+        "B1",
+        10,
+        Decimal(726000),
+        None,
+        Decimal(100),
+        now,
+        (Execution("E1", 4, Decimal(72000), Decimal(40)),),
+    )
+    [rest] = fills_from_snapshot(order, snapshot, known_fill_ids={"E1"}, now=now)
+    assert (rest.fill_id, rest.quantity, rest.price, rest.commission) == (
+        "B1:10",
+        6,
+        Decimal(73000),
+        Decimal(60),
+    )
+    assert (
+        fills_from_snapshot(
+            order.with_fills([rest]), snapshot, known_fill_ids={"E1", "B1:10"}, now=now
+        )
+        == []
+    )

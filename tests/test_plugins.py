@@ -198,3 +198,18 @@ def test_account_ids_are_short_labels(account: object) -> None:
 
     with pytest.raises(ConfigurationError, match="account_id"):
         EngineConfig(account_id=account)  # type: ignore[arg-type]
+
+
+def test_secrets_stay_out_of_reprs_and_printed_urls() -> None:
+    from orderlane import EngineConfig, FakeClock
+    from orderlane.broker import BrokerContext
+    from orderlane.journal.sql import SqlJournal, safe_url
+
+    url = "postgresql://trader:hunter2@db.example/ol?password=S3cret&sslmode=require"
+    assert "hunter2" not in repr(EngineConfig(database_url=url))
+    assert "S3cret" not in repr(SqlJournal(url))
+    assert "hunter2" not in safe_url(url)
+    assert "S3cret" not in safe_url(url)
+    assert "sslmode=require" in safe_url(url)
+    ctx = BrokerContext(account_id="a", options={"appsecret": "s3cr3t"}, clock=FakeClock())
+    assert "s3cr3t" not in repr(ctx)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from orderlane import Engine, FakeClock, OrderStatus, RateLimit, RequestKind, Signal
+from orderlane import (
+    Engine,
+    EngineConfig,
+    FakeClock,
+    OrderStatus,
+    RateLimit,
+    RequestKind,
+    Signal,
+)
 from orderlane.bench import max_in_window, run_rate_limit
 from orderlane.errors import ConfigurationError
 from orderlane.ratelimit import RateLimiter, shared_limiter
-from orderlane_mock import MockVenue
+from orderlane_mock import MockAdapter, MockVenue
 
 
 async def grant_times(
@@ -233,3 +242,50 @@ def test_bench_command_prints_both_limiters() -> None:
     assert table.exit_code == 0
     assert "max in window" in table.output
     assert "aiolimiter" in table.output
+
+
+async def test_two_engines_on_one_credential_stay_under_its_limit(tmp_path: Any) -> None:
+    import time
+
+    venue = MockVenue()
+    venue.enforce_rate_limit(5, 1.0, time.monotonic)
+    limits = (RateLimit(5, 1.0),)
+    engines = [
+        Engine(
+            MockAdapter(venue, rate_limits=limits),
+            database_url=f"sqlite:///{tmp_path / f'{name}.db'}",
+            config=EngineConfig(track=False),
+        )
+        for name in ("a", "b")
+    ]
+    for engine in engines:
+        await engine.start()
+    try:
+        assert engines[0].limiter is engines[1].limiter
+        await asyncio.gather(
+            *(engine.execute(Signal("005930", "BUY", 1)) for engine in engines for _ in range(6))
+        )
+        assert venue.max_arrivals_in_window() <= 5
+        assert venue.rate_limit_rejections == 0
+    finally:
+        for engine in engines:
+            await engine.close()
+
+
+async def test_engines_disagreeing_on_a_credentials_limit_are_refused(tmp_path: Any) -> None:
+    first = Engine(
+        MockAdapter(rate_limits=(RateLimit(5, 1.0),)),
+        database_url=f"sqlite:///{tmp_path / 'a.db'}",
+        config=EngineConfig(track=False),
+    )
+    second = Engine(
+        MockAdapter(rate_limits=(RateLimit(50, 1.0),)),
+        database_url=f"sqlite:///{tmp_path / 'b.db'}",
+        config=EngineConfig(track=False),
+    )
+    await first.start()
+    try:
+        with pytest.raises(ConfigurationError, match="already limited to 5/1s"):
+            await second.start()
+    finally:
+        await first.close()

@@ -371,3 +371,97 @@ async def test_brokers_that_dedupe_client_ids_get_the_send_again(
         assert venue.requests_of("lookup") == []
     finally:
         await engine.close()
+
+
+async def test_exhausted_resends_to_a_deduplicating_broker_look_up_before_failing(
+    clock: FakeClock, sqlite_url: str
+) -> None:
+    venue = MockVenue(dedupe_client_ids=True)
+    engine = await open_engine(venue, clock, sqlite_url)
+    try:
+        venue.fail_next("timeout_after")  # the venue accepted and filled; the answer was lost
+        venue.fail_next("connection", times=2)  # the resends never got through
+        order = await engine.execute(SIGNAL)
+        assert order.status is OrderStatus.FILLED  # found at the broker, never FAILED on a guess
+        assert order.broker_order_id == next(iter(venue.orders))
+        assert (await engine.position("005930")).quantity == 10
+    finally:
+        await engine.close()
+
+
+class PendingCancelAnswers(MockAdapter):
+    """Answers as a broker that already has a cancel pending for the order (say, from its own
+    trading screen): a status the engine did not ask for."""
+
+    @hookimpl
+    async def orderlane_place_order(self, ctx: BrokerContext, order: Order) -> OrderSnapshot:
+        import attrs
+
+        snapshot = self.venue.place(order)
+        return attrs.evolve(snapshot, status=OrderStatus.PENDING_CANCEL)
+
+
+async def test_an_unexpected_answer_status_is_booked_not_failed(
+    venue: MockVenue, clock: FakeClock, sqlite_url: str
+) -> None:
+    venue.partial_fill_next(4)
+    engine = Engine(PendingCancelAnswers(venue), clock=clock, database_url=sqlite_url)
+    await engine.start()
+    try:
+        order = await engine.execute(SIGNAL)
+        assert order.status is OrderStatus.PARTIALLY_FILLED
+        assert order.broker_order_id is not None
+        assert (await engine.position("005930")).quantity == 4
+    finally:
+        await engine.close()
+
+
+async def test_an_answer_that_cannot_be_booked_keeps_the_broker_id(
+    venue: MockVenue, clock: FakeClock, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = Engine(MockAdapter(venue), clock=clock, database_url=sqlite_url)
+    await engine.start()
+    try:
+        original = engine.executor.apply_snapshot
+
+        async def failing(order: Order, snapshot: OrderSnapshot, **kwargs: Any) -> Order:
+            if order.status is OrderStatus.SUBMITTING:
+                raise InvalidTransitionError("the journal refused the answer")
+            return await original(order, snapshot, **kwargs)
+
+        monkeypatch.setattr(engine.executor, "apply_snapshot", failing)
+        order = await engine.execute(SIGNAL)
+        assert order.status is OrderStatus.UNKNOWN
+        assert order.broker_order_id == next(iter(venue.orders))
+        assert order.reason is not None
+        assert order.reason.startswith("answer not booked")
+        await engine.tracker.poll_once()  # the broker's status settles it
+        settled = await engine.get_order(order.id)
+        assert settled is not None
+        assert settled.status is OrderStatus.FILLED
+    finally:
+        await engine.close()
+
+
+async def test_a_retry_waits_while_another_order_holds_the_instrument(
+    venue: MockVenue, clock: FakeClock, sqlite_url: str
+) -> None:
+    import asyncio
+
+    engine = await open_engine(venue, clock, sqlite_url)
+    try:
+        venue.fail_next("connection")  # A's first send is refused; A retries after 1 s
+        venue.fail_next("timeout_after")  # B is accepted, its answer lost
+        venue.answer_lookup_next("cannot_tell", times=10)
+        first = asyncio.ensure_future(engine.execute(SIGNAL))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        held_by = await engine.execute(Signal("005930", "BUY", 5))
+        assert held_by.status is OrderStatus.UNKNOWN
+        a = await first
+        assert a.status is OrderStatus.FAILED
+        assert a.reason is not None
+        assert "held by UNKNOWN order" in a.reason
+        assert [r.accepted for r in venue.places if r.client_order_id == a.id] == [False]
+    finally:
+        await engine.close()

@@ -12,7 +12,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import pluggy
@@ -181,7 +181,8 @@ class BrokerContext:
     """
 
     account_id: str
-    options: Mapping[str, Any]
+    #: Adapter settings: credentials live here, so they are kept out of the repr.
+    options: Mapping[str, Any] = attrs.field(repr=False)
     clock: Clock
     _permit: Permit = _no_limit
     logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("orderlane.adapter"))
@@ -248,6 +249,38 @@ class Broker:
     def supports(self, capability: Capability | str) -> bool:
         return self.info.supports(capability)
 
+    #: Hooks every adapter implements: without them there is no adapter and no order.
+    REQUIRED_HOOKS: ClassVar[tuple[str, ...]] = ("orderlane_adapter_info", "orderlane_place_order")
+    #: The hook a declared capability promises. The engine falls back quietly where a hook is
+    #: missing (a lookup that cannot tell, one status call per order, polling), so a declared
+    #: capability without its hook would go unnoticed until the day it matters.
+    CAPABILITY_HOOKS: ClassVar[dict[Capability, str]] = {
+        Capability.CANCEL: "orderlane_cancel_order",
+        Capability.LOOKUP: "orderlane_lookup_order",
+        Capability.BATCH_STATUS: "orderlane_order_statuses",
+        Capability.PUSH: "orderlane_order_updates",
+    }
+
+    def check_capabilities(self) -> None:
+        """Refuse an adapter that lacks a required hook or the hook of a capability it declares.
+
+        Called when the engine is built, so a broken adapter fails at once with the hook's name
+        (and every conformance scenario fails saying so) instead of misbehaving later.
+        """
+        name = self.name.removeprefix("adapter:")
+        for hook in self.REQUIRED_HOOKS:
+            if hook not in self._impls:
+                raise ConfigurationError(
+                    f"adapter {name!r} does not implement {hook}, which every adapter must"
+                )
+        info = self.info
+        for capability, hook in self.CAPABILITY_HOOKS.items():
+            if capability in info.capabilities and hook not in self._impls:
+                raise ConfigurationError(
+                    f"adapter {info.name!r} declares capability {capability.value!r} "
+                    f"but does not implement {hook}"
+                )
+
     def rate_limits(self) -> list[RateLimit]:
         impl = self._impl("orderlane_rate_limits", required=False)
         if impl is None:
@@ -306,7 +339,8 @@ class Broker:
         )
 
     def order_updates(self) -> AsyncIterator[PushItem] | None:
+        """The adapter's push stream, or None when it does not declare the push capability."""
         impl = self._impl("orderlane_order_updates", required=False)
-        if impl is None:
+        if impl is None or not self.supports(Capability.PUSH):
             return None
         return impl(ctx=self.ctx)  # type: ignore[no-any-return]

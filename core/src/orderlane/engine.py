@@ -51,7 +51,7 @@ class EngineConfig:
     #: in every order and event.
     account_id: str = attrs.field(default="default", validator=lambda _i, _a, v: _check_account(v))
     #: Journal database URL; None means ``ORDERLANE_DATABASE_URL`` or ``./orderlane.db``.
-    database_url: str | None = None
+    database_url: str | None = attrs.field(default=None, repr=False)  # may hold a password
     #: SQLite durability: FULL (default) syncs each commit before the order is sent.
     sqlite_synchronous: str = "FULL"
     #: Retry policy per operation; operations not named use the seed's default (3 x, 1 s, 2 s).
@@ -153,6 +153,7 @@ class Engine:
         self.ctx = BrokerContext(account_id=config.account_id, options=options, clock=self.clock)
         self.broker = Broker(self.pm, adapter_plugin, self.ctx)
         self.broker.info  # noqa: B018 - fail now, not at the first order, if the adapter is broken
+        self.broker.check_capabilities()
         self.journal = journal or SqlJournal(
             config.database_url, synchronous=config.sqlite_synchronous
         )
@@ -192,14 +193,16 @@ class Engine:
             return
         await self.journal.open()
         self.events.start()
-        limits = self.config.rate_limits
-        if limits is None:
-            limits = tuple(self.broker.rate_limits())
-        key = self.config.credential_key or f"{self.adapter_name}:{self.config.account_id}"
-        self.limiter = shared_limiter(key, limits, self.clock, margin=self.config.rate_limit_margin)
-        self.ctx.use_limiter(self.limiter.acquire)
-        self.broker.on_rate_limited = self.limiter.penalize
         try:
+            limits = self.config.rate_limits
+            if limits is None:
+                limits = tuple(self.broker.rate_limits())
+            key = self.config.credential_key or f"{self.adapter_name}:{self.config.account_id}"
+            self.limiter = shared_limiter(
+                key, limits, self.clock, margin=self.config.rate_limit_margin
+            )
+            self.ctx.use_limiter(self.limiter.acquire)
+            self.broker.on_rate_limited = self.limiter.penalize
             await self.broker.start()
             if self.config.recover_on_start:
                 self.last_recovery = await self.recovery.run()

@@ -426,6 +426,21 @@ def fills_from_snapshot(
             fills.append(
                 make(execution.fill_id, quantity, execution.price, execution.commission, at)
             )
+        # The broker's total may go beyond the executions it listed (a list cut short): the
+        # rest is booked from the totals, as a snapshot without executions would be.
+        booked = order.filled_quantity + sum(fill.quantity for fill in fills)
+        cumulative = min(total, order.quantity)
+        if cumulative > booked and notional is not None:
+            rest = cumulative - booked
+            spent = order.filled_notional + sum((f.price * f.quantity for f in fills), Decimal(0))
+            fill_id = (
+                f"{snapshot.broker_order_id or order.broker_order_id or order.id}:{cumulative}"
+            )
+            if fill_id not in known_fill_ids:
+                charged = order.commission + sum((f.commission for f in fills), Decimal(0))
+                fee = max(Decimal(0), (commission or Decimal(0)) - charged)
+                at = snapshot.broker_time or now
+                fills.append(make(fill_id, rest, (notional - spent) / rest, fee, at))
         return fills
 
     cumulative = min(total, order.quantity)
