@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ from orderlane import Capability, Engine, EngineConfig, FakeClock, Order, OrderS
 from orderlane.errors import BrokerRateLimitError, ConfigurationError
 from orderlane.testing import (
     SCENARIOS,
+    Case,
     HarnessFactory,
     Outcome,
     ScenarioResult,
@@ -207,6 +209,111 @@ async def test_a_scenario_id_selects_every_variant_and_a_case_id_one() -> None:
     ]
 
 
+def test_every_scenario_says_in_one_line_what_it_proves() -> None:
+    undocumented = sorted(id for id, row in SCENARIOS.items() if not row.proves.strip())
+    assert not undocumented, f"give these scenarios proves='...' in @scenario: {undocumented}"
+    for row in SCENARIOS.values():
+        assert "\n" not in row.proves
+        assert len(row.proves) <= 90, f"{row.id}: say it in one short line"
+
+
+def test_proves_is_kept_on_one_line() -> None:
+    async def check(run: ScenarioRun) -> None:
+        raise AssertionError("never run")
+
+    scenario("test-only-row", proves="  a claim\n   over two lines ")(check)
+    try:
+        assert SCENARIOS["test-only-row"].proves == "a claim over two lines"
+    finally:
+        del SCENARIOS["test-only-row"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "selected"),
+    [
+        ("happy", ["seed-happy-path"]),
+        ("HAPPY", ["seed-happy-path"]),
+        ("cancel and not races", ["cancel-open-order", "broker-cancel"]),
+        ("retry-success or retry-exhausted", ["seed-retry-success", "seed-retry-exhausted"]),
+        (
+            "not (seed or cancel or ambiguous or rate or fill) and sign",
+            ["invalid-signal", "idempotent-signal", "duplicate-signal-conflict"],
+        ),
+        ("not not happy", ["seed-happy-path"]),
+        ("ambiguous-accepted[timeout_after]", ["ambiguous-accepted[timeout_after]"]),
+        ("ambiguous-accepted and (drop or nothing)", ["ambiguous-accepted[drop_after_accept]"]),
+    ],
+)
+def test_a_keyword_expression_selects_cases_by_id(expression: str, selected: list[str]) -> None:
+    assert [case.id for case in select_cases(keyword=expression)] == selected
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("", "the -k expression is empty"),
+        ("   ", "the -k expression is empty"),
+        ("(cancel", "it ends too early"),
+        ("cancel and", "it ends too early"),
+        ("not", "it ends too early"),
+        ("cancel)", "unexpected ')'"),
+        ("and cancel", "unexpected 'and'"),
+        ("cancel races", "unexpected 'races'"),
+        ("(cancel races)", "a parenthesis is not closed"),
+    ],
+)
+def test_a_malformed_keyword_expression_says_what_is_wrong(expression: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+        select_cases(keyword=expression)
+
+
+def test_ids_and_a_keyword_combine_and_an_empty_selection_is_an_error() -> None:
+    chosen = select_cases(["seed-non-retryable", "seed-happy-path"], keyword="not validation")
+
+    assert [case.id for case in chosen] == [
+        "seed-happy-path",
+        "seed-non-retryable[insufficient_balance]",
+        "seed-non-retryable[invalid_symbol]",
+    ]
+    with pytest.raises(ConfigurationError, match="no conformance scenario matches -k 'cancel'"):
+        select_cases(["seed-happy-path"], keyword="cancel")
+
+
+async def test_a_listener_hears_every_case_start_and_finish_in_order() -> None:
+    heard: list[tuple[str, ...]] = []
+
+    class Listener:
+        def case_started(self, case: Case, position: int, total: int) -> None:
+            heard.append(("started", case.id, f"{position}/{total}"))
+
+        def case_finished(self, result: ScenarioResult) -> None:
+            heard.append(("finished", result.id, result.outcome.value))
+
+    results = await run_conformance(
+        NoLookupHarness, keyword="happy or not-accepted", listener=Listener()
+    )
+
+    assert [result.id for result in results] == ["seed-happy-path", "ambiguous-not-accepted"]
+    assert heard == [
+        ("started", "seed-happy-path", "1/2"),
+        ("finished", "seed-happy-path", "passed"),
+        ("started", "ambiguous-not-accepted", "2/2"),
+        ("finished", "ambiguous-not-accepted", "skipped"),
+    ]
+
+
+async def test_a_bad_selection_fails_before_any_harness_is_built() -> None:
+    built: list[MockHarness] = []
+
+    def factory() -> VenueHarness:
+        built.append(MockHarness())
+        return built[-1]
+
+    with pytest.raises(ConfigurationError, match="no conformance scenario matches"):
+        await run_conformance(factory, keyword="no-such-row")
+    assert built == []
+
+
 def test_a_catalogue_id_is_registered_once() -> None:
     async def again(run: ScenarioRun) -> None:
         raise AssertionError("never run")
@@ -261,8 +368,9 @@ async def test_results_serialize_for_the_json_report() -> None:
         ("seed-happy-path", "passed"),
         ("ambiguous-not-accepted", "skipped"),
     ]
-    assert set(rows[0]) == {"id", "outcome", "reason", "duration"}
+    assert set(rows[0]) == {"id", "outcome", "reason", "proves", "duration"}
     assert rows[0]["duration"] > 0
+    assert rows[0]["proves"] == SCENARIOS["seed-happy-path"].proves
 
 
 async def test_a_known_engine_gap_is_reported_and_a_stale_mark_fails(

@@ -207,7 +207,7 @@ class Broker:
 
     def __init__(self, pm: pluggy.PluginManager, plugin: object, ctx: BrokerContext) -> None:
         self.ctx = ctx
-        self.name = pm.get_name(plugin) or type(plugin).__name__
+        self.name = (pm.get_name(plugin) or type(plugin).__name__).removeprefix("adapter:")
         self._info: AdapterInfo | None = None
         #: Called with ``retry_after`` whenever the broker answers "too many requests".
         self.on_rate_limited: Callable[[float | None], None] | None = None
@@ -267,7 +267,7 @@ class Broker:
         Called when the engine is built, so a broken adapter fails at once with the hook's name
         (and every conformance scenario fails saying so) instead of misbehaving later.
         """
-        name = self.name.removeprefix("adapter:")
+        name = self.name
         for hook in self.REQUIRED_HOOKS:
             if hook not in self._impls:
                 raise ConfigurationError(

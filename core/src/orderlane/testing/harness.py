@@ -9,7 +9,9 @@ fills every order at once, in full, unless told otherwise.
 
 A harness is published under the entry-point group ``orderlane.harnesses`` with the adapter's
 name; the entry point names a factory that takes an options mapping (empty from the suite) and
-returns the harness. Test-only code thus never loads with the adapter.
+returns the harness. Test-only code thus never loads with the adapter. The harnesses of
+``adapters/mock`` and ``contrib/adapter-template`` are complete ones to copy; the template's
+venue speaks a wire format of its own, as a broker's API does.
 """
 
 from __future__ import annotations

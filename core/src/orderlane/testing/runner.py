@@ -2,7 +2,9 @@
 
 Each case gets a fresh harness from the adapter's ``orderlane.harnesses`` entry point and a fresh
 SQLite journal in a temporary directory, so cases never see each other's orders. The pytest
-plugin runs every case through :func:`run_case` too: both report the same thing.
+plugin runs every case through :func:`run_case` too: both report the same thing. A
+:class:`ConformanceListener` hears each case start and finish, so a command line can show
+progress while the suite runs.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -22,6 +24,7 @@ from orderlane.testing.harness import ScenarioRun, VenueHarness
 from orderlane.testing.scenarios import Case, ScenarioSkipped, select_cases
 
 __all__ = [
+    "ConformanceListener",
     "HarnessFactory",
     "Outcome",
     "ScenarioResult",
@@ -51,14 +54,27 @@ class ScenarioResult:
     reason: str = ""
     #: Wall-clock seconds the case took (the engine itself ran on fake time).
     duration: float = 0.0
+    #: The scenario's one-line claim (``Scenario.proves``).
+    proves: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "outcome": self.outcome.value,
             "reason": self.reason,
+            "proves": self.proves,
             "duration": round(self.duration, 6),
         }
+
+
+class ConformanceListener(Protocol):
+    """Hears the run as it goes (``orderlane conformance`` draws its progress bar from it)."""
+
+    def case_started(self, case: Case, position: int, total: int) -> None:
+        """Case number ``position`` (from 1) of ``total`` starts."""
+
+    def case_finished(self, result: ScenarioResult) -> None:
+        """The case that started last is done."""
 
 
 def harness_factory(adapter: str) -> HarnessFactory:
@@ -106,16 +122,31 @@ async def run_case(case: Case, harness: VenueHarness, directory: Path) -> None:
 
 
 async def run_conformance(
-    adapter: str | HarnessFactory, ids: Iterable[str] | None = None
+    adapter: str | HarnessFactory,
+    ids: Iterable[str] | None = None,
+    *,
+    keyword: str | None = None,
+    listener: ConformanceListener | None = None,
 ) -> list[ScenarioResult]:
-    """Run the scenarios (all, or those named in ``ids``) for an installed adapter by name, or
-    against the harnesses ``adapter`` makes when it is a factory.
+    """Run the scenarios (all, those named in ``ids``, narrowed by the ``-k`` expression
+    ``keyword``) for an installed adapter by name, or against the harnesses ``adapter`` makes
+    when it is a factory.
 
-    Raises :class:`ConfigurationError` for an adapter without a harness or an unknown id; every
-    scenario's own failure is a result, never an exception.
+    Raises :class:`ConfigurationError` for an adapter without a harness, an unknown id or an
+    expression that selects nothing, before any case runs; every scenario's own failure is a
+    result, never an exception.
     """
     factory = harness_factory(adapter) if isinstance(adapter, str) else adapter
-    return [await _run_one(case, factory) for case in select_cases(ids)]
+    cases = select_cases(ids, keyword)
+    results = []
+    for position, case in enumerate(cases, 1):
+        if listener is not None:
+            listener.case_started(case, position, len(cases))
+        result = await _run_one(case, factory)
+        if listener is not None:
+            listener.case_finished(result)
+        results.append(result)
+    return results
 
 
 async def _run_one(case: Case, factory: HarnessFactory) -> ScenarioResult:
@@ -135,7 +166,8 @@ async def _run_one(case: Case, factory: HarnessFactory) -> ScenarioResult:
         elif outcome is Outcome.PASSED:
             outcome = Outcome.FAILED
             reason = f"passed although marked as a known failure ({case.scenario.xfail})"
-    return ScenarioResult(case.id, outcome, reason, time.perf_counter() - started)
+    duration = time.perf_counter() - started
+    return ScenarioResult(case.id, outcome, reason, duration, case.scenario.proves)
 
 
 def _describe(error: BaseException) -> str:

@@ -39,6 +39,7 @@ def expect_adopted(run: ScenarioRun, order: Order) -> None:
 
 @scenario(
     "ambiguous-accepted",
+    proves="an order taken before its answer was lost is looked up and adopted, not resent",
     requires={Capability.LOOKUP},
     # The venue accepted the order, then the connection dropped, or no answer came in time.
     variants=("drop_after_accept", "timeout_after"),
@@ -53,7 +54,11 @@ async def ambiguous_accepted(run: ScenarioRun) -> None:
     expect_equal(run.harness.request_count("place"), 1, "place requests")
 
 
-@scenario("ambiguous-not-accepted", requires={Capability.LOOKUP})
+@scenario(
+    "ambiguous-not-accepted",
+    proves="a send the venue never took is looked up, found absent, retried and FILLED",
+    requires={Capability.LOOKUP},
+)
 async def ambiguous_not_accepted(run: ScenarioRun) -> None:
     run.harness.fail_next("timeout_before")
     async with run.engine() as engine:
@@ -78,7 +83,11 @@ async def unsettled_then_same_symbol(run: ScenarioRun, engine: Engine) -> tuple[
     return unknown, held
 
 
-@scenario("ambiguous-unresolvable", requires={Capability.LOOKUP})
+@scenario(
+    "ambiguous-unresolvable",
+    proves="an order the lookup cannot settle stays UNKNOWN and holds its symbol's next order",
+    requires={Capability.LOOKUP},
+)
 async def ambiguous_unresolvable(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         unknown, held = await unsettled_then_same_symbol(run, engine)
@@ -92,7 +101,11 @@ async def ambiguous_unresolvable(run: ScenarioRun) -> None:
     )
 
 
-@scenario("garbled-place-answer", requires={Capability.LOOKUP})
+@scenario(
+    "garbled-place-answer",
+    proves="an unreadable place answer goes UNKNOWN and is adopted after lookup, never FAILED",
+    requires={Capability.LOOKUP},
+)
 async def garbled_place_answer(run: ScenarioRun) -> None:
     run.harness.fail_next("garbled")
     async with run.engine() as engine:
@@ -102,7 +115,11 @@ async def garbled_place_answer(run: ScenarioRun) -> None:
     expect_equal(run.harness.request_count("place"), 1, "place requests")
 
 
-@scenario("hold-timeout", requires={Capability.LOOKUP})
+@scenario(
+    "hold-timeout",
+    proves="an order held behind an UNKNOWN one fails unsent after instrument_hold_timeout",
+    requires={Capability.LOOKUP},
+)
 async def hold_timeout(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         unknown, held = await unsettled_then_same_symbol(run, engine)

@@ -31,7 +31,11 @@ __all__: list[str] = []
 _ORDER_CHANGES = ("order_submitted", "order_status_changed", "order_filled", "position_changed")
 
 
-@scenario("partial-then-fill", requires={Capability.PARTIAL_FILLS})
+@scenario(
+    "partial-then-fill",
+    proves="partial executions grow the order and the position at the weighted average price",
+    requires={Capability.PARTIAL_FILLS},
+)
 async def partial_then_fill(run: ScenarioRun) -> None:
     run.harness.partial_fill_next(4, Decimal(71900))
     async with run.engine() as engine:
@@ -59,7 +63,11 @@ async def partial_then_fill(run: ScenarioRun) -> None:
     )
 
 
-@scenario("cancel-open-order", requires={Capability.CANCEL})
+@scenario(
+    "cancel-open-order",
+    proves="engine.cancel ends an open order CANCELLED with one cancel request",
+    requires={Capability.CANCEL},
+)
 async def cancel_open_order(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order, _ = await open_order(run, engine)
@@ -77,7 +85,11 @@ async def cancel_open_order(run: ScenarioRun) -> None:
     )
 
 
-@scenario("cancel-races-fill", requires={Capability.CANCEL})
+@scenario(
+    "cancel-races-fill",
+    proves="a cancel that finds the order filled leaves it FILLED, never FAILED",
+    requires={Capability.CANCEL},
+)
 async def cancel_races_fill(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order, broker_order_id = await open_order(run, engine)
@@ -98,7 +110,10 @@ async def cancel_races_fill(run: ScenarioRun) -> None:
     )
 
 
-@scenario("broker-cancel")
+@scenario(
+    "broker-cancel",
+    proves="a cancel by the venue itself reaches the order as CANCELLED with its reason",
+)
 async def broker_cancel(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order, broker_order_id = await open_order(run, engine)
@@ -115,7 +130,10 @@ async def broker_cancel(run: ScenarioRun) -> None:
     expect_equal(run.harness.request_count("cancel"), 0, "cancel requests")
 
 
-@scenario("reject-after-accept")
+@scenario(
+    "reject-after-accept",
+    proves="a rejection after acceptance reaches the order as REJECTED with its reason",
+)
 async def reject_after_accept(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order, broker_order_id = await open_order(run, engine)
@@ -137,7 +155,10 @@ async def reject_after_accept(run: ScenarioRun) -> None:
     )
 
 
-@scenario("unknown-order-status")
+@scenario(
+    "unknown-order-status",
+    proves="a status answer of 'no such order' raises OrderNotFoundError, changes nothing",
+)
 async def unknown_order_status(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order, broker_order_id = await open_order(run, engine)
@@ -158,7 +179,11 @@ async def unknown_order_status(run: ScenarioRun) -> None:
     )
 
 
-@scenario("duplicate-fills", requires={Capability.PARTIAL_FILLS})
+@scenario(
+    "duplicate-fills",
+    proves="repeated and out-of-date status answers never count a fill twice",
+    requires={Capability.PARTIAL_FILLS},
+)
 async def duplicate_fills(run: ScenarioRun) -> None:
     # Only an open order can be over-counted: the engine never books more than the order's
     # quantity, so the repeated and the stale answers come while it is partly filled.

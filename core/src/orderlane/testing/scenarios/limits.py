@@ -18,7 +18,10 @@ LIMIT, PERIOD = 5, 1.0
 BURST = 30
 
 
-@scenario("rate-limit-answer")
+@scenario(
+    "rate-limit-answer",
+    proves="a rate-limit answer pauses the limiter and the place is retried to a fill",
+)
 async def rate_limit_answer(run: ScenarioRun) -> None:
     # The engine's limiter exists only for a declared limit; the venue never reaches it here.
     run.harness.enforce_rate_limit(LIMIT, PERIOD, run.clock.monotonic)
@@ -34,7 +37,10 @@ async def rate_limit_answer(run: ScenarioRun) -> None:
     )
 
 
-@scenario("rate-limit-burst")
+@scenario(
+    "rate-limit-burst",
+    proves="a burst is paced under the declared limit: no window over it, no rate-limit answer",
+)
 async def rate_limit_burst(run: ScenarioRun) -> None:
     run.harness.enforce_rate_limit(LIMIT, PERIOD, run.clock.monotonic)
     async with run.engine() as engine:

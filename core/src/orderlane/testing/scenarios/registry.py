@@ -1,8 +1,11 @@
-"""The scenario registry: catalogue ids, what each row needs, and how cases are selected."""
+"""The scenario registry: catalogue ids, what each row needs and proves, and how cases are
+selected (by id, or by a ``-k`` expression over ids as pytest selects tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import NoReturn
 
 import attrs
 
@@ -17,6 +20,7 @@ __all__ = [
     "ScenarioFailed",
     "ScenarioFunction",
     "ScenarioSkipped",
+    "keyword_matcher",
     "scenario",
     "select_cases",
 ]
@@ -38,7 +42,8 @@ class ScenarioSkipped(Exception):
 
 @attrs.frozen
 class Scenario:
-    """One catalogue row: its id, what it needs, and the coroutine that checks it."""
+    """One catalogue row: its id, what it needs, what it proves, and the coroutine that checks
+    it."""
 
     id: str
     run: ScenarioFunction = attrs.field(repr=False)
@@ -47,6 +52,8 @@ class Scenario:
     variants: tuple[str, ...] = ()
     #: Set while the engine is known to fall short of the row: the run is expected to fail.
     xfail: str | None = None
+    #: One line saying what a pass proves about the adapter and the engine, for reports and docs.
+    proves: str = ""
 
     def cases(self) -> list[Case]:
         return [Case(self, variant) for variant in self.variants or (None,)]
@@ -80,32 +87,124 @@ SCENARIOS: dict[str, Scenario] = {}
 def scenario(
     id: str,
     *,
+    proves: str = "",
     requires: Iterable[Capability] = (),
     variants: Sequence[str] = (),
     xfail: str | None = None,
 ) -> Callable[[ScenarioFunction], ScenarioFunction]:
-    """Register the decorated coroutine as the scenario of catalogue row ``id``."""
+    """Register the decorated coroutine as the scenario of catalogue row ``id``.
+
+    ``proves`` is the row's one-line claim (``orderlane conformance`` and its JSON show it);
+    every registered row is expected to have one.
+    """
 
     def register(function: ScenarioFunction) -> ScenarioFunction:
         if id in SCENARIOS:
             raise ValueError(f"scenario {id!r} is registered twice")
-        SCENARIOS[id] = Scenario(id, function, frozenset(requires), tuple(variants), xfail)
+        SCENARIOS[id] = Scenario(
+            id, function, frozenset(requires), tuple(variants), xfail, " ".join(proves.split())
+        )
         return function
 
     return register
 
 
-def select_cases(ids: Iterable[str] | None = None) -> list[Case]:
-    """The cases to run: all, or those named by scenario id (every variant) or by case id."""
+def select_cases(ids: Iterable[str] | None = None, keyword: str | None = None) -> list[Case]:
+    """The cases to run: all, or those named by scenario id (every variant) or by case id,
+    narrowed to those whose case id matches the ``-k`` expression ``keyword``.
+
+    Raises :class:`ConfigurationError` for an unknown id, an expression that does not parse, or
+    an expression that matches no case (a typo must not pass as an empty, green run).
+    """
     every = [case for registered in SCENARIOS.values() for case in registered.cases()]
-    if ids is None:
-        return every
-    wanted = list(ids)
-    known = {case.id for case in every} | set(SCENARIOS)
-    unknown = [name for name in wanted if name not in known]
-    if unknown:
-        raise ConfigurationError(
-            f"unknown conformance scenario {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(SCENARIOS)}"
-        )
-    return [case for case in every if case.id in wanted or case.scenario.id in wanted]
+    chosen = every
+    if ids is not None:
+        wanted = list(ids)
+        known = {case.id for case in every} | set(SCENARIOS)
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise ConfigurationError(
+                f"unknown conformance scenario {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(SCENARIOS)}"
+            )
+        chosen = [case for case in every if case.id in wanted or case.scenario.id in wanted]
+    if keyword is not None:
+        matches = keyword_matcher(keyword)
+        chosen = [case for case in chosen if matches(case.id)]
+        if not chosen:
+            raise ConfigurationError(f"no conformance scenario matches -k {keyword!r}")
+    return chosen
+
+
+# ---------------------------------------------------------------- -k expressions
+
+_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+_OPERATORS = frozenset({"and", "or", "not"})
+
+Matcher = Callable[[str], bool]
+
+
+def keyword_matcher(expression: str) -> Matcher:
+    """A predicate over case ids for a pytest-style ``-k`` expression.
+
+    A word matches an id that contains it, ignoring case; words combine with ``and``, ``or``,
+    ``not`` and parentheses (``not`` binds tightest, then ``and``). So ``-k seed`` selects the
+    seed's rows, ``-k "cancel and not races"`` the cancels but the race.
+    """
+    tokens = _TOKEN.findall(expression)
+    if not tokens:
+        raise ConfigurationError("the -k expression is empty")
+    parser = _Parser(expression, iter(tokens))
+    matcher = parser.any_of()
+    if parser.current is not None:
+        parser.fail(f"unexpected {parser.current!r}")
+    return matcher
+
+
+class _Parser:
+    """Recursive descent over the words and operators: ``any_of := all_of (or all_of)*``,
+    ``all_of := term (and term)*``, ``term := not term | ( any_of ) | word``."""
+
+    def __init__(self, expression: str, items: Iterator[str]) -> None:
+        self.expression = expression
+        self.items = items
+        self.current: str | None = next(items, None)
+
+    def fail(self, problem: str) -> NoReturn:
+        raise ConfigurationError(f"invalid -k expression {self.expression!r}: {problem}")
+
+    def take(self) -> str:
+        item = self.current
+        if item is None:
+            self.fail("it ends too early")
+        self.current = next(self.items, None)
+        return item
+
+    def any_of(self) -> Matcher:
+        options = [self.all_of()]
+        while self.current == "or":
+            self.take()
+            options.append(self.all_of())
+        return options[0] if len(options) == 1 else lambda id: any(m(id) for m in options)
+
+    def all_of(self) -> Matcher:
+        parts = [self.term()]
+        while self.current == "and":
+            self.take()
+            parts.append(self.term())
+        return parts[0] if len(parts) == 1 else lambda id: all(m(id) for m in parts)
+
+    def term(self) -> Matcher:
+        item = self.take()
+        if item == "not":
+            negated = self.term()
+            return lambda id: not negated(id)
+        if item == "(":
+            inner = self.any_of()
+            if self.take() != ")":
+                self.fail("a parenthesis is not closed")
+            return inner
+        if item == ")" or item in _OPERATORS:
+            self.fail(f"unexpected {item!r}")
+        word = item.lower()
+        return lambda id: word in id.lower()

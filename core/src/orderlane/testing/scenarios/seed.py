@@ -24,7 +24,10 @@ _REJECTION_ERRORS = {
 }
 
 
-@scenario("seed-happy-path")
+@scenario(
+    "seed-happy-path",
+    proves="a fill at once books FILLED with price, commission, position and events in order",
+)
 async def seed_happy_path(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order = await engine.execute(buy())
@@ -41,7 +44,10 @@ async def seed_happy_path(run: ScenarioRun) -> None:
     expect_equal(run.events.names(flow), flow, "events")
 
 
-@scenario("seed-rejection")
+@scenario(
+    "seed-rejection",
+    proves="a refusal books REJECTED with the venue's reason, logs it and opens no position",
+)
 async def seed_rejection(run: ScenarioRun) -> None:
     run.harness.reject_next("insufficient_balance", "not enough cash")
     async with run.engine() as engine:
@@ -60,7 +66,10 @@ async def seed_rejection(run: ScenarioRun) -> None:
     )
 
 
-@scenario("seed-retry-success")
+@scenario(
+    "seed-retry-success",
+    proves="a refused connection is retried after 1 s and the second place fills",
+)
 async def seed_retry_success(run: ScenarioRun) -> None:
     run.harness.fail_next("connection")
     async with run.engine() as engine:
@@ -73,7 +82,10 @@ async def seed_retry_success(run: ScenarioRun) -> None:
     expect_waited(run, [1.0])
 
 
-@scenario("seed-retry-exhausted")
+@scenario(
+    "seed-retry-exhausted",
+    proves="three refused connections end FAILED with the attempts and the original error",
+)
 async def seed_retry_exhausted(run: ScenarioRun) -> None:
     run.harness.fail_next("connection", times=3)
     async with run.engine() as engine:
@@ -101,7 +113,11 @@ async def seed_retry_exhausted(run: ScenarioRun) -> None:
     )
 
 
-@scenario("seed-non-retryable", variants=("insufficient_balance", "invalid_symbol", "validation"))
+@scenario(
+    "seed-non-retryable",
+    proves="each rejection error of the adapter ends REJECTED at once, never retried",
+    variants=("insufficient_balance", "invalid_symbol", "validation"),
+)
 async def seed_non_retryable(run: ScenarioRun) -> None:
     kind = cast(RejectKind, run.variant)
     run.harness.reject_next(kind, f"refused: {kind}")
@@ -119,7 +135,10 @@ async def seed_non_retryable(run: ScenarioRun) -> None:
     expect_equal(run.clock.sleeps, [], "waits before giving up")
 
 
-@scenario("invalid-signal")
+@scenario(
+    "invalid-signal",
+    proves="a malformed signal is refused before anything is stored or sent",
+)
 async def invalid_signal(run: ScenarioRun) -> None:
     malformed: dict[str, tuple[str, Callable[[], Signal]]] = {
         "zero quantity": ("quantity", lambda: buy(0)),
@@ -141,7 +160,10 @@ async def invalid_signal(run: ScenarioRun) -> None:
     expect_equal(run.events.names(), [], "events")
 
 
-@scenario("idempotent-signal")
+@scenario(
+    "idempotent-signal",
+    proves="one signal id sends one order: concurrently, again and after a restart",
+)
 async def idempotent_signal(run: ScenarioRun) -> None:
     signal = buy(signal_id="strategy-7:signal-1")
     async with run.engine() as engine:
@@ -156,7 +178,10 @@ async def idempotent_signal(run: ScenarioRun) -> None:
     expect_equal(run.harness.request_count("place"), 1, "place requests")
 
 
-@scenario("sell-realizes-pnl")
+@scenario(
+    "sell-realizes-pnl",
+    proves="a closing fill realizes (exit - entry) x quantity - commission",
+)
 async def sell_realizes_pnl(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         bought = await engine.execute(buy())
@@ -172,7 +197,10 @@ async def sell_realizes_pnl(run: ScenarioRun) -> None:
     expect_equal(changes, [Decimal(0), Decimal(3950)], "realized P&L per position change")
 
 
-@scenario("duplicate-signal-conflict")
+@scenario(
+    "duplicate-signal-conflict",
+    proves="a reused signal id with other fields raises DuplicateSignalError, sends nothing",
+)
 async def duplicate_signal_conflict(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         first = await engine.execute(buy(signal_id="strategy-7:signal-1"))
