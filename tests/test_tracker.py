@@ -206,3 +206,30 @@ async def test_tracking_can_be_switched(sqlite_url: str, track: bool) -> None:
     async with Engine.open("mock", database_url=sqlite_url, config=config) as engine:
         await asyncio.sleep(0.05)
         assert (engine.tracker.cycles > 0) is track
+
+
+async def test_a_thousand_open_orders_cost_one_request_per_page(
+    venue: MockVenue, clock: FakeClock, sqlite_url: str
+) -> None:
+    venue.page_size = 100
+    venue.hold_next(1000)
+    async with Engine.open(
+        "mock", adapter_options={"venue": venue}, clock=clock, database_url=sqlite_url
+    ) as engine:
+        orders = await asyncio.gather(
+            *(engine.execute(Signal(f"{i % 50:06d}", "BUY", 1)) for i in range(1000))
+        )
+        assert {order.status for order in orders} == {OrderStatus.SUBMITTED}
+        assert len(engine.tracker) == 1000
+        assert engine.broker.info.page_size == 100
+
+        before = len(venue.requests_of("status"))
+        await engine.tracker.poll_once()
+        assert len(venue.requests_of("status")) - before == 10  # pages, not orders
+
+        for order in orders:
+            assert order.broker_order_id is not None
+            venue.fill(order.broker_order_id)
+        await engine.tracker.poll_once()
+        assert len(engine.tracker) == 0  # every order ended and left the tracker
+        assert sum(p.quantity for p in await engine.positions()) == 1000
