@@ -84,6 +84,14 @@ DatabaseUrl = Annotated[
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AdapterName = Annotated[str, typer.Option("--adapter", help="Installed adapter name.")]
+AdapterOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--adapter-option", "-o", metavar="KEY=VALUE", help="Adapter setting (repeatable)."
+    ),
+]
+Account = Annotated[str, typer.Option("--account", help="Broker account.")]
 
 _STATUS_STYLES = {
     OrderStatus.FILLED: "green",
@@ -462,14 +470,9 @@ def _order_command(side: Side) -> Callable[..., None]:
             str | None,
             typer.Option("--limit", metavar="PRICE", help="Limit price; market order without it."),
         ] = None,
-        adapter: Annotated[str, typer.Option("--adapter", help="Installed adapter name.")] = "mock",
-        adapter_option: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--adapter-option", "-o", metavar="KEY=VALUE", help="Adapter setting (repeatable)."
-            ),
-        ] = None,
-        account: Annotated[str, typer.Option("--account", help="Broker account.")] = "default",
+        adapter: AdapterName = "mock",
+        adapter_option: AdapterOptions = None,
+        account: Account = "default",
         signal_id: Annotated[
             str | None,
             typer.Option("--signal-id", help="Idempotency key: the same id never sends twice."),
@@ -530,14 +533,9 @@ async def _recover(
 
 @app.command()
 def recover(
-    adapter: Annotated[str, typer.Option("--adapter", help="Installed adapter name.")] = "mock",
-    adapter_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--adapter-option", "-o", metavar="KEY=VALUE", help="Adapter setting (repeatable)."
-        ),
-    ] = None,
-    account: Annotated[str, typer.Option("--account", help="Broker account.")] = "default",
+    adapter: AdapterName = "mock",
+    adapter_option: AdapterOptions = None,
+    account: Account = "default",
     database_url: DatabaseUrl = None,
     json_output: JsonFlag = False,
 ) -> None:
