@@ -59,7 +59,7 @@ class OrderTracker:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self.push_active = False
-        #: Poll cycles run so far, and status requests the adapter made in the last one.
+        #: Poll cycles run so far.
         self.cycles = 0
 
     def __len__(self) -> int:
