@@ -4,15 +4,31 @@ plugin an adapter package enables, both driven by the mock adapter's harness."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orderlane import Capability, Engine, EngineConfig, FakeClock, Order, OrderStatus, Signal
+import orderlane.testing.harness as harness_module
+from orderlane import (
+    BrokerContext,
+    Capability,
+    Engine,
+    EngineConfig,
+    FakeClock,
+    Order,
+    OrderSnapshot,
+    OrderStatus,
+    RequestKind,
+    Signal,
+    hookimpl,
+)
 from orderlane.errors import BrokerRateLimitError, ConfigurationError
 from orderlane.testing import (
     SCENARIOS,
@@ -26,10 +42,11 @@ from orderlane.testing import (
     select_cases,
 )
 from orderlane.testing.harness import RejectKind
-from orderlane.testing.scenarios import ScenarioFailed
-from orderlane.testing.scenarios.checks import broker_id
+from orderlane.testing.scenarios import ScenarioFailed, checks
+from orderlane.testing.scenarios.checks import broker_id, stored, until_status
+from orderlane.testing.scenarios.recovery import recovered
 from orderlane.testing.scenarios.registry import scenario
-from orderlane_mock.adapter import CAPABILITIES
+from orderlane_mock.adapter import CAPABILITIES, MockAdapter
 from orderlane_mock.harness import MockHarness, create_harness
 
 pytest_plugins = ["pytester"]
@@ -59,7 +76,23 @@ SUPPORTED_ROWS = {
     "unknown-order-status",
     "duplicate-fills",
     "rate-limit-burst",
+    "seed-timeout",
+    "partial-then-timeout",
+    "late-fill-after-timeout",
+    "batch-status",
+    "rate-limit-pages",
+    "push-updates",
+    "push-gap",
+    "push-and-poll-same-fill",
+    "notice-before-answer",
+    "recover-created",
+    "recover-submitting-absent",
+    "recover-submitting-present",
+    "recover-submitted-fills",
+    "recover-unknown",
 }
+#: The rows that need the venue to push order updates.
+PUSH_ROWS = ["push-updates", "push-gap", "push-and-poll-same-fill", "notice-before-answer"]
 
 
 class NoLookupHarness(MockHarness):
@@ -100,6 +133,70 @@ class FillsInsteadOfRepeating(MockHarness):
 
     def repeat_fill_in_next_status(self, broker_order_id: str) -> None:
         self.venue.fill(broker_order_id, 3)
+
+
+class OffersPush(MockHarness):
+    """The mock's harness as the suite builds it: push declared, off until a row enables it."""
+
+    def __init__(self) -> None:
+        super().__init__(offer_push=True)
+
+
+class CancelNeverConfirmed(OffersPush):
+    """A venue whose connection refuses every cancel request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.venue.fail_next("connection", times=99, operation="cancel")
+
+
+class LateFillLost(OffersPush):
+    """A broken harness: the late execution it is asked to report never shows."""
+
+    def report_late_fill(self, broker_order_id: str, quantity: int) -> None:
+        pass
+
+
+class PushNeverEnabled(OffersPush):
+    """A broken harness: it declares push but never turns the adapter's stream on."""
+
+    def enable_push(self) -> None:
+        pass
+
+
+class PushesLost(OffersPush):
+    """A venue whose stream loses every notice (and never says so)."""
+
+    def enable_push(self) -> None:
+        super().enable_push()
+        self.venue.drop_pushes(1000)
+
+
+class RejectsInsteadOfHolding(OffersPush):
+    """A broken venue: asked to hold the next order, it refuses it."""
+
+    def hold_next(self) -> None:
+        self.reject_next("insufficient_balance", "not enough cash")
+
+
+class LookupFindsNothing(OffersPush):
+    """A venue whose inquiry by client id never finds an order, even one it holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.venue.answer_lookup_next("absent", 99)
+
+
+class LookupNeverSettles(OffersPush):
+    """A venue whose inquiry by client id never answers conclusively."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.venue.answer_lookup_next("cannot_tell", 99)
+
+
+class NoBatchStatus(OffersPush):
+    capabilities = CAPABILITIES - {Capability.BATCH_STATUS}
 
 
 def by_id(results: list[ScenarioResult]) -> dict[str, ScenarioResult]:
@@ -173,6 +270,43 @@ async def test_capabilities_gate_the_rows_on_open_orders() -> None:
             "the order after a fill of 3 reported twice: "
             "expected (PARTIALLY_FILLED, 7), got (FILLED, 10)",
         ),
+        (
+            CancelNeverConfirmed,
+            "seed-timeout",
+            "order: expected (FAILED, 'timeout'), got (UNKNOWN, 'timeout: cancel not confirmed",
+        ),
+        (
+            CancelNeverConfirmed,
+            "partial-then-timeout",
+            "order: expected (FAILED, 'timeout'), got (UNKNOWN, 'timeout: cancel not confirmed",
+        ),
+        (
+            LateFillLost,
+            "late-fill-after-timeout",
+            "the order after the late report: "
+            "expected (FAILED, 'timeout', 3), got (FAILED, 'timeout', 0)",
+        ),
+        *(
+            (PushNeverEnabled, row, "the harness enabled push, but the engine got no stream")
+            for row in PUSH_ROWS
+        ),
+        (
+            RejectsInsteadOfHolding,
+            "recover-submitting-present",
+            "the engine should have died at before_answer, but the order's flow ended REJECTED",
+        ),
+        (
+            LookupFindsNothing,
+            "recover-submitting-present",
+            "the order adopted at restart (status, broker order id): "
+            "expected (SUBMITTED, 'M00000001'), got (FAILED, None)",
+        ),
+        (
+            LookupNeverSettles,
+            "recover-unknown",
+            "the order settled at restart (status, broker order id, filled): "
+            "expected (FILLED, 'M00000001', 10), got (UNKNOWN, None, 0)",
+        ),
     ],
 )
 async def test_the_new_rows_fail_a_venue_that_breaks_them(
@@ -182,6 +316,152 @@ async def test_the_new_rows_fail_a_venue_that_breaks_them(
 
     assert result.outcome is Outcome.FAILED
     assert result.reason.startswith(reason)
+
+
+async def test_lost_pushes_fail_the_rows_that_wait_for_them_and_the_gap_poll_saves_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(checks, "BACKGROUND_WORK_LIMIT", 0.2)  # a pass never waits for it
+
+    results = by_id(await run_conformance(PushesLost, PUSH_ROWS))
+
+    assert results["push-updates"].outcome is Outcome.FAILED
+    assert results["push-updates"].reason == (
+        "the order after its push: expected FILLED, still SUBMITTED after 0.2s"
+    )
+    assert results["push-and-poll-same-fill"].outcome is Outcome.FAILED
+    # The gap's poll finds the lost fill, and a place answer carries the fill it overtook.
+    assert results["push-gap"].outcome is Outcome.PASSED
+    assert results["notice-before-answer"].outcome is Outcome.PASSED
+
+
+@hookimpl
+async def statuses_one_order_at_a_time(
+    self: MockAdapter, ctx: BrokerContext, orders: Sequence[Order]
+) -> Mapping[str, OrderSnapshot]:
+    """A batch status hook that asks the venue about each order on its own."""
+    found = {}
+    for order in orders:
+        assert order.broker_order_id is not None
+        await ctx.permit(RequestKind.INQUIRY)
+        found[order.id] = self.venue.status(order.broker_order_id)
+    return found
+
+
+@hookimpl
+async def statuses_with_one_permit(
+    self: MockAdapter, ctx: BrokerContext, orders: Sequence[Order]
+) -> Mapping[str, OrderSnapshot]:
+    """A batch status hook that walks every page of the inquiry on a single permit."""
+    by_broker_id = {o.broker_order_id: o.id for o in orders if o.broker_order_id}
+    await ctx.permit(RequestKind.INQUIRY)
+    found: dict[str, OrderSnapshot] = {}
+    page, more = 0, True
+    while more:
+        snapshots, more = self.venue.statuses_page(list(by_broker_id), page)
+        found.update((by_broker_id[key], snapshot) for key, snapshot in snapshots.items())
+        page += 1
+    return found
+
+
+async def test_an_adapter_asking_per_order_fails_the_paging_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(MockAdapter, "orderlane_order_statuses", statuses_one_order_at_a_time)
+
+    results = by_id(await run_conformance(OffersPush, ["batch-status", "rate-limit-pages"]))
+
+    assert results["batch-status"].reason == (
+        "status requests of one poll cycle over 40 open orders: expected 3, got 40"
+    )
+    assert results["rate-limit-pages"].reason == (
+        "status requests of one poll cycle: expected 3, got 40"
+    )
+
+
+async def test_pages_the_limiter_never_counted_fail_rate_limit_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(MockAdapter, "orderlane_order_statuses", statuses_with_one_permit)
+
+    results = by_id(await run_conformance(OffersPush, ["batch-status", "rate-limit-pages"]))
+
+    assert results["batch-status"].outcome is Outcome.PASSED
+    assert results["rate-limit-pages"].outcome is Outcome.FAILED
+    assert results["rate-limit-pages"].reason == (
+        "inquiry permits the limiter granted for that cycle: expected 3, got 1"
+    )
+
+
+async def test_an_engine_started_without_recovery_fails_every_recover_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    without_recovery = functools.partial(EngineConfig, recover_on_start=False)
+    monkeypatch.setattr(harness_module, "EngineConfig", without_recovery)
+    rows = [id for id in SCENARIOS if id.startswith("recover-")]
+
+    results = by_id(await run_conformance(OffersPush, rows))
+
+    assert len(rows) == 5
+    assert {results[row].outcome for row in rows} == {Outcome.FAILED}
+    assert results["recover-created"].reason == (
+        "order: expected (FAILED, 'not sent'), got (CREATED, None)"
+    )
+    assert results["recover-submitted-fills"].reason == (
+        "order: expected (FILLED, 10), got (SUBMITTED, 0)"
+    )
+
+
+async def test_the_tracking_rows_are_gated_on_what_the_harness_declares() -> None:
+    timeouts = ["seed-timeout", "partial-then-timeout", "late-fill-after-timeout"]
+    paging = ["batch-status", "rate-limit-pages"]
+    recovering = [id for id in SCENARIOS if id.startswith("recover-")]
+
+    no_cancel = by_id(await run_conformance(NoCancelNoPartials, timeouts))
+    no_batch = by_id(await run_conformance(NoBatchStatus, paging))
+    no_lookup = by_id(await run_conformance(NoLookupHarness, recovering))
+    polled_only = by_id(await run_conformance(MockHarness, PUSH_ROWS))
+
+    assert {r.outcome for r in no_cancel.values()} == {Outcome.SKIPPED}
+    assert "cancel" in no_cancel["late-fill-after-timeout"].reason
+    assert {r.outcome for r in no_batch.values()} == {Outcome.SKIPPED}
+    assert "batch_status" in no_batch["rate-limit-pages"].reason
+    assert {row: r.outcome for row, r in no_lookup.items()} == {
+        "recover-created": Outcome.PASSED,
+        "recover-submitting-absent": Outcome.SKIPPED,
+        "recover-submitting-present": Outcome.SKIPPED,
+        "recover-submitted-fills": Outcome.PASSED,
+        "recover-unknown": Outcome.SKIPPED,
+    }
+    assert {r.outcome for r in polled_only.values()} == {Outcome.SKIPPED}
+    assert all("needs the capability push" in r.reason for r in polled_only.values())
+
+
+async def test_a_crash_that_never_reaches_its_point_says_how_the_flow_ended(
+    tmp_path: Path,
+) -> None:
+    run = ScenarioRun(MockHarness(), f"sqlite:///{tmp_path / 'journal.db'}")
+    async with run.engine() as engine:
+        await engine.execute(Signal("005930", "BUY", 10, signal_id="s-1"))
+
+    with pytest.raises(AssertionError, match=r"died at after_created, but .* raised Duplicate"):
+        await run.crash(Signal("005930", "BUY", 11, signal_id="s-1"), at="after_created")
+    async with run.engine() as restarted:
+        assert [o.status for o in await restarted.orders()] == [OrderStatus.FILLED]
+        assert restarted.last_recovery == []
+
+
+async def test_the_order_checks_fail_saying_what_is_missing(tmp_path: Path) -> None:
+    run = ScenarioRun(MockHarness(), f"sqlite:///{tmp_path / 'journal.db'}")
+    async with run.engine() as engine:
+        order = await engine.execute(Signal("005930", "BUY", 10))
+        # Waiting for a status the order already has returns at once.
+        assert await until_status(engine, order, OrderStatus.FILLED, "the order") == order
+        with pytest.raises(ScenarioFailed, match=r"should have settled order .* once at start"):
+            recovered(engine, order)
+        never_stored = order_for("005930")
+        with pytest.raises(ScenarioFailed, match=f"order {never_stored.id} is not in the journal"):
+            await stored(engine, never_stored)
 
 
 async def test_rate_limited_rows_on_one_event_loop_never_share_a_limiter() -> None:
@@ -450,6 +730,33 @@ async def test_the_mock_harness_acts_on_open_orders_at_its_venue(sqlite_url: str
         rejected_later.broker_order_id,
     ]
     assert (harness.request_count("place"), harness.request_count("status")) == (3, 2)
+
+
+def test_the_suite_s_mock_harness_offers_push_but_pushes_only_when_a_row_asks() -> None:
+    harness = create_harness({})
+    assert Capability.PUSH in harness.capabilities
+    assert "push" not in harness.adapter_options()
+
+    harness.enable_push()
+    assert harness.adapter_options()["push"] is True
+    assert Capability.PUSH not in MockHarness().capabilities
+
+
+def test_the_mock_harness_reports_a_late_fill_on_a_cancelled_order() -> None:
+    harness = MockHarness()
+    harness.hold_next()
+    venue_id = str(harness.venue.place(order_for("005930")).broker_order_id)
+    harness.venue.cancel(venue_id)
+
+    harness.report_late_fill(venue_id, 3)
+    late = harness.venue.status(venue_id)
+
+    assert (late.status, late.reason) == (OrderStatus.CANCELLED, "cancelled on request")
+    assert (late.filled_quantity, late.filled_notional) == (3, Decimal(216000))
+    assert late.commission == Decimal(100)
+    assert harness.pushes_sent() == 3  # accepted, cancelled, the late execution
+    with pytest.raises(ValueError, match="cannot report 8 of venue order M00000001: 7 left"):
+        harness.report_late_fill(venue_id, 8)
 
 
 def test_the_mock_harness_scripts_status_answers_and_forgets_orders() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from orderlane import Capability
 from orderlane.errors import ConfigurationError
+from orderlane.model import Execution
 from orderlane.testing.harness import (
     FailKind,
     LookupAnswer,
@@ -27,16 +28,25 @@ __all__ = ["MockHarness", "create_harness"]
 
 
 class MockHarness:
-    """Scripts a :class:`MockVenue` that the adapter is handed as its ``venue`` option."""
+    """Scripts a :class:`MockVenue` that the adapter is handed as its ``venue`` option.
+
+    ``push`` turns the venue's push stream on at once; ``offer_push`` only declares it, so the
+    suite runs the push rows, which turn it on with :meth:`enable_push`, while every other row
+    sees an adapter that is polled. The harness the entry point builds offers push.
+    """
 
     adapter_name = "mock"
     capabilities: frozenset[Capability] = CAPABILITIES
 
-    def __init__(self, *, push: bool = False, page_size: int | None = None) -> None:
+    def __init__(
+        self, *, push: bool = False, page_size: int | None = None, offer_push: bool = False
+    ) -> None:
         self.venue = MockVenue()
         self._declared_limit: tuple[int, float] | None = None
         self._push = False
         self._paged = False
+        if offer_push:
+            self.capabilities = type(self).capabilities | {Capability.PUSH}
         if push:
             self.enable_push()
         if page_size is not None:
@@ -110,6 +120,23 @@ class MockHarness:
     def answer_lookup_next(self, answer: LookupAnswer, times: int = 1) -> None:
         self.venue.answer_lookup_next(answer, times)
 
+    def report_late_fill(self, broker_order_id: str, quantity: int) -> None:
+        order = self.venue.orders[broker_order_id]
+        left = order.quantity - order.filled_quantity
+        if not 0 < quantity <= left:
+            raise ValueError(
+                f"cannot report {quantity} of venue order {broker_order_id}: {left} left"
+            )
+        late = Execution(
+            fill_id=f"{broker_order_id}-L{len(order.executions) + 1}",
+            quantity=quantity,
+            price=self.venue.quote(order.symbol),
+            commission=self.venue.commission,
+            executed_at=self.venue.clock(),
+        )
+        order.executions.append(late)  # the order's confirmed end stays as it was
+        self.venue.notices.send(order.snapshot())
+
     def fill(
         self,
         broker_order_id: str,
@@ -156,7 +183,8 @@ class MockHarness:
 
 
 def create_harness(options: Mapping[str, Any]) -> VenueHarness:
-    """Entry point ``mock`` of ``orderlane.harnesses``; the mock's harness takes no options."""
+    """Entry point ``mock`` of ``orderlane.harnesses``; the mock's harness takes no options and
+    offers push (the push rows run; the others are polled)."""
     if options:
         raise ConfigurationError(f"the mock harness takes no options, got {sorted(options)}")
-    return MockHarness()
+    return MockHarness(offer_push=True)

@@ -35,6 +35,12 @@ _REJECTION_CODES = {
 }
 
 
+_NO_PUSH = (
+    "the template's venue has no push stream (its adapter does not declare the push "
+    "capability), so its harness cannot script one"
+)
+
+
 class TemplateHarness:
     """Scripts a :class:`TemplateVenue` and tells the adapter to use it."""
 
@@ -120,6 +126,41 @@ class TemplateHarness:
             )
         self.venue.enforce_rate_limit(limit, period, monotonic)
         self._declared_limit = (limit, period)
+
+    # ---------------------------------------------------------------- the batch status inquiry
+
+    def set_page_size(self, size: int) -> None:
+        """The venue's API fixes its page at ``PAGE_SIZE`` orders, so the size stays; the
+        adapter declares it, and the scenarios count pages with it."""
+
+    # ---------------------------------------------------------------- late reports
+
+    def report_late_fill(self, broker_order_id: str, quantity: int) -> None:
+        record = self.venue.books[broker_order_id]
+        ended = record["state"]
+        # The venue executes only open orders: reopen it for the execution, then restore the
+        # end it had already confirmed.
+        record["state"] = "partially_filled"
+        try:
+            self.venue.execute(broker_order_id, quantity)
+        finally:
+            record["state"] = ended
+
+    # ---------------------------------------------------------------- the push stream
+    # The template's venue has no stream of order notices, so the harness does not declare
+    # push and the suite skips the push rows; the members exist because the protocol has them.
+
+    def enable_push(self) -> None:
+        raise NotImplementedError(_NO_PUSH)
+
+    def drop_pushes(self, count: int) -> None:
+        raise NotImplementedError(_NO_PUSH)
+
+    def reconnect_push(self) -> None:
+        raise NotImplementedError(_NO_PUSH)
+
+    def push_before_answer_next(self) -> None:
+        raise NotImplementedError(_NO_PUSH)
 
     # ---------------------------------------------------------------- observation
 

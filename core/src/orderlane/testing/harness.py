@@ -16,6 +16,7 @@ venue speaks a wire format of its own, as a broker's API does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -31,14 +32,17 @@ from orderlane.broker import Capability
 from orderlane.clock import FakeClock
 from orderlane.engine import Engine, EngineConfig
 from orderlane.hookspecs import hookimpl
-from orderlane.model import Fill, Order, OrderStatus
+from orderlane.journal.sql import SqlJournal
+from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.positions import Position
 from orderlane.retry import Operation
+from orderlane.testing.crash import CrashPoint, StallingJournal, abandon
 
 __all__ = [
     "COMMISSION",
     "QUOTE",
     "SYMBOL",
+    "CrashPoint",
     "EventRecorder",
     "FailKind",
     "LookupAnswer",
@@ -170,6 +174,44 @@ class VenueHarness(Protocol):
         declare that limit, so the engine's limiter paces requests to it. Called before the
         engine opens."""
 
+    # ---------------------------------------------------------------- the batch status inquiry
+
+    def set_page_size(self, size: int) -> None:
+        """The venue's batch status inquiry answers at most ``size`` orders per page, one request
+        per page, and the adapter declares that size (``AdapterInfo.page_size``). Called before
+        the engine opens. A venue whose API fixes its page size keeps its own: scenarios count
+        pages with the size the adapter declares, never with ``size``."""
+
+    # ---------------------------------------------------------------- late reports
+
+    def report_late_fill(self, broker_order_id: str, quantity: int) -> None:
+        """The venue reports an execution of ``quantity`` it made just before a cancel it has
+        already confirmed (a late execution report): the order stays cancelled at the venue,
+        and its status answers (and pushed notices) from now on carry the execution, at the
+        quote and with :data:`COMMISSION`, in the order's cumulative figures."""
+
+    # ---------------------------------------------------------------- the push stream
+
+    def enable_push(self) -> None:
+        """Turn the venue's stream of order notices on: the adapter then declares
+        ``Capability.PUSH`` and streams every change of an order's state through
+        ``orderlane_order_updates``. Called before the engine opens, and only by the push
+        scenarios, which run only for a harness whose :attr:`capabilities` hold ``push``; every
+        other scenario sees an adapter that is polled. A harness that cannot push raises
+        ``NotImplementedError`` saying so, here and in the other push members."""
+
+    def drop_pushes(self, count: int) -> None:
+        """The next ``count`` notices are lost on the way, as they are while a stream
+        reconnects; the orders at the venue change all the same."""
+
+    def reconnect_push(self) -> None:
+        """The stream reconnects: the adapter's stream yields a ``StreamGap``, which tells the
+        engine that notices may have been missed."""
+
+    def push_before_answer_next(self) -> None:
+        """The next place request answers only after the engine has had the order's notices
+        from the stream, as when a broker's execution notice overtakes its place answer."""
+
     # ---------------------------------------------------------------- observation
 
     def request_count(self, operation: VenueOperation | None = None) -> int:
@@ -280,19 +322,61 @@ class ScenarioRun:
     #: grants, pauses or fake clock when several run on one loop.
     credential_key: str = attrs.Factory(lambda: f"conformance:{uuid.uuid4().hex}")
 
-    @asynccontextmanager
-    async def engine(self) -> AsyncIterator[Engine]:
-        """An open engine on the harness's venue; open it again on the same journal to restart."""
-        async with Engine.open(
+    def build_engine(self, *, journal: SqlJournal | None = None) -> Engine:
+        """An engine on the harness's venue and this run's database, not started yet.
+
+        ``journal`` replaces the engine's own journal on the same database (a
+        :class:`~orderlane.testing.crash.StallingJournal`, say). The engine runs on the run's
+        fake clock, so its tracker never polls by itself: a scenario runs a poll cycle with
+        ``await engine.tracker.poll_once()`` and consumes a push stream with
+        ``await engine.tracker.start(poll=False)``.
+        """
+        return Engine(
             self.harness.adapter_name,
             adapter_options=self.harness.adapter_options(),
             clock=self.clock,
             database_url=self.database_url,
+            journal=journal,
             plugins=[self.events],
             # Installed observer plugins stay out: the scenario sees the adapter and the core only.
             config=EngineConfig(load_entry_point_plugins=False, credential_key=self.credential_key),
-        ) as engine:
+        )
+
+    @asynccontextmanager
+    async def engine(self) -> AsyncIterator[Engine]:
+        """An open engine on the harness's venue; open it again on the same journal to restart
+        (recovery settles what the journal left open before the engine is handed over)."""
+        engine = self.build_engine()
+        await engine.start()
+        try:
             yield engine
+        finally:
+            await engine.close()
+
+    async def crash(self, signal: Signal, at: CrashPoint) -> None:
+        """Execute ``signal`` on an engine that dies at ``at``: its flow stops dead there, is
+        cancelled, and the engine's connections are dropped without a clean shutdown. The
+        journal keeps what was committed and the venue what it received; the next
+        :meth:`engine` is the restart.
+
+        Raises ``AssertionError`` if the flow ended without reaching ``at`` (the venue did not
+        do what the scenario scripted).
+        """
+        journal = StallingJournal(self.database_url, at)
+        engine = self.build_engine(journal=journal)
+        await engine.start()
+        flow = asyncio.ensure_future(engine.execute(signal))
+        reached = asyncio.ensure_future(journal.reached.wait())
+        try:
+            await asyncio.wait({flow, reached}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reached.cancel()
+            await abandon(engine, flow)
+        if journal.reached.is_set():
+            return
+        error = flow.exception()  # the flow ended by itself: abandoning it cancelled nothing
+        ended = f"raised {error!r}" if error is not None else f"ended {flow.result().status.value}"
+        raise AssertionError(f"the engine should have died at {at}, but the order's flow {ended}")
 
     @contextlib.contextmanager
     def capturing_logs(self) -> Iterator[None]:

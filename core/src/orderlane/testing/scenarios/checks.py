@@ -3,6 +3,7 @@ catalogue's default signal and venue setup in one place."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from decimal import Decimal
 from typing import Any
@@ -23,7 +24,13 @@ __all__ = [
     "show",
     "statuses",
     "statuses_of",
+    "stored",
+    "until_status",
 ]
+
+#: Real seconds a scenario waits for the engine's background work (a pushed update being
+#: booked) before it fails; a passing run never waits for it to run out.
+BACKGROUND_WORK_LIMIT = 5.0
 
 
 def expect(condition: bool, message: str) -> None:
@@ -97,3 +104,36 @@ async def open_order(run: ScenarioRun, engine: Engine) -> tuple[Order, str]:
     order = await engine.execute(buy())
     expect_equal(order.status, OrderStatus.SUBMITTED, "status of the order the venue holds")
     return order, broker_id(order)
+
+
+async def stored(engine: Engine, order: Order) -> Order:
+    """``order`` as the engine's journal holds it now."""
+    found = await engine.get_order(order.id)
+    if found is None:
+        raise ScenarioFailed(f"order {order.id} is not in the journal")
+    return found
+
+
+async def until_status(engine: Engine, order: Order, status: OrderStatus, what: str) -> Order:
+    """Wait until the engine, working in the background, has committed ``order`` in
+    ``status``; returns the stored order. Fails, saying ``what`` and where the order stands,
+    when that does not happen within :data:`BACKGROUND_WORK_LIMIT` seconds."""
+    reached = asyncio.Event()
+
+    def watch(changed: Order, previous: OrderStatus) -> None:
+        if changed.id == order.id and changed.status is status:
+            reached.set()
+
+    engine.add_status_handler(watch)
+    current = await stored(engine, order)
+    if current.status is status:
+        return current
+    try:
+        await asyncio.wait_for(reached.wait(), BACKGROUND_WORK_LIMIT)
+    except TimeoutError:
+        current = await stored(engine, order)
+        raise ScenarioFailed(
+            f"{what}: expected {status.value}, still {current.status.value} after "
+            f"{BACKGROUND_WORK_LIMIT:g}s"
+        ) from None
+    return await stored(engine, order)

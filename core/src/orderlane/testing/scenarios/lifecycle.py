@@ -1,8 +1,10 @@
 """Orders that stay open at the venue: later fills, cancels from either side, a late rejection,
 and status answers that are missing, repeated or out of date.
 
-There is no tracker yet: where a row expects the tracker to notice what the venue did, the
-scenario asks for the order's status with ``engine.refresh``, the same inquiry the tracker makes.
+Where a row expects the tracker to notice what the venue did, the scenario runs one poll cycle
+with ``engine.tracker.poll_once()`` (on the scenario's fake clock the tracker does not poll by
+itself). Rows about single status answers ask with ``engine.refresh``, so each scripted answer
+goes to exactly one inquiry.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from orderlane.testing.scenarios.checks import (
     open_order,
     show,
     statuses_of,
+    stored,
 )
 from orderlane.testing.scenarios.registry import ScenarioFailed, scenario
 
@@ -44,15 +47,15 @@ async def partial_then_fill(run: ScenarioRun) -> None:
         expect_equal(order.filled_quantity, 4, "filled quantity after the first fill")
         await expect_position(engine, 4, Decimal(71900), "position after the first fill")
         run.harness.fill(broker_id(order), 6, Decimal(72100))
-        # The tracker would notice the second fill; until it exists, ask as it would.
-        order = await engine.refresh(order.id)
+        await engine.tracker.poll_once()
+        order = await stored(engine, order)
         await engine.flush_events()
         expect_equal(order.status, OrderStatus.FILLED, "status after the second fill")
         expect_equal(order.filled_quantity, 10, "filled quantity")
         # (4 x 71,900 + 6 x 72,100) / 10
         expect_equal(order.average_fill_price, Decimal(72020), "weighted average fill price")
         expect_equal(order.commission, 2 * COMMISSION, "commission of both executions")
-        expect_equal(await engine.get_order(order.id), order, "the stored order")
+        expect_equal(len(engine.tracker), 0, "orders the tracker still follows")
         await expect_position(engine, 10, Decimal(72020), "position after the second fill")
     grown = [event["position"].quantity for event in run.events.of("position_changed")]
     expect_equal(grown, [4, 10], "position quantity at each change")
@@ -118,14 +121,14 @@ async def broker_cancel(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order, broker_order_id = await open_order(run, engine)
         run.harness.cancel_by_venue(broker_order_id, "trading halted")
-        # The tracker would notice the venue's cancel; until it exists, ask as it would.
-        after = await engine.refresh(order.id)
+        await engine.tracker.poll_once()
+        after = await stored(engine, order)
         expect_equal(after.status, OrderStatus.CANCELLED, "order status")
         expect(
             after.reason is not None and "trading halted" in after.reason,
             f"the reason should carry the venue's, got {after.reason!r}",
         )
-        expect_equal(await engine.get_order(order.id), after, "the stored order")
+        expect_equal(len(engine.tracker), 0, "orders the tracker still follows")
         expect_equal(await engine.positions(), [], "positions")
     expect_equal(run.harness.request_count("cancel"), 0, "cancel requests")
 
@@ -138,15 +141,15 @@ async def reject_after_accept(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order, broker_order_id = await open_order(run, engine)
         run.harness.reject_open(broker_order_id, "price outside the daily band")
-        # The tracker would notice the late rejection; until it exists, ask as it would.
-        after = await engine.refresh(order.id)
+        await engine.tracker.poll_once()
+        after = await stored(engine, order)
         await engine.flush_events()
         expect_equal(after.status, OrderStatus.REJECTED, "order status")
         expect(
             after.reason is not None and "price outside the daily band" in after.reason,
             f"the reason should carry the venue's, got {after.reason!r}",
         )
-        expect_equal(await engine.get_order(order.id), after, "the stored order")
+        expect_equal(len(engine.tracker), 0, "orders the tracker still follows")
         expect_equal(await engine.positions(), [], "positions")
     expect_equal(
         statuses_of(run, order)[-2:],
@@ -191,7 +194,7 @@ async def duplicate_fills(run: ScenarioRun) -> None:
     async with run.engine() as engine:
         order = await engine.execute(buy())
         venue_id = broker_id(order)
-        # The tracker would ask after each change at the venue; until it exists, ask as it would.
+        # One inquiry after each change at the venue, each getting the answer scripted for it.
         run.harness.fill(venue_id, 3)
         run.harness.repeat_fill_in_next_status(venue_id)
         seven = await engine.refresh(order.id)

@@ -1,0 +1,70 @@
+"""An engine that dies mid-flight, for the recovery scenarios.
+
+A crash is no clean shutdown: the order's flow stops dead between two steps and what the engine
+held in memory is gone, while the journal keeps what it had committed and the venue keeps what
+it had received. :class:`StallingJournal` stops the flow at a chosen point (its commit there
+never returns), and :func:`abandon` then cancels the flow and drops the engine's connections
+without the engine's own shutdown (no final poll, no flush of the order). The next engine opened
+on the same database is the restart, which must settle what the crash left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from orderlane.engine import Engine
+from orderlane.journal import Committed, Transition
+from orderlane.journal.sql import SqlJournal
+from orderlane.model import Order, OrderStatus
+
+__all__ = ["CrashPoint", "StallingJournal", "abandon"]
+
+CrashPoint = Literal[
+    "after_created",  # CREATED is committed; the move to SUBMITTING never is
+    "after_submitting",  # SUBMITTING is committed; the place request is never sent
+    "before_answer",  # the venue answered the place; the answer (broker id) is never committed
+]
+
+
+class StallingJournal(SqlJournal):
+    """A journal whose flow stops dead at a :data:`CrashPoint`; ``reached`` is set there."""
+
+    def __init__(self, url: str, at: CrashPoint) -> None:
+        super().__init__(url)
+        self.at = at
+        self.reached = asyncio.Event()
+
+    async def record(self, transition: Transition) -> Committed:
+        order = transition.order
+        if order is not None and self.at == "before_answer" and order.broker_order_id:
+            await self._stall()
+        committed = await super().record(transition)
+        if order is not None and self._stops_after(order):
+            await self._stall()
+        return committed
+
+    def _stops_after(self, order: Order) -> bool:
+        if self.at == "after_created":
+            return order.status is OrderStatus.CREATED
+        return self.at == "after_submitting" and order.status is OrderStatus.SUBMITTING
+
+    async def _stall(self) -> None:
+        self.reached.set()
+        # Never resolved: the flow waits here until it is cancelled, as if the process died.
+        await asyncio.get_running_loop().create_future()
+
+
+async def abandon(engine: Engine, flow: asyncio.Task[Any]) -> None:
+    """Cancel ``flow`` and drop the engine's connections (tracker, adapter, event delivery,
+    journal) without a clean shutdown: nothing of the flow is finished or rolled back.
+
+    The flow's own outcome (its result or error, if it ended before the crash) stays on the
+    task for the caller to inspect.
+    """
+    flow.cancel()
+    await asyncio.wait({flow})
+    await engine.tracker.stop()
+    await engine.broker.stop()
+    await engine.events.stop()
+    await engine.journal.close()
