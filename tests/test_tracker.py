@@ -148,26 +148,6 @@ async def test_an_unconfirmed_timeout_cancel_goes_unknown_then_settles(
     assert (final.status, final.reason) == (OrderStatus.FAILED, "timeout")
 
 
-async def test_a_late_fill_after_the_timeout_still_moves_the_position(
-    engine: Engine, venue: MockVenue, clock: FakeClock
-) -> None:
-    venue.hold_next()
-    order = await engine.execute(BUY)
-    clock.advance(300)
-    await engine.tracker.poll_once()
-    assert order.broker_order_id is not None
-
-    # The venue reports an execution it made just before the cancel landed (a late report).
-    venue.orders[order.broker_order_id].status = OrderStatus.PARTIALLY_FILLED
-    venue.fill(order.broker_order_id, 3)
-    await engine.refresh(order.id)
-
-    after = await engine.get_order(order.id)
-    assert after is not None
-    assert (after.status, after.reason, after.filled_quantity) == (OrderStatus.FAILED, "timeout", 3)
-    assert (await engine.position("005930")).quantity == 3
-
-
 async def test_the_background_loop_polls_on_real_time(sqlite_url: str) -> None:
     venue = MockVenue()
     filled = asyncio.Event()
