@@ -77,6 +77,18 @@ async def abandon(engine: Engine, task: asyncio.Task[Any]) -> None:
     await engine.journal.close()
 
 
+async def die_before_sending(url: str) -> MockVenue:
+    """An engine commits an order as SUBMITTING and dies before any byte reaches the venue."""
+    venue = MockVenue()
+    adapter = StallingAdapter(venue, "before_send")
+    first = Engine(adapter, database_url=url, clock=FakeClock())
+    await first.start()
+    task = asyncio.ensure_future(first.execute(BUY))
+    await adapter.reached.wait()
+    await abandon(first, task)
+    return venue
+
+
 async def restart(venue: MockVenue, url: str, **config: Any) -> Engine:
     engine = Engine(
         MockAdapter(venue), database_url=url, clock=FakeClock(), config=EngineConfig(**config)
@@ -149,13 +161,7 @@ async def test_an_engine_abandoned_at_each_step_recovers(
 
 
 async def test_resubmit_after_crash_sends_once_more(sqlite_url: str) -> None:
-    venue = MockVenue()
-    adapter = StallingAdapter(venue, "before_send")
-    first = Engine(adapter, database_url=sqlite_url, clock=FakeClock())
-    await first.start()
-    task = asyncio.ensure_future(first.execute(BUY))
-    await adapter.reached.wait()
-    await abandon(first, task)
+    venue = await die_before_sending(sqlite_url)
 
     second = await restart(venue, sqlite_url, resubmit_after_crash=True)
     try:
@@ -239,13 +245,7 @@ async def test_an_unsettled_order_keeps_being_looked_up(sqlite_url: str) -> None
 
 
 async def test_recovery_can_be_switched_off(sqlite_url: str) -> None:
-    venue = MockVenue()
-    adapter = StallingAdapter(venue, "before_send")
-    first = Engine(adapter, database_url=sqlite_url, clock=FakeClock())
-    await first.start()
-    task = asyncio.ensure_future(first.execute(BUY))
-    await adapter.reached.wait()
-    await abandon(first, task)
+    venue = await die_before_sending(sqlite_url)
 
     second = await restart(venue, sqlite_url, recover_on_start=False)
     try:
