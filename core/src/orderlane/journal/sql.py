@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -150,6 +151,13 @@ _UPDATE_POSITION = positions.update().where(
     *_POSITION_KEY, positions.c.version == sa.bindparam("k_version")
 )
 _INSERT_EVENT = order_events.insert()
+_INSTRUMENT_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k_key)")
+
+
+def _instrument_key(account_id: str, symbol: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory lock on one (account, symbol)."""
+    digest = hashlib.blake2b(f"{account_id}\x1f{symbol}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @attrs.define
@@ -510,6 +518,18 @@ class SqlJournal:
     def _apply(self, conn: sa.Connection, transition: Transition) -> Committed:
         now_order = transition.order
         stored: Order | None = None
+        if (
+            now_order is not None
+            and conn.dialect.name == "postgresql"
+            and (transition.hold_check or now_order.status is OrderStatus.UNKNOWN)
+        ):
+            # Serialize "may I send?" with "this instrument is now held" across processes:
+            # without it two engines could both pass the hold check while the other goes UNKNOWN.
+            # (SQLite needs nothing: BEGIN IMMEDIATE already serializes every write.)
+            conn.execute(
+                _INSTRUMENT_LOCK,
+                {"k_key": _instrument_key(now_order.account_id, now_order.symbol)},
+            )
         if now_order is not None and transition.hold_check:
             blocker = conn.execute(
                 _HOLDER,
