@@ -213,3 +213,28 @@ async def test_a_thousand_open_orders_cost_one_request_per_page(
         await engine.tracker.poll_once()
         assert len(engine.tracker) == 0  # every order ended and left the tracker
         assert sum(p.quantity for p in await engine.positions()) == 1000
+
+
+async def test_with_push_timeouts_still_fire_on_time(sqlite_url: str) -> None:
+    venue = MockVenue()
+    ended = asyncio.Event()
+
+    def on_change(order: Order, previous: OrderStatus) -> None:
+        if order.status is OrderStatus.FAILED:
+            ended.set()
+
+    config = EngineConfig(poll_interval=0.01, order_timeout=0.1, push_safety_interval=60)
+    async with Engine.open(
+        "mock",
+        adapter_options={"venue": venue, "push": True},
+        database_url=sqlite_url,
+        config=config,
+    ) as engine:
+        assert engine.tracker.push_active
+        engine.add_status_handler(on_change)
+        venue.hold_next()
+        order = await engine.execute(BUY)
+        await asyncio.wait_for(ended.wait(), timeout=5)  # long before the 60 s safety poll
+        after = await engine.get_order(order.id)
+        assert after is not None
+        assert (after.status, after.reason) == (OrderStatus.FAILED, "timeout")

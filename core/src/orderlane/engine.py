@@ -68,11 +68,11 @@ class EngineConfig:
     instrument_hold_timeout: float = 30.0
     #: How often a held order checks whether its instrument is free again.
     instrument_hold_poll: float = 0.5
-    #: Seconds between poll cycles (with push updates: ``push_safety_interval`` instead).
+    #: Seconds between poll cycles: statuses, timeouts, lookups of unplaced UNKNOWN orders.
     poll_interval: float = 0.5
     #: An order still open this many seconds after submission is cancelled and ends FAILED.
     order_timeout: float = 300.0
-    #: With push updates, the tracker still polls this often, to be safe.
+    #: With push updates, the broker is still asked for statuses this often, to be safe.
     push_safety_interval: float = 30.0
     #: How often an UNKNOWN order the broker could not place yet is looked up again.
     lookup_interval: float = 5.0

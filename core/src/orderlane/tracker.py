@@ -144,15 +144,27 @@ class OrderTracker:
 
     async def _run(self) -> None:
         config = self._engine.config
+        clock = self._engine.clock
         assert self._wake is not None
+        last_inquiry = float("-inf")
+        woken = True
         while True:
+            # Timeouts and lookups are checked every poll interval; with push, the broker is
+            # asked for statuses only after a gap (a wake) or once per safety interval.
+            inquire = (
+                not self.push_active
+                or woken
+                or clock.monotonic() - last_inquiry >= config.push_safety_interval
+            )
             try:
-                await self.poll_once()
+                await self.poll_once(statuses=inquire)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("poll cycle failed; the next one retries")
-            interval = config.push_safety_interval if self.push_active else config.poll_interval
+            if inquire:
+                last_inquiry = clock.monotonic()
+            interval = config.poll_interval
             self._wake.clear()
             sleeper = asyncio.ensure_future(self._engine.clock.sleep(interval))
             waker = asyncio.ensure_future(self._wake.wait())
@@ -161,6 +173,7 @@ class OrderTracker:
             finally:
                 sleeper.cancel()
                 waker.cancel()
+            woken = self._wake.is_set()
 
     async def _consume(self, stream: collections.abc.AsyncIterator[object]) -> None:
         if self._wake is not None:
@@ -203,12 +216,13 @@ class OrderTracker:
 
     # ---------------------------------------------------------------- one cycle
 
-    async def poll_once(self) -> None:
-        """One cycle: statuses of all open orders, timeouts, lookups of unplaced UNKNOWNs."""
+    async def poll_once(self, *, statuses: bool = True) -> None:
+        """One cycle: statuses of all open orders (unless ``statuses`` is false: with push they
+        are asked only now and then), then timeouts, then lookups of unplaced UNKNOWN orders."""
         self.cycles += 1
         engine = self._engine
         polled = [o for o in self._open.values() if o.broker_order_id and o.status in _POLLED]
-        if polled:
+        if polled and statuses:
             try:
                 snapshots = await engine.broker.order_statuses(polled)
             except asyncio.CancelledError:
