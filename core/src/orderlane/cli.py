@@ -520,6 +520,58 @@ order_app.command("buy")(_order_command(Side.BUY))
 order_app.command("sell")(_order_command(Side.SELL))
 
 
+# ---------------------------------------------------------------- resolve
+
+
+async def _resolve(
+    order_id: str,
+    adopt: str | None,
+    absent: bool,
+    adapter: str,
+    options: Mapping[str, Any],
+    url: str,
+    account: str,
+) -> Order:
+    # Neither recovery nor the tracker runs: the operator decides this order, nothing else moves.
+    config = EngineConfig(account_id=account, track=False, recover_on_start=False)
+    async with Engine.open(adapter, adapter_options=options, database_url=url, config=config) as e:
+        return await e.resolve(order_id, adopt=adopt, absent=absent)
+
+
+@app.command()
+def resolve(
+    order_id: Annotated[str, typer.Argument(metavar="ORDER_ID", help="The order's id.")],
+    adopt: Annotated[
+        str | None,
+        typer.Option("--adopt", metavar="BROKER_ID", help="The broker holds it under this id."),
+    ] = None,
+    absent: Annotated[
+        bool, typer.Option("--absent", help="The broker does not have it: FAILED, not sent.")
+    ] = False,
+    adapter: AdapterName = "mock",
+    adapter_option: AdapterOptions = None,
+    account: Account = "default",
+    database_url: DatabaseUrl = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Settle an UNKNOWN (or stuck SUBMITTING) order by hand, after checking the broker.
+
+    --adopt BROKER_ID books the broker's order (its status is fetched); --absent ends the order
+    FAILED "not sent". Give exactly one.
+    """
+    if (adopt is None) == (not absent):
+        fail("give exactly one of --adopt BROKER_ID or --absent", 2)
+    url = database(database_url)
+    options = _adapter_options(adapter_option or ())
+    order = run(_resolve(order_id, adopt, absent, adapter, options, url, account))
+    if json_output:
+        typer.echo(to_json(_order_data(order), indent=2))
+        return
+    console = _stdout_console()
+    console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
+    console.print(Text(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
+
+
 # ---------------------------------------------------------------- recover
 
 

@@ -295,6 +295,38 @@ class Engine:
                 return order
             return await self.executor.cancel(order)
 
+    async def resolve(
+        self, order_id: str, *, adopt: str | None = None, absent: bool = False
+    ) -> Order:
+        """Settle an UNKNOWN (or stuck SUBMITTING) order by hand, for an operator who checked
+        the broker: ``adopt`` the broker order with that id (its status is fetched and booked),
+        or declare it ``absent`` (FAILED "not sent"). Exactly one of the two.
+        """
+        self._require_started()
+        if (adopt is None) == (not absent):
+            raise ConfigurationError("resolve takes exactly one of adopt=BROKER_ID or absent=True")
+        async with self.order_lock(order_id):
+            order = await self._stored(order_id)
+            if order.status not in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING):
+                raise ConfigurationError(
+                    f"order {order_id} is {order.status.value}: only UNKNOWN or SUBMITTING "
+                    "orders are settled by hand"
+                )
+            if absent:
+                log.warning("Order %s resolved by hand: the broker does not have it", order.id)
+                return await self.executor.move(
+                    order, OrderStatus.FAILED, reason="not sent (resolved by hand)"
+                )
+            assert adopt is not None
+            if adopt in await self.owned_broker_ids(order):
+                raise ConfigurationError(f"broker order {adopt} already belongs to another order")
+            probe = attrs.evolve(order, broker_order_id=adopt)
+            snapshot = await self.broker.order_status(probe)
+            log.warning("Order %s resolved by hand: adopting broker order %s", order.id, adopt)
+            return await self.executor.book_answer(
+                order, attrs.evolve(snapshot, broker_order_id=adopt)
+            )
+
     async def _stored(self, order_id: str) -> Order:
         order = await self.journal.get_order(order_id)
         if order is None:
