@@ -187,3 +187,21 @@ class TestFlipThroughZero:
 def test_decimal_prices_stay_exact(side: str) -> None:
     position, _ = replay(fill(side, 3, "0.1"), fill(side, 1, "0.3"))
     assert position.average_price == Decimal("0.15")
+
+
+@pytest.mark.parametrize("side", ["BUY", "SELL"])
+def test_a_round_trip_realizes_its_exact_result(side: str) -> None:
+    other = "SELL" if side == "BUY" else "BUY"
+    sign = 1 if side == "BUY" else -1
+    position = flat()
+    for n, (quantity, price) in enumerate([(1, 100), (2, 101)]):
+        position = position.apply(fill(side, quantity, price, minute=n)).position
+    assert position.cost_basis == Decimal(302)
+    total = Decimal(0)
+    for n, quantity in enumerate([1, 1, 1]):  # closes a third at a time: inexact thirds
+        change = position.apply(fill(other, quantity, 102, minute=10 + n))
+        position, total = change.position, total + change.realized_pnl
+    assert position.is_flat
+    assert position.cost_basis == 0
+    assert total == Decimal(4) * sign  # 3 x 102 - 302, not 3.99999...
+    assert position.realized_pnl == total

@@ -35,6 +35,9 @@ class Position:
     opened_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 0
+    #: What the open quantity cost (sum of entry price x quantity), kept exactly: P&L is taken
+    #: from it, so a round trip realizes its exact result whatever the average's digits.
+    cost_basis: Decimal = ZERO
 
     @property
     def is_flat(self) -> bool:
@@ -59,13 +62,18 @@ class Position:
             fill.commission if opening == 0 else fill.commission * closing / fill.quantity
         )
         direction = 1 if self.quantity > 0 else -1
-        realized = (fill.price - self.average_price) * closing * direction - closing_commission
+        held = abs(self.quantity)
+        cost = self._cost()
+        # The closed part's cost: all of it on a full close, so nothing is left over to drift.
+        released = cost if closing == held else cost * closing / held
+        realized = (fill.price * closing - released) * direction - closing_commission
         remaining = self.quantity + closing * fill.side.sign
         if remaining == 0:
             after = attrs.evolve(
                 self,
                 quantity=0,
                 average_price=ZERO,
+                cost_basis=ZERO,
                 fees=ZERO,
                 opened_at=None,
                 realized_pnl=self.realized_pnl + realized,
@@ -76,6 +84,7 @@ class Position:
             after = attrs.evolve(
                 self,
                 quantity=remaining,
+                cost_basis=cost - released,
                 realized_pnl=self.realized_pnl + realized,
                 symbol_name=name,
                 updated_at=fill.executed_at,
@@ -86,14 +95,21 @@ class Position:
             )
         return PositionChange(after, realized)
 
+    def _cost(self) -> Decimal:
+        # Rows written before the cost basis was kept carry only the average.
+        if self.cost_basis or not self.quantity:
+            return self.cost_basis
+        return self.average_price * abs(self.quantity)
+
     def _add(self, signed: int, fill: Fill, commission: Decimal, name: str) -> Position:
         held = abs(self.quantity)
         added = abs(signed)
-        average = (self.average_price * held + fill.price * added) / (held + added)
+        cost = self._cost() + fill.price * added
         return attrs.evolve(
             self,
             quantity=self.quantity + signed,
-            average_price=average,
+            average_price=cost / (held + added),
+            cost_basis=cost,
             fees=self.fees + commission,
             opened_at=self.opened_at if self.quantity else fill.executed_at,
             symbol_name=name,

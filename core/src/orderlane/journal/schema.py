@@ -67,6 +67,7 @@ positions = sa.Table(
     sa.Column("symbol_name", sa.String(256), nullable=False),
     sa.Column("quantity", sa.BigInteger, nullable=False),
     sa.Column("average_price", Money, nullable=False),
+    sa.Column("cost_basis", Money, nullable=False),
     sa.Column("fees", Money, nullable=False),
     sa.Column("realized_pnl", Money, nullable=False),
     sa.Column("opened_at", UTCDateTime, nullable=True),
