@@ -803,3 +803,28 @@ async def test_passwords_never_appear_in_connection_errors() -> None:
     with pytest.raises(ConfigurationError, match="cannot open the journal database") as failed:
         await journal.open()
     assert "s3cr3t-pw" not in str(failed.value)
+
+
+async def test_a_held_send_in_a_group_commit_leaves_the_group_committed(
+    journal: SqlJournal,
+) -> None:
+    unknown = await insert(journal, new_order())
+    moved = await journal.record(Transition(unknown.evolve(OrderStatus.SUBMITTING)))
+    assert moved.order is not None
+    await journal.record(Transition(moved.order.evolve(OrderStatus.UNKNOWN)))
+    waiting = await insert(journal, new_order())
+    before = journal.commits
+
+    others = [new_order(symbol=f"{n:06d}") for n in range(1, 51)]
+    results = await asyncio.gather(
+        journal.record(Transition(waiting.evolve(OrderStatus.SUBMITTING), hold_check=True)),
+        *(journal.record(Transition(order, new=True)) for order in others),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], InstrumentHeldError)
+    assert all(isinstance(result, Committed) for result in results[1:])
+    assert (await journal.get_order(waiting.id)) == waiting
+    assert len(await journal.list_orders(limit=100)) == 52
+    # Shared transactions, not one per change: the refusal undid only itself.
+    assert journal.commits - before < len(others)

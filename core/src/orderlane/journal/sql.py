@@ -165,6 +165,9 @@ class _Work:
     fn: Callable[[sa.Connection], Any]
     write: bool
     future: asyncio.Future[Any]
+    #: May be refused in the normal course (an instrument hold, a signal id already taken): it
+    #: runs under a savepoint, so its refusal does not undo the rest of a group commit.
+    refusable: bool = False
 
 
 def _order_row(order: Order) -> dict[str, Any]:
@@ -414,11 +417,13 @@ class SqlJournal:
 
     # ---------------------------------------------------------------- writer thread
 
-    def _submit(self, fn: Callable[[sa.Connection], T], *, write: bool) -> asyncio.Future[T]:
+    def _submit(
+        self, fn: Callable[[sa.Connection], T], *, write: bool, refusable: bool = False
+    ) -> asyncio.Future[T]:
         if self._thread is None or self._loop is None:
             raise JournalError("the journal is not open")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put(_Work(fn, write, future))
+        self._queue.put(_Work(fn, write, future, refusable))
         return future
 
     def _run(self) -> None:
@@ -471,14 +476,12 @@ class SqlJournal:
         if len(batch) > 1:
             try:
                 with conn.begin():
-                    results = [item.fn(conn) for item in batch]
+                    grouped = [self._run_in_group(conn, item) for item in batch]
             except Exception:
                 log.debug("group commit of %d changes failed; committing one by one", len(batch))
             else:
                 self.commits += 1
-                self._deliver(
-                    [(item, result, None) for item, result in zip(batch, results, strict=False)]
-                )
+                self._deliver(grouped)
                 return
         outcomes: list[tuple[_Work, Any, BaseException | None]] = []
         for item in batch:
@@ -491,6 +494,19 @@ class SqlJournal:
                 self.commits += 1
                 outcomes.append((item, result, None))
         self._deliver(outcomes)
+
+    @staticmethod
+    def _run_in_group(conn: sa.Connection, item: _Work) -> tuple[_Work, Any, BaseException | None]:
+        if not item.refusable:
+            return item, item.fn(conn), None  # a failure here redoes the group one by one
+        savepoint = conn.begin_nested()
+        try:
+            result = item.fn(conn)
+        except (InstrumentHeldError, sa.exc.IntegrityError) as error:
+            savepoint.rollback()
+            return item, None, error
+        savepoint.commit()
+        return item, result, None
 
     def _deliver(self, outcomes: list[tuple[_Work, Any, BaseException | None]]) -> None:
         assert self._loop is not None
@@ -515,7 +531,11 @@ class SqlJournal:
 
     async def record(self, transition: Transition) -> Committed:
         """Commit ``transition``; returns once it is durable."""
-        return await self._submit(lambda conn: self._apply(conn, transition), write=True)
+        return await self._submit(
+            lambda conn: self._apply(conn, transition),
+            write=True,
+            refusable=transition.hold_check or transition.new,
+        )
 
     def _apply(self, conn: sa.Connection, transition: Transition) -> Committed:
         now_order = transition.order
