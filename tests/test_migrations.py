@@ -44,4 +44,4 @@ async def test_upgrading_from_the_first_schema_keeps_positions_and_their_cost(
     with engine.connect() as conn:
         revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
-    assert revision == head_revision() == "0002"
+    assert revision == head_revision()

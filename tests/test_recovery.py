@@ -74,6 +74,7 @@ async def abandon(engine: Engine, task: asyncio.Task[Any]) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await engine.tracker.stop()
+    await engine.journal.end_session()  # its heartbeat lapses: no wait for the lease
     await engine.journal.close()
 
 
@@ -252,5 +253,54 @@ async def test_recovery_can_be_switched_off(sqlite_url: str) -> None:
         [order] = await second.orders()
         assert order.status is OrderStatus.SUBMITTING
         assert second.last_recovery == []
+    finally:
+        await second.close()
+
+
+async def test_recovery_leaves_alone_what_a_running_engine_is_sending(sqlite_url: str) -> None:
+    venue = MockVenue()
+    adapter = StallingAdapter(venue, "before_send")
+    config = EngineConfig(engine_lease=0.3, track=False)
+    running = Engine(adapter, database_url=sqlite_url, clock=FakeClock(), config=config)
+    await running.start()
+    sending = asyncio.ensure_future(running.execute(BUY))
+    await adapter.reached.wait()
+
+    second = await restart(venue, sqlite_url, engine_lease=0.3)
+    try:
+        [change] = second.last_recovery
+        assert change.action.startswith("left to running engine")
+        [order] = await second.orders()
+        assert order.status is OrderStatus.SUBMITTING  # not failed under the sender's feet
+    finally:
+        await second.close()
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        await running.close()
+
+
+async def test_a_crashed_engines_orders_are_recovered_once_its_lease_lapses(
+    sqlite_url: str,
+) -> None:
+    venue = MockVenue()
+    adapter = StallingAdapter(venue, "before_send")
+    config = EngineConfig(engine_lease=0.3, track=False)
+    crashed = Engine(adapter, database_url=sqlite_url, clock=FakeClock(), config=config)
+    await crashed.start()
+    task = asyncio.ensure_future(crashed.execute(BUY))
+    await adapter.reached.wait()
+    # A crash: everything stops at once, the heartbeat too, and nothing is cleaned up.
+    assert crashed._heartbeat is not None
+    crashed._heartbeat.cancel()
+    task.cancel()
+    await asyncio.gather(crashed._heartbeat, task, return_exceptions=True)
+    await crashed.journal.close()
+
+    second = await restart(venue, sqlite_url, engine_lease=0.3)
+    try:
+        [order] = await second.orders()
+        assert (order.status, order.reason) == (OrderStatus.FAILED, "not sent")
+        assert venue.places == []
+        assert await second.journal.other_sessions("default") == {}  # the dead session is gone
     finally:
         await second.close()

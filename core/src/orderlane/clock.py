@@ -13,7 +13,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "FakeClock", "SystemClock", "wall_now"]
+
+
+def wall_now() -> datetime:
+    """Real UTC time, whatever an engine's clock: engine sessions are compared across
+    processes, so their heartbeats use the one clock those processes share."""
+    return datetime.now(UTC)
 
 
 @runtime_checkable

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -18,7 +19,7 @@ from typing import Any
 import attrs
 
 from orderlane.broker import Broker, BrokerContext, RateLimit, await_me_maybe
-from orderlane.clock import Clock, FakeClock, SystemClock
+from orderlane.clock import Clock, FakeClock, SystemClock, wall_now
 from orderlane.errors import BrokerError, ConfigurationError, UnknownOrderError
 from orderlane.events import EventBus
 from orderlane.executor import Executor
@@ -38,6 +39,7 @@ __all__ = ["Engine", "EngineConfig", "StatusHandler"]
 log = logging.getLogger("orderlane.engine")
 
 MAX_ACCOUNT_LENGTH = 64
+
 
 StatusHandler = Callable[[Order, OrderStatus], Awaitable[None] | None]
 
@@ -83,6 +85,10 @@ class EngineConfig:
     resubmit_after_crash: bool = False
     #: Reconcile the journal's open orders with the broker on start, before any signal.
     recover_on_start: bool = True
+    #: Seconds an engine's heartbeat stays valid. Recovery leaves alone the orders another
+    #: engine with a live heartbeat is sending, and waits up to this long after a crash for the
+    #: dead engine's heartbeat to lapse before settling its orders.
+    engine_lease: float = 15.0
     #: Run the tracker in the background. None: yes, unless the clock is a FakeClock (tests
     #: then drive it with ``await engine.tracker.poll_once()``).
     track: bool | None = None
@@ -166,6 +172,7 @@ class Engine:
         self.last_recovery: list[RecoveryChange] = []
         self._fill_ids: dict[str, set[str]] = {}
         self.limiter: RateLimiter | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._started = False
 
@@ -194,6 +201,10 @@ class Engine:
         await self.journal.open()
         self.events.start()
         try:
+            await self.journal.start_session(self.config.account_id, wall_now())
+            self._heartbeat = asyncio.get_running_loop().create_task(
+                self._beat(), name="orderlane-heartbeat"
+            )
             limits = self.config.rate_limits
             if limits is None:
                 limits = tuple(self.broker.rate_limits())
@@ -213,6 +224,7 @@ class Engine:
                 await self.tracker.start()
         except BaseException:
             await self.tracker.stop()
+            await self._stop_heartbeat()
             await self.events.stop()
             await self.journal.close()
             raise
@@ -227,8 +239,28 @@ class Engine:
             await self.tracker.stop()
             await self.broker.stop()
         finally:
+            await self._stop_heartbeat()
             await self.events.stop()
             await self.journal.close()
+
+    async def _beat(self) -> None:
+        """Refresh this engine's session on the database while it runs (real time)."""
+        while True:
+            await asyncio.sleep(self.config.engine_lease / 3)
+            try:
+                await self.journal.heartbeat(wall_now())
+            except Exception:
+                log.warning("engine heartbeat failed; retrying", exc_info=True)
+
+    async def _stop_heartbeat(self) -> None:
+        task, self._heartbeat = self._heartbeat, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(Exception):
+            await self.journal.end_session()
 
     # ---------------------------------------------------------------- plugins
 

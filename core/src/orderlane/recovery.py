@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from orderlane.broker import Absent, Found
+from orderlane.clock import wall_now
 from orderlane.model import Order, OrderStatus
 
 if TYPE_CHECKING:
@@ -59,9 +60,16 @@ class Recovery:
         log.info("recovering %d open orders", len(open_orders))
         changes: list[RecoveryChange] = []
         by_id: list[Order] = []
+        in_flight = [order for order in open_orders if order.broker_order_id is None]
+        running = await self._running_owners(in_flight)
         for order in open_orders:
             if order.broker_order_id is not None:
                 by_id.append(order)
+                continue
+            owner = running.get(order.id)
+            if owner is not None:
+                # Another engine with a live heartbeat is sending this order: not ours to settle.
+                changes.append(_change(order, order, f"left to running engine {owner[:8]}"))
                 continue
             async with engine.order_lock(order.id):
                 after, action = await self._settle_unsent(order)
@@ -78,6 +86,37 @@ class Recovery:
                     change.action,
                 )
         return changes
+
+    async def _running_owners(self, orders: list[Order]) -> dict[str, str]:
+        """Order id -> engine id, for the orders another running engine is sending.
+
+        An engine that crashed leaves its session behind; recovery waits (at most one lease) for
+        its heartbeat to lapse rather than settle orders a live engine may be sending.
+        """
+        engine = self._engine
+        journal = engine.journal
+        owners = await journal.order_owners([order.id for order in orders])
+        sessions = await journal.other_sessions(engine.config.account_id)
+        suspects = {owner for owner in owners.values() if owner in sessions}
+        if not suspects:
+            return {}
+        lease = engine.config.engine_lease
+        newest = max(sessions[owner] for owner in suspects)
+        wait = (newest - wall_now()).total_seconds() + lease
+        if wait > 0:
+            log.info(
+                "waiting up to %.1fs: %d open orders belong to engine sessions that may be alive",
+                wait,
+                sum(owner in suspects for owner in owners.values()),
+            )
+            await asyncio.sleep(wait)
+        sessions = await journal.other_sessions(engine.config.account_id)
+        now = wall_now()
+        alive = {
+            s for s in suspects if s in sessions and (now - sessions[s]).total_seconds() < lease
+        }
+        await journal.forget_sessions(sorted(suspects - alive))
+        return {order_id: owner for order_id, owner in owners.items() if owner in alive}
 
     async def _settle_unsent(self, order: Order) -> tuple[Order, str]:
         executor = self._engine.executor

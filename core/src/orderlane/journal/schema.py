@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from orderlane.journal.types import Money, UTCDateTime
 
-__all__ = ["fills", "metadata", "order_events", "orders", "positions"]
+__all__ = ["engine_sessions", "fills", "metadata", "order_events", "orders", "positions"]
 
 metadata = sa.MetaData()
 
@@ -35,6 +35,8 @@ orders = sa.Table(
     sa.Column("filled_at", UTCDateTime, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    #: The engine session that last wrote the order (recovery leaves a live one's sends alone).
+    sa.Column("engine_id", sa.String(36), nullable=True),
     sa.UniqueConstraint("account_id", "signal_id", name="uq_orders_account_signal"),
 )
 sa.Index("ix_orders_status", orders.c.status)
@@ -74,6 +76,16 @@ positions = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
+
+engine_sessions = sa.Table(
+    "engine_sessions",
+    metadata,
+    sa.Column("engine_id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+sa.Index("ix_engine_sessions_account", engine_sessions.c.account_id)
 
 order_events = sa.Table(
     "order_events",

@@ -20,7 +20,9 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -33,7 +35,7 @@ from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import Event, OrderFilled, PositionChanged
 from orderlane.journal import Committed, PnLSummary, Transition
 from orderlane.journal.migrate import upgrade
-from orderlane.journal.schema import fills, order_events, orders, positions
+from orderlane.journal.schema import engine_sessions, fills, order_events, orders, positions
 from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus, OrderType, Side
 from orderlane.positions import Position
 
@@ -326,6 +328,9 @@ class SqlJournal:
         self._conn: sa.Connection | None = None
         self._listener: Callable[[Sequence[Event]], None] | None = None
         self.commits = 0  # transactions committed, for stats and tests of group commit
+        #: This journal's engine session: every order it writes is marked with it, and its
+        #: heartbeat tells other engines on the database that those orders are in good hands.
+        self.engine_id = str(uuid.uuid4())
 
     def __repr__(self) -> str:
         return f"SqlJournal({safe_url(self.url)!r})"
@@ -568,12 +573,17 @@ class SqlJournal:
         if now_order is not None:
             if transition.new:
                 stored = attrs.evolve(now_order, version=1)
-                conn.execute(_INSERT_ORDER, _order_row(stored))
+                conn.execute(_INSERT_ORDER, {**_order_row(stored), "engine_id": self.engine_id})
             else:
                 stored = attrs.evolve(now_order, version=now_order.version + 1)
                 result = conn.execute(
                     _UPDATE_ORDER,
-                    {**_order_row(stored), "k_id": now_order.id, "k_version": now_order.version},
+                    {
+                        **_order_row(stored),
+                        "engine_id": self.engine_id,
+                        "k_id": now_order.id,
+                        "k_version": now_order.version,
+                    },
                 )
                 if result.rowcount != 1:
                     raise ConcurrentUpdateError(
@@ -676,6 +686,76 @@ class SqlJournal:
             ]
 
         return await self._read(read)
+
+    # ---------------------------------------------------------------- engine sessions
+
+    async def start_session(self, account_id: str, now: datetime) -> None:
+        """Announce this engine on the database (its orders are marked with ``engine_id``)."""
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(
+                engine_sessions.insert(),
+                {
+                    "engine_id": self.engine_id,
+                    "account_id": account_id,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                },
+            )
+
+        await self._submit(write, write=True)
+
+    async def heartbeat(self, now: datetime) -> None:
+        def write(conn: sa.Connection) -> None:
+            conn.execute(
+                engine_sessions.update()
+                .where(engine_sessions.c.engine_id == self.engine_id)
+                .values(heartbeat_at=now)
+            )
+
+        await self._submit(write, write=True)
+
+    async def end_session(self) -> None:
+        """This engine stops: its orders are no longer anybody's in flight."""
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(
+                engine_sessions.delete().where(engine_sessions.c.engine_id == self.engine_id)
+            )
+
+        await self._submit(write, write=True)
+
+    async def forget_sessions(self, engine_ids: Sequence[str]) -> None:
+        """Remove sessions whose heartbeat lapsed (their engines are gone)."""
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(
+                engine_sessions.delete().where(engine_sessions.c.engine_id.in_(engine_ids))
+            )
+
+        if engine_ids:
+            await self._submit(write, write=True)
+
+    async def other_sessions(self, account_id: str) -> dict[str, datetime]:
+        """Other engine sessions on this account: engine id -> last heartbeat."""
+
+        def read(conn: sa.Connection) -> dict[str, datetime]:
+            query = sa.select(engine_sessions.c.engine_id, engine_sessions.c.heartbeat_at).where(
+                engine_sessions.c.account_id == account_id,
+                engine_sessions.c.engine_id != self.engine_id,
+            )
+            return {row.engine_id: row.heartbeat_at for row in conn.execute(query)}
+
+        return await self._read(read)
+
+    async def order_owners(self, order_ids: Sequence[str]) -> dict[str, str | None]:
+        """The engine session that last wrote each order."""
+
+        def read(conn: sa.Connection) -> dict[str, str | None]:
+            query = sa.select(orders.c.id, orders.c.engine_id).where(orders.c.id.in_(order_ids))
+            return {row.id: row.engine_id for row in conn.execute(query)}
+
+        return await self._read(read) if order_ids else {}
 
     async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]:
         """Broker order ids that journal orders for (account, symbol) already own."""
