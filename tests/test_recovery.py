@@ -279,24 +279,45 @@ async def test_recovery_leaves_alone_what_a_running_engine_is_sending(sqlite_url
         await running.close()
 
 
-async def test_a_crashed_engines_orders_are_recovered_once_its_lease_lapses(
-    sqlite_url: str,
-) -> None:
-    venue = MockVenue()
-    adapter = StallingAdapter(venue, "before_send")
-    config = EngineConfig(engine_lease=0.3, track=False)
-    crashed = Engine(adapter, database_url=sqlite_url, clock=FakeClock(), config=config)
-    await crashed.start()
-    task = asyncio.ensure_future(crashed.execute(BUY))
-    await adapter.reached.wait()
-    # A crash: everything stops at once, the heartbeat too, and nothing is cleaned up.
-    assert crashed._heartbeat is not None
-    crashed._heartbeat.cancel()
-    task.cancel()
-    await asyncio.gather(crashed._heartbeat, task, return_exceptions=True)
-    await crashed.journal.close()
+CRASHING_ENGINE = """
+import asyncio, sys
+from orderlane import Engine, EngineConfig, Signal, hookimpl
+from orderlane_mock import MockAdapter
 
-    second = await restart(venue, sqlite_url, engine_lease=0.3)
+class Stalls(MockAdapter):
+    @hookimpl
+    async def orderlane_place_order(self, ctx, order):
+        print("sending", flush=True)
+        await asyncio.Event().wait()
+
+async def main():
+    config = EngineConfig(engine_lease=0.5, track=False)
+    async with Engine.open(Stalls(), database_url=sys.argv[1], config=config) as engine:
+        await engine.execute(Signal("005930", "BUY", 10))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_engines_orders_are_recovered_once_its_lease_lapses(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    import signal
+    import sys
+
+    script = tmp_path / "crashing_engine.py"
+    script.write_text(CRASHING_ENGINE)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), sqlite_url, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    assert line.strip() == b"sending"  # SUBMITTING is committed; the send is under way
+    process.send_signal(signal.SIGKILL)  # a real crash: nothing is cleaned up
+    await process.wait()
+
+    venue = MockVenue()
+    second = await restart(venue, sqlite_url, engine_lease=0.5)
     try:
         [order] = await second.orders()
         assert (order.status, order.reason) == (OrderStatus.FAILED, "not sent")
