@@ -105,6 +105,9 @@ class RateLimit:
         if self.limit < 1 or self.period <= 0:
             raise ConfigurationError(f"invalid rate limit {self.limit}/{self.period}s")
 
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period:g}s"
+
 
 @attrs.frozen
 class Found:

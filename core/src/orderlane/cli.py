@@ -26,7 +26,7 @@ from rich.text import Text
 
 from orderlane import __version__
 from orderlane.broker import AdapterInfo, Broker, BrokerContext
-from orderlane.cli_tools import bench_app, conformance
+from orderlane.cli_tools import bench_app, conformance, stdout_console
 from orderlane.clock import SystemClock
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
@@ -103,12 +103,6 @@ _STATUS_STYLES = {
 }
 _FAILED = frozenset({OrderStatus.REJECTED, OrderStatus.FAILED})
 _DISPLAY_PLACES = Decimal("0.0001")
-
-
-def _stdout_console() -> Console:
-    """A console for tables: the terminal's width, or 120 columns when output is piped."""
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
 
 
 def main() -> None:
@@ -354,7 +348,7 @@ def adapters(json_output: JsonFlag = False) -> None:
     if json_output:
         typer.echo(to_json(rows, indent=2))
         return
-    console = _stdout_console()
+    console = stdout_console()
     if not rows:
         console.print("No orderlane adapters are installed (try: pip install orderlane-mock).")
         return
@@ -405,9 +399,9 @@ def orders(
     if json_output:
         typer.echo(to_json([_order_data(order) for order in found], indent=2))
     elif not found:
-        _stdout_console().print(Text(f"No orders in {display_url(url)}."))
+        stdout_console().print(Text(f"No orders in {display_url(url)}."))
     else:
-        _stdout_console().print(orders_table(found))
+        stdout_console().print(orders_table(found))
 
 
 @app.command()
@@ -424,9 +418,9 @@ def positions(
     if json_output:
         typer.echo(to_json(found, indent=2))
     elif not found:
-        _stdout_console().print(Text(f"No positions in {display_url(url)}."))
+        stdout_console().print(Text(f"No positions in {display_url(url)}."))
     else:
-        _stdout_console().print(positions_table(found))
+        stdout_console().print(positions_table(found))
 
 
 # ---------------------------------------------------------------- order buy / sell
@@ -503,7 +497,7 @@ def _order_command(side: Side) -> Callable[..., None]:
         if json_output:
             typer.echo(to_json(_order_data(order), indent=2))
         else:
-            console = _stdout_console()
+            console = stdout_console()
             console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
             console.print(Text(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
         if order.status in _FAILED:
@@ -567,7 +561,7 @@ def resolve(
     if json_output:
         typer.echo(to_json(_order_data(order), indent=2))
         return
-    console = _stdout_console()
+    console = stdout_console()
     console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
     console.print(Text(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
 
@@ -601,7 +595,7 @@ def recover(
     if json_output:
         typer.echo(to_json(changes, indent=2))
         return
-    console = _stdout_console()
+    console = stdout_console()
     if not changes:
         console.print(Text(f"No open orders in {display_url(url)}: nothing to recover."))
         return
@@ -644,6 +638,6 @@ def demo(
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        run(run_demo(database_url, _stdout_console(), keep=keep))
+        run(run_demo(database_url, stdout_console(), keep=keep))
     finally:
         logger.setLevel(level)

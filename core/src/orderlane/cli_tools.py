@@ -27,14 +27,15 @@ from orderlane.serialization import unstructure
 from orderlane.testing.runner import Outcome, ScenarioResult, run_conformance
 from orderlane.testing.scenarios import Case
 
-__all__ = ["bench_app", "conformance"]
+__all__ = ["bench_app", "conformance", "stdout_console"]
 
 bench_app = typer.Typer(
     help="Measure orderlane against a baseline in the same run.", no_args_is_help=True
 )
 
 
-def _console() -> Console:
+def stdout_console() -> Console:
+    """A console for tables: the terminal's width, or 120 columns when output is piped."""
     console = Console()
     return console if console.is_terminal else Console(width=120)
 
@@ -67,7 +68,7 @@ def rate_limit(
     Both drive the same requests into a venue that timestamps arrivals and refuses what would
     exceed the limit in a rolling window, as a broker does.
     """
-    console = _console()
+    console = stdout_console()
     if not json_output:
         seconds = 2 * requests * period / limit
         console.print(f"Driving {requests} requests through each limiter (about {seconds:.0f}s)...")
@@ -173,7 +174,7 @@ def conformance(
 
     Exits 1 when a scenario fails; skipped scenarios (a capability the adapter lacks) do not fail.
     """
-    console = _console()
+    console = stdout_console()
     listener = None if json_output else _ProgressBar(_progress(Console(stderr=True)))
     # Scenarios provoke rejections and failures on purpose: their log lines are the scenarios'
     # business (they capture them), not the operator's.

@@ -380,7 +380,7 @@ class Engine:
             "rate_limiter": None
             if limiter is None
             else {
-                "limits": [f"{limit.limit}/{limit.period:g}s" for limit in limiter.limits],
+                "limits": [str(limit) for limit in limiter.limits],
                 "queue_depth": limiter.queue_depth,
                 "max_queue_depth": limiter.stats.max_waiting,
                 "granted": dict(limiter.stats.granted),

@@ -124,9 +124,17 @@ class Executor:
         events: Iterable[Event] = (),
         fills: Iterable[Any] = (),
         new: bool = False,
+        hold_check: bool = False,
     ) -> Order:
+        """Commit ``order`` with its events and fills; the tracker hears of it afterwards."""
         committed = await self._engine.journal.record(
-            Transition(order=order, events=tuple(events), fills=tuple(fills), new=new)
+            Transition(
+                order=order,
+                events=tuple(events),
+                fills=tuple(fills),
+                new=new,
+                hold_check=hold_check,
+            )
         )
         assert committed.order is not None
         self._engine.tracker.observe(committed.order)
@@ -139,12 +147,7 @@ class Executor:
         changes.setdefault("updated_at", self._engine.clock.now())
         after = order.evolve(status, **changes)
         events = [] if status is order.status else [OrderStatusChanged(after, order.status)]
-        committed = await self._engine.journal.record(
-            Transition(order=after, events=tuple(events), hold_check=hold_check)
-        )
-        assert committed.order is not None
-        self._engine.tracker.observe(committed.order)
-        return committed.order
+        return await self.commit(after, events=events, hold_check=hold_check)
 
     # ---------------------------------------------------------------- execute
 
@@ -232,10 +235,14 @@ class Executor:
             self._engine.pm.hook.orderlane_classify_error(operation=operation, error=error)
         )
 
-    def classify(self, operation: Operation, error: BaseException) -> ErrorClass:
+    def classify(
+        self, operation: Operation, error: BaseException, raw: ErrorClass | None = None
+    ) -> ErrorClass:
+        """The class that decides: the hooks' answer (``raw`` when already asked), refined by
+        the broker's capabilities."""
         if isinstance(error, _RetryAfterAbsent):
             return ErrorClass.RETRYABLE
-        result = self.classify_raw(operation, error)
+        result = self.classify_raw(operation, error) if raw is None else raw
         if (
             result is ErrorClass.AMBIGUOUS
             and operation is Operation.PLACE
@@ -276,9 +283,10 @@ class Executor:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if self.classify_raw(Operation.PLACE, error) is ErrorClass.AMBIGUOUS:
+                raw = self.classify_raw(Operation.PLACE, error)
+                if raw is ErrorClass.AMBIGUOUS:
                     maybe_sent = True
-                kind = self.classify(Operation.PLACE, error)
+                kind = self.classify(Operation.PLACE, error, raw)
                 if kind is ErrorClass.AMBIGUOUS:
                     try:
                         current = await self.settle_unknown(current, error)

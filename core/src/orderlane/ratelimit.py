@@ -117,7 +117,7 @@ class RateLimiter:
         self.stats = LimiterStats()
 
     def __repr__(self) -> str:
-        limits = ", ".join(f"{limit.limit}/{limit.period:g}s" for limit in self.limits)
+        limits = ", ".join(map(str, self.limits))
         return f"RateLimiter({self.name!r}, {limits or 'unlimited'})"
 
     @property
@@ -231,8 +231,9 @@ def shared_limiter(
         limiter = limiters[key] = RateLimiter(limits, clock, margin=margin, name=key)
     elif limiter.limits != tuple(limits) or limiter.margin != margin:
         raise ConfigurationError(
-            f"broker credential {key!r} is already limited to {_describe(limiter)} by another "
-            f"engine; this one asks for {_describe(RateLimiter(limits, clock, margin=margin))}. "
+            f"broker credential {key!r} is already limited to "
+            f"{_describe(limiter.limits, limiter.margin)} by another engine; this one asks for "
+            f"{_describe(limits, margin)}. "
             "Engines on one credential must agree (or set EngineConfig.credential_key)."
         )
     return limiter
@@ -242,6 +243,5 @@ def _same_timeline(first: Clock, second: Clock) -> bool:
     return first is second or (type(first) is SystemClock and type(second) is SystemClock)
 
 
-def _describe(limiter: RateLimiter) -> str:
-    limits = ", ".join(f"{limit.limit}/{limit.period:g}s" for limit in limiter.limits)
-    return f"{limits or 'no limit'} (margin {limiter.margin:g})"
+def _describe(limits: Sequence[RateLimit], margin: float) -> str:
+    return f"{', '.join(map(str, limits)) or 'no limit'} (margin {margin:g})"
