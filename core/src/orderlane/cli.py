@@ -26,6 +26,7 @@ from rich.text import Text
 
 from orderlane import __version__
 from orderlane.broker import AdapterInfo, Broker, BrokerContext
+from orderlane.cli_plugins import add_plugin_commands
 from orderlane.cli_tools import bench_app, conformance, stdout_console
 from orderlane.clock import SystemClock
 from orderlane.engine import Engine, EngineConfig
@@ -110,6 +111,7 @@ def main() -> None:
     handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
     logging.getLogger("orderlane").addHandler(handler)
     logging.getLogger("orderlane").setLevel(logging.WARNING)
+    add_plugin_commands(app)  # commands of installed plugins: orderlane web, ...
     app(prog_name="orderlane")
 
 

@@ -5,7 +5,8 @@ factory that takes the adapter's options (a mapping) and returns the plugin obje
 ``orderlane_*`` methods carry the :data:`~orderlane.hookspecs.hookimpl` marker. Factories do no
 I/O; connecting happens in ``orderlane_adapter_start``. Observer plugins come from the group
 ``orderlane.plugins`` and from objects the user registers. Entry points are read when an engine
-is built, never at import.
+is built, never at import. Commands that other distributions add to the ``orderlane`` command line
+are published under ``orderlane.commands`` (see :mod:`orderlane.cli_plugins`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from orderlane.errors import ConfigurationError
 
 __all__ = [
     "ADAPTER_GROUP",
+    "COMMAND_GROUP",
     "HARNESS_GROUP",
     "PLUGIN_GROUP",
     "AdapterEntry",
     "installed_adapters",
+    "installed_commands",
     "load_adapter",
     "load_entry_point_plugins",
     "make_plugin_manager",
@@ -35,6 +38,7 @@ __all__ = [
 ADAPTER_GROUP = "orderlane.adapters"
 PLUGIN_GROUP = "orderlane.plugins"
 HARNESS_GROUP = "orderlane.harnesses"
+COMMAND_GROUP = "orderlane.commands"
 
 log = logging.getLogger("orderlane.plugins")
 
@@ -86,6 +90,11 @@ def installed_adapters() -> dict[str, AdapterEntry]:
 def installed_harnesses() -> dict[str, AdapterEntry]:
     """Every conformance harness installed, by the name of the adapter it drives."""
     return _entries(HARNESS_GROUP)
+
+
+def installed_commands() -> dict[str, AdapterEntry]:
+    """Every command that an installed distribution adds to ``orderlane``, by command name."""
+    return _entries(COMMAND_GROUP)
 
 
 def load_adapter(name: str, options: Mapping[str, Any] | None = None) -> object:
