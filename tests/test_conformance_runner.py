@@ -8,7 +8,8 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from orderlane.testing import (
     run_conformance,
     select_cases,
 )
-from orderlane.testing.harness import RejectKind
+from orderlane.testing.harness import RejectKind, venue_clock
 from orderlane.testing.scenarios import ScenarioFailed, checks
 from orderlane.testing.scenarios.checks import broker_id, stored, until_status
 from orderlane.testing.scenarios.recovery import recovered
@@ -475,6 +476,83 @@ async def test_rate_limited_rows_on_one_event_loop_never_share_a_limiter() -> No
     assert first.credential_key != second.credential_key
 
 
+AMBIGUOUS_ROWS = [
+    "ambiguous-accepted",
+    "ambiguous-not-accepted",
+    "ambiguous-unresolvable",
+    "garbled-place-answer",
+    "hold-timeout",
+    "recover-unknown",
+]
+
+
+async def test_with_client_order_ids_the_ambiguous_rows_check_a_resend() -> None:
+    def deduplicating() -> MockHarness:
+        return MockHarness(client_order_id=True)
+
+    results = await run_conformance(deduplicating, AMBIGUOUS_ROWS)
+
+    assert [(r.id, r.outcome, r.reason) for r in results if r.outcome is not Outcome.PASSED] == []
+    for result in results:
+        row = SCENARIOS[result.id.partition("[")[0]]
+        assert row.proves_with_client_order_id, row.id
+        assert result.proves == row.proves_with_client_order_id
+
+
+class DeclaresClientIdsItsAdapterLacks(MockHarness):
+    """The harness declares client_order_id, but its adapter does not: the engine looks up."""
+
+    capabilities = CAPABILITIES | {Capability.CLIENT_ORDER_ID}
+
+
+async def test_a_declared_client_order_id_the_engine_does_not_act_on_fails_the_rows() -> None:
+    results = by_id(
+        await run_conformance(DeclaresClientIdsItsAdapterLacks, ["garbled-place-answer"])
+    )
+
+    result = results["garbled-place-answer"]
+    assert result.outcome is Outcome.FAILED
+    assert "the adapter declares client_order_id, so the order should be sent again" in (
+        result.reason
+    )
+
+
+class KeepsRealTime(MockHarness):
+    """A venue that, as one in a process of its own, times its rate limit in real time."""
+
+    venue_clock = "real"
+    given: list[float] = []
+
+    def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:
+        type(self).given.append(monotonic())
+        super().enforce_rate_limit(limit, period, time.monotonic)
+
+
+async def test_a_venue_keeping_real_time_runs_the_rows_it_times_on_real_time() -> None:
+    KeepsRealTime.given = []
+    results = await run_conformance(KeepsRealTime, ["rate-limit-answer", "seed-retry-success"])
+
+    assert {(r.id, r.outcome) for r in results} == {
+        ("rate-limit-answer", Outcome.PASSED),
+        ("seed-retry-success", Outcome.PASSED),
+    }
+    # The time-bound row ran on the real clock (a fake one starts at 0).
+    [given] = KeepsRealTime.given
+    assert given == pytest.approx(time.monotonic(), abs=60)
+    assert venue_clock(KeepsRealTime()) == "real"
+    assert venue_clock(MockHarness()) == "scenario"
+
+
+async def test_a_harness_naming_an_unknown_clock_fails_its_time_bound_rows() -> None:
+    class Sundial(MockHarness):
+        venue_clock = "sundial"
+
+    [result] = await run_conformance(Sundial, ["rate-limit-answer"])
+
+    assert result.outcome is Outcome.FAILED
+    assert "venue_clock must be 'scenario' or 'real', got 'sundial'" in result.reason
+
+
 async def test_a_scenario_id_selects_every_variant_and_a_case_id_one() -> None:
     every = await run_conformance("mock", ["seed-non-retryable"])
     one = await run_conformance("mock", ["seed-non-retryable[validation]"])
@@ -493,8 +571,9 @@ def test_every_scenario_says_in_one_line_what_it_proves() -> None:
     undocumented = sorted(id for id, row in SCENARIOS.items() if not row.proves.strip())
     assert not undocumented, f"give these scenarios proves='...' in @scenario: {undocumented}"
     for row in SCENARIOS.values():
-        assert "\n" not in row.proves
-        assert len(row.proves) <= 90, f"{row.id}: say it in one short line"
+        for claim in (row.proves, row.proves_with_client_order_id):
+            assert "\n" not in claim
+            assert len(claim) <= 90, f"{row.id}: say it in one short line"
 
 
 def test_proves_is_kept_on_one_line() -> None:
@@ -685,13 +764,18 @@ async def test_the_rejection_is_seen_even_where_orderlane_logs_only_errors() -> 
 # ------------------------------------------------------------------ the mock's harness
 
 
-def test_the_mock_harness_is_a_venue_harness_that_takes_no_options() -> None:
+def test_the_mock_harness_is_a_venue_harness_with_one_option() -> None:
     harness = create_harness({})
 
     assert isinstance(harness, VenueHarness)
     assert repr(harness) == "MockHarness(orders=0, requests=0)"
-    with pytest.raises(ConfigurationError, match="takes no options"):
+    assert Capability.CLIENT_ORDER_ID not in harness.capabilities
+    deduplicating = create_harness({"client_order_id": "true"})
+    assert Capability.CLIENT_ORDER_ID in deduplicating.capabilities
+    with pytest.raises(ConfigurationError, match=r"unknown mock harness options \['quote'\]"):
         create_harness({"quote": 1})
+    with pytest.raises(ConfigurationError, match="must be true or false"):
+        create_harness({"client_order_id": "maybe"})
 
 
 async def test_the_mock_harness_acts_on_open_orders_at_its_venue(sqlite_url: str) -> None:

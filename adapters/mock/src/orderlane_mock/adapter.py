@@ -35,7 +35,7 @@ from orderlane.errors import ConfigurationError, OrderNotFoundError
 from orderlane_mock.push import OrderUpdateFeed
 from orderlane_mock.venue import MockVenue
 
-__all__ = ["MockAdapter", "create_adapter"]
+__all__ = ["MockAdapter", "create_adapter", "flag"]
 
 CAPABILITIES = frozenset(
     {
@@ -198,9 +198,10 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
     """Entry point ``mock``: options ``venue`` (a MockVenue), or ``quote`` and ``commission``
     to build one; ``latency`` (seconds), ``rate_limit`` (requests per ``rate_period`` seconds,
     default 1), ``timezone``; ``page_size`` (orders per page of the venue's inquiry, applied to
-    the venue), ``push`` (stream the venue's order notices; default off)."""
+    the venue), ``push`` (stream the venue's order notices; default off), ``client_order_id``
+    (the venue deduplicates client order ids and the adapter declares it; default off)."""
     known = {"venue", "quote", "commission", "latency", "rate_limit", "rate_period", "timezone"}
-    known |= {"page_size", "push"}
+    known |= {"page_size", "push", "client_order_id"}
     unknown = set(options) - known
     if unknown:
         raise ConfigurationError(
@@ -220,6 +221,8 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
             raise ConfigurationError(
                 "mock 'quote' and 'commission' must be decimal numbers"
             ) from None
+    if "client_order_id" in options:
+        venue.dedupe_client_ids = flag(options["client_order_id"], "client_order_id")
     if "page_size" in options:
         venue.page_size = _page_size(options["page_size"])
     rate_limit = options.get("rate_limit")
@@ -230,7 +233,7 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
         latency=float(options.get("latency", 0.0)),
         rate_limits=limits,
         timezone=str(options.get("timezone", "UTC")),
-        push=_flag(options.get("push", False), "push"),
+        push=flag(options.get("push", False), "push"),
     )
 
 
@@ -247,7 +250,7 @@ def _page_size(value: Any) -> int:
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
-def _flag(value: Any, name: str) -> bool:
+def flag(value: Any, name: str) -> bool:
     """A yes/no option, as a bool or as the text ``--adapter-option push=true`` passes."""
     if isinstance(value, bool):
         return value

@@ -21,7 +21,7 @@ from orderlane.testing.harness import (
     VenueHarness,
     VenueOperation,
 )
-from orderlane_mock.adapter import CAPABILITIES
+from orderlane_mock.adapter import CAPABILITIES, flag
 from orderlane_mock.venue import MockVenue
 
 __all__ = ["MockHarness", "create_harness"]
@@ -33,20 +33,30 @@ class MockHarness:
     ``push`` turns the venue's push stream on at once; ``offer_push`` only declares it, so the
     suite runs the push rows, which turn it on with :meth:`enable_push`, while every other row
     sees an adapter that is polled. The harness the entry point builds offers push.
+    ``client_order_id``: the venue deduplicates client order ids and the adapter declares it,
+    so the suite checks what the contract says for such a broker (an ambiguous send is sent
+    again, not looked up).
     """
 
     adapter_name = "mock"
     capabilities: frozenset[Capability] = CAPABILITIES
 
     def __init__(
-        self, *, push: bool = False, page_size: int | None = None, offer_push: bool = False
+        self,
+        *,
+        push: bool = False,
+        page_size: int | None = None,
+        offer_push: bool = False,
+        client_order_id: bool = False,
     ) -> None:
-        self.venue = MockVenue()
+        self.venue = MockVenue(dedupe_client_ids=client_order_id)
         self._declared_limit: tuple[int, float] | None = None
         self._push = False
         self._paged = False
+        if client_order_id:
+            self.capabilities = self.capabilities | {Capability.CLIENT_ORDER_ID}
         if offer_push:
-            self.capabilities = type(self).capabilities | {Capability.PUSH}
+            self.capabilities = self.capabilities | {Capability.PUSH}
         if push:
             self.enable_push()
         if page_size is not None:
@@ -77,7 +87,7 @@ class MockHarness:
         """The adapter streams the venue's order notices and declares ``push``; call it before
         the engine opens (the engine reads the capabilities once)."""
         self._push = True
-        self.capabilities = type(self).capabilities | {Capability.PUSH}
+        self.capabilities = self.capabilities | {Capability.PUSH}
 
     def set_page_size(self, size: int) -> None:
         """The venue's inquiry answers ``size`` orders per page (one request per page)."""
@@ -183,8 +193,13 @@ class MockHarness:
 
 
 def create_harness(options: Mapping[str, Any]) -> VenueHarness:
-    """Entry point ``mock`` of ``orderlane.harnesses``; the mock's harness takes no options and
-    offers push (the push rows run; the others are polled)."""
-    if options:
-        raise ConfigurationError(f"the mock harness takes no options, got {sorted(options)}")
-    return MockHarness(offer_push=True)
+    """Entry point ``mock`` of ``orderlane.harnesses``: a harness that offers push (the push rows
+    run; the others are polled). Option ``client_order_id`` (default off): the venue
+    deduplicates client order ids and the adapter declares it."""
+    unknown = set(options) - {"client_order_id"}
+    if unknown:
+        raise ConfigurationError(
+            f"unknown mock harness options {sorted(unknown)}; known: ['client_order_id']"
+        )
+    client_order_id = flag(options.get("client_order_id", False), "client_order_id")
+    return MockHarness(offer_push=True, client_order_id=client_order_id)

@@ -397,13 +397,21 @@ class MockVenue:
             raise BrokerTimeoutError("no answer from the mock venue", request_sent=True)
         if operation != "place" or order is None:
             raise BrokerTimeoutError(f"{operation} timed out", request_sent=True)
-        accepted = self._accept(order)
+        accepted = self._take(order)
         request.broker_order_id = accepted.broker_order_id
         if kind == "timeout_after":
             raise BrokerTimeoutError("no answer from the mock venue", request_sent=True)
         if kind == "drop_after_accept":
             raise BrokerConnectionError("connection dropped after sending", request_sent=True)
         raise BrokerError("the mock venue's answer could not be parsed")
+
+    def _take(self, order: Order) -> VenueOrder:
+        """The order the venue holds for this request: a new one, or, where it deduplicates
+        client order ids, the one it already took under the same id."""
+        if self.dedupe_client_ids:
+            for existing in self.orders_for(order.id):
+                return existing
+        return self._accept(order)
 
     def _accept(self, order: Order) -> VenueOrder:
         broker_id = f"{self.id_prefix}{next(self._ids):08d}"
@@ -449,11 +457,7 @@ class MockVenue:
             request.accepted = False
             raise _REJECTIONS[plan.reject_kind](plan.message)
         request = self._record("place", order.id, None)
-        if self.dedupe_client_ids:
-            for existing in self.orders_for(order.id):
-                request.broker_order_id = existing.broker_order_id
-                return existing.snapshot()
-        accepted = self._accept(order)
+        accepted = self._take(order)
         request.broker_order_id = accepted.broker_order_id
         return accepted.snapshot()
 

@@ -18,8 +18,10 @@ from orderlane.testing.harness import (
     RecordedEvent,
     RejectKind,
     ScenarioRun,
+    VenueClock,
     VenueHarness,
     VenueOperation,
+    venue_clock,
 )
 from orderlane.testing.runner import (
     HarnessFactory,
@@ -57,10 +59,12 @@ __all__ = [
     "ScenarioResult",
     "ScenarioRun",
     "ScenarioSkipped",
+    "VenueClock",
     "VenueHarness",
     "VenueOperation",
     "harness_factory",
     "run_case",
     "run_conformance",
     "select_cases",
+    "venue_clock",
 ]

@@ -12,6 +12,16 @@ name; the entry point names a factory that takes an options mapping (empty from 
 returns the harness. Test-only code thus never loads with the adapter. The harnesses of
 ``adapters/mock`` and ``contrib/adapter-template`` are complete ones to copy; the template's
 venue speaks a wire format of its own, as a broker's API does.
+
+Time. Scenarios run the engine on a :class:`~orderlane.clock.FakeClock`, which moves only when
+the event loop is idle, so a venue served from the test's own event loop (in process, or a
+server on loopback started in :meth:`VenueHarness.start`) sees requests at the simulated time
+their permits were granted, and times its rate-limit window with the ``monotonic`` that
+:meth:`VenueHarness.enforce_rate_limit` hands it. A venue the loop cannot see (served from a
+thread or another process) keeps real time instead: its harness says so with the optional
+attribute ``venue_clock = "real"`` (see :func:`venue_clock`), and the rows whose venue measures
+time (``Scenario.venue_time``: the rate-limit rows) then run the engine on the real clock, while
+every other row stays on fake time.
 """
 
 from __future__ import annotations
@@ -24,13 +34,14 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import attrs
 
 from orderlane.broker import Capability
-from orderlane.clock import FakeClock
+from orderlane.clock import Clock, FakeClock, SystemClock
 from orderlane.engine import Engine, EngineConfig
+from orderlane.errors import ConfigurationError
 from orderlane.hookspecs import hookimpl
 from orderlane.journal.sql import SqlJournal
 from orderlane.model import Fill, Order, OrderStatus, Signal
@@ -49,8 +60,10 @@ __all__ = [
     "RecordedEvent",
     "RejectKind",
     "ScenarioRun",
+    "VenueClock",
     "VenueHarness",
     "VenueOperation",
+    "venue_clock",
 ]
 
 #: The instrument every scenario trades unless a row says otherwise.
@@ -71,6 +84,21 @@ FailKind = Literal[
 ]
 LookupAnswer = Literal["cannot_tell", "absent"]
 VenueOperation = Literal["place", "cancel", "status", "lookup"]
+_REAL_CLOCK = SystemClock()
+#: Whose time a venue keeps: the scenario's (the ``monotonic`` it is handed) or its own, real.
+VenueClock = Literal["scenario", "real"]
+
+
+def venue_clock(harness: object) -> VenueClock:
+    """Whose time ``harness``'s venue keeps: its optional ``venue_clock`` attribute, by default
+    ``"scenario"`` (the venue lives in the test's event loop and reads the clock it is given).
+    A venue in a thread or a process of its own says ``"real"``."""
+    value = getattr(harness, "venue_clock", "scenario")
+    if value not in ("scenario", "real"):
+        raise ConfigurationError(
+            f"{type(harness).__name__}.venue_clock must be 'scenario' or 'real', got {value!r}"
+        )
+    return cast(VenueClock, value)
 
 
 @runtime_checkable
@@ -83,6 +111,9 @@ class VenueHarness(Protocol):
     the truth. Venue actions act on orders the venue already holds. Observations report what
     reached the venue, refused requests included, so a scenario can count sends independently
     of what the engine believes.
+
+    Optional attribute: ``venue_clock`` (see :func:`venue_clock`), ``"real"`` for a venue that
+    keeps real time because it runs outside the test's event loop.
     """
 
     @property
@@ -170,9 +201,10 @@ class VenueHarness(Protocol):
     def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:
         """From now on the venue refuses, with its rate-limit answer, every request that would
         put more than ``limit`` arrivals into one rolling window of ``period`` seconds, timed by
-        ``monotonic`` (the scenario's fake clock); and :meth:`adapter_options` makes the adapter
-        declare that limit, so the engine's limiter paces requests to it. Called before the
-        engine opens."""
+        ``monotonic`` (the clock the scenario's engine runs on); and :meth:`adapter_options`
+        makes the adapter declare that limit, so the engine's limiter paces requests to it.
+        Called before the engine opens. A venue that keeps real time (``venue_clock = "real"``)
+        times the window with its own monotonic clock; the row then runs on real time too."""
 
     # ---------------------------------------------------------------- the batch status inquiry
 
@@ -315,6 +347,9 @@ class ScenarioRun:
     #: The variant of a parametrized scenario (for example a rejection kind), else None.
     variant: str | None = None
     clock: FakeClock = attrs.Factory(FakeClock)
+    #: The engine runs on real time instead of :attr:`clock`: a row whose venue measures time,
+    #: against a venue that keeps real time.
+    real_time: bool = False
     events: EventRecorder = attrs.Factory(EventRecorder)
     logs: list[logging.LogRecord] = attrs.Factory(list)
     #: The rate-limiter key of this run's engines. Engines on one key share a limiter (per event
@@ -322,24 +357,40 @@ class ScenarioRun:
     #: grants, pauses or fake clock when several run on one loop.
     credential_key: str = attrs.Factory(lambda: f"conformance:{uuid.uuid4().hex}")
 
+    @property
+    def time(self) -> Clock:
+        """The clock the run's engines run on: :attr:`clock`, or the real one for
+        :attr:`real_time`. Hand its ``monotonic`` to the venue's rate limit."""
+        return _REAL_CLOCK if self.real_time else self.clock
+
+    @property
+    def client_order_ids(self) -> bool:
+        """Whether the harness declares ``client_order_id``: its broker deduplicates client order
+        ids, so the engine sends an ambiguous order again instead of looking it up."""
+        return Capability.CLIENT_ORDER_ID in self.harness.capabilities
+
     def build_engine(self, *, journal: SqlJournal | None = None) -> Engine:
         """An engine on the harness's venue and this run's database, not started yet.
 
         ``journal`` replaces the engine's own journal on the same database (a
-        :class:`~orderlane.testing.crash.StallingJournal`, say). The engine runs on the run's
-        fake clock, so its tracker never polls by itself: a scenario runs a poll cycle with
+        :class:`~orderlane.testing.crash.StallingJournal`, say). The engine runs on
+        :attr:`time`, and its tracker never polls by itself: a scenario runs a poll cycle with
         ``await engine.tracker.poll_once()`` and consumes a push stream with
         ``await engine.tracker.start(poll=False)``.
         """
         return Engine(
             self.harness.adapter_name,
             adapter_options=self.harness.adapter_options(),
-            clock=self.clock,
+            clock=self.time,
             database_url=self.database_url,
             journal=journal,
             plugins=[self.events],
-            # Installed observer plugins stay out: the scenario sees the adapter and the core only.
-            config=EngineConfig(load_entry_point_plugins=False, credential_key=self.credential_key),
+            config=EngineConfig(
+                # Installed observer plugins stay out: the scenario sees the adapter and the core.
+                load_entry_point_plugins=False,
+                credential_key=self.credential_key,
+                track=False,
+            ),
         )
 
     @asynccontextmanager

@@ -20,7 +20,7 @@ import attrs
 
 from orderlane.errors import ConfigurationError
 from orderlane.plugins import installed_harnesses
-from orderlane.testing.harness import ScenarioRun, VenueHarness
+from orderlane.testing.harness import ScenarioRun, VenueHarness, venue_clock
 from orderlane.testing.scenarios import Case, ScenarioSkipped, select_cases
 
 __all__ = [
@@ -54,7 +54,7 @@ class ScenarioResult:
     reason: str = ""
     #: Wall-clock seconds the case took (the engine itself ran on fake time).
     duration: float = 0.0
-    #: The scenario's one-line claim (``Scenario.proves``).
+    #: The scenario's one-line claim for this harness (``Scenario.claim``).
     proves: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,7 +111,10 @@ async def run_case(case: Case, harness: VenueHarness, directory: Path) -> None:
     if reason is not None:
         raise ScenarioSkipped(reason)
     run = ScenarioRun(
-        harness, database_url=f"sqlite:///{directory / 'journal.db'}", variant=case.variant
+        harness,
+        database_url=f"sqlite:///{directory / 'journal.db'}",
+        variant=case.variant,
+        real_time=case.scenario.venue_time and venue_clock(harness) == "real",
     )
     await harness.start()
     try:
@@ -152,9 +155,12 @@ async def run_conformance(
 async def _run_one(case: Case, factory: HarnessFactory) -> ScenarioResult:
     started = time.perf_counter()
     outcome, reason = Outcome.PASSED, ""
+    proves = case.scenario.proves
     try:
+        harness = factory()
+        proves = case.scenario.claim(getattr(harness, "capabilities", frozenset()))
         with tempfile.TemporaryDirectory(prefix="orderlane-conformance-") as directory:
-            await run_case(case, factory(), Path(directory))
+            await run_case(case, harness, Path(directory))
     except ScenarioSkipped as skipped:
         outcome, reason = Outcome.SKIPPED, skipped.reason
     except Exception as error:
@@ -167,7 +173,7 @@ async def _run_one(case: Case, factory: HarnessFactory) -> ScenarioResult:
             outcome = Outcome.FAILED
             reason = f"passed although marked as a known failure ({case.scenario.xfail})"
     duration = time.perf_counter() - started
-    return ScenarioResult(case.id, outcome, reason, duration, case.scenario.proves)
+    return ScenarioResult(case.id, outcome, reason, duration, proves)
 
 
 def _describe(error: BaseException) -> str:

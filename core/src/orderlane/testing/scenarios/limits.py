@@ -20,11 +20,12 @@ BURST = 30
 
 @scenario(
     "rate-limit-answer",
+    venue_time=True,
     proves="a rate-limit answer pauses the limiter and the place is retried to a fill",
 )
 async def rate_limit_answer(run: ScenarioRun) -> None:
     # The engine's limiter exists only for a declared limit; the venue never reaches it here.
-    run.harness.enforce_rate_limit(LIMIT, PERIOD, run.clock.monotonic)
+    run.harness.enforce_rate_limit(LIMIT, PERIOD, run.time.monotonic)
     run.harness.fail_next("rate_limit")
     async with run.engine() as engine:
         order = await engine.execute(buy())
@@ -39,10 +40,11 @@ async def rate_limit_answer(run: ScenarioRun) -> None:
 
 @scenario(
     "rate-limit-burst",
+    venue_time=True,
     proves="a burst is paced under the declared limit: no window over it, no rate-limit answer",
 )
 async def rate_limit_burst(run: ScenarioRun) -> None:
-    run.harness.enforce_rate_limit(LIMIT, PERIOD, run.clock.monotonic)
+    run.harness.enforce_rate_limit(LIMIT, PERIOD, run.time.monotonic)
     async with run.engine() as engine:
         orders = await asyncio.gather(*(engine.execute(buy(1)) for _ in range(BURST)))
         limiter = engine.stats()["rate_limiter"]

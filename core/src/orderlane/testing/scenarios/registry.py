@@ -54,9 +54,22 @@ class Scenario:
     xfail: str | None = None
     #: One line saying what a pass proves about the adapter and the engine, for reports and docs.
     proves: str = ""
+    #: What a pass proves instead when the adapter declares ``client_order_id`` (its broker
+    #: deduplicates client order ids, so an ambiguous send is sent again, not looked up); empty
+    #: for a row that means the same for both kinds of broker.
+    proves_with_client_order_id: str = ""
+    #: The venue measures time (its rate-limit window): for a harness whose venue keeps real
+    #: time (``venue_clock = "real"``), the row runs the engine on real time too.
+    venue_time: bool = False
 
     def cases(self) -> list[Case]:
         return [Case(self, variant) for variant in self.variants or (None,)]
+
+    def claim(self, capabilities: frozenset[Capability]) -> str:
+        """What a pass proves for an adapter with ``capabilities``."""
+        if Capability.CLIENT_ORDER_ID in capabilities and self.proves_with_client_order_id:
+            return self.proves_with_client_order_id
+        return self.proves
 
     def skip_reason(self, capabilities: frozenset[Capability]) -> str | None:
         missing = sorted(self.requires - capabilities)
@@ -88,21 +101,34 @@ def scenario(
     id: str,
     *,
     proves: str = "",
+    proves_with_client_order_id: str = "",
     requires: Iterable[Capability] = (),
     variants: Sequence[str] = (),
     xfail: str | None = None,
+    venue_time: bool = False,
 ) -> Callable[[ScenarioFunction], ScenarioFunction]:
     """Register the decorated coroutine as the scenario of catalogue row ``id``.
 
     ``proves`` is the row's one-line claim (``orderlane conformance`` and its JSON show it);
-    every registered row is expected to have one.
+    every registered row is expected to have one. A row that checks something else when the
+    adapter declares ``client_order_id`` says what in ``proves_with_client_order_id`` and
+    branches on :attr:`ScenarioRun.client_order_ids`; ``venue_time`` marks a row whose venue
+    measures time (see :attr:`Scenario.venue_time`). The docs' scenario catalogue is generated
+    from these texts.
     """
 
     def register(function: ScenarioFunction) -> ScenarioFunction:
         if id in SCENARIOS:
             raise ValueError(f"scenario {id!r} is registered twice")
         SCENARIOS[id] = Scenario(
-            id, function, frozenset(requires), tuple(variants), xfail, " ".join(proves.split())
+            id,
+            function,
+            frozenset(requires),
+            tuple(variants),
+            xfail,
+            " ".join(proves.split()),
+            " ".join(proves_with_client_order_id.split()),
+            venue_time,
         )
         return function
 

@@ -165,12 +165,13 @@ async def batch_status(run: ScenarioRun) -> None:
 
 @scenario(
     "rate-limit-pages",
+    venue_time=True,
     proves="every page of the status inquiry takes a permit: no window over the venue's limit",
     requires={Capability.BATCH_STATUS},
 )
 async def rate_limit_pages(run: ScenarioRun) -> None:
     run.harness.set_page_size(PAGE_SIZE)
-    run.harness.enforce_rate_limit(LIMIT, PERIOD, run.clock.monotonic)
+    run.harness.enforce_rate_limit(LIMIT, PERIOD, run.time.monotonic)
     async with run.engine() as engine:
         orders = await open_many(run, engine)
         granted_before = inquiry_permits(engine)
