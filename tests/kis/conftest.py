@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from kis_raw_client import KisClient
+from kis.kis_raw_client import KisClient
 from orderlane import FakeClock
 from orderlane_kis.fake import FakeKisVenue
 

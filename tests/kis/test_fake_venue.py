@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from kis_raw_client import TRADING, KisClient
+from kis.kis_raw_client import TRADING, KisClient
 from orderlane import FakeClock
 from orderlane_kis.fake import FakeKisVenue
 from orderlane_kis.krx import KST

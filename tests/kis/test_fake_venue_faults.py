@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from kis_raw_client import KisClient
+from kis.kis_raw_client import KisClient
 from orderlane_kis.fake import Fault
 
 

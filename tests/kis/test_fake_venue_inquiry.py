@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kis_raw_client import KisClient
+from kis.kis_raw_client import KisClient
 from orderlane import FakeClock
 
 # ------------------------------------------------------------------ paging

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from websockets.asyncio.client import ClientConnection
 
-from kis_raw_client import KisClient
+from kis.kis_raw_client import KisClient
 from orderlane_kis.fake import DRIFTED_COLUMNS, NOTICE_COLUMNS, decrypt, encrypt
 
 FIELDS = NOTICE_COLUMNS
