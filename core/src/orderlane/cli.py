@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -423,6 +424,58 @@ def positions(
         stdout_console().print(Text(f"No positions in {display_url(url)}."))
     else:
         stdout_console().print(positions_table(found))
+
+
+@app.command()
+def watch(
+    database_url: DatabaseUrl = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account's orders and positions.")
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")
+    ] = 1.0,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", help="Session whose P&L to show. Default: the newest order's."),
+    ] = None,
+    order_timeout: Annotated[
+        float,
+        typer.Option("--order-timeout", min=0, help="The engines' order timeout, in seconds."),
+    ] = 300.0,
+    once: Annotated[bool, typer.Option("--once", help="Print the view once and exit.")] = False,
+) -> None:
+    """Watch open orders, fills, positions and P&L live from the journal; Ctrl-C quits.
+
+    Reads only (the database is opened read-only), so it runs beside any engine. UNKNOWN orders
+    are listed with what orderlane resolve needs.
+    """
+    from orderlane.journal.reader import JournalReader
+    from orderlane.watch import watch as watch_journal
+
+    url = database(database_url)
+    console = stdout_console()
+    try:
+        with user_errors(), JournalReader(url) as reader:
+            watch_journal(
+                reader,
+                console,
+                interval=interval,
+                zone=_local_zone(),
+                now=SystemClock().now,
+                account_id=account,
+                session_id=session,
+                order_timeout=order_timeout,
+                once=once,
+            )
+    except KeyboardInterrupt:
+        console.print(Text("Stopped watching.", style="dim"))
+
+
+def _local_zone() -> tzinfo:
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
 
 
 # ---------------------------------------------------------------- order buy / sell

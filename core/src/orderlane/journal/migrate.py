@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 
 from orderlane.errors import JournalError
 
-__all__ = ["head_revision", "upgrade"]
+__all__ = ["head_revision", "known_revisions", "upgrade"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _ADVISORY_LOCK_KEY = 0x6F72_6465_726C  # "orderl"
@@ -34,6 +34,12 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
+
+
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this orderlane's migrations know (a database at another is newer)."""
+    script = ScriptDirectory.from_config(_config())
+    return frozenset(rev.revision for rev in script.walk_revisions())
 
 
 def upgrade(connection: sa.Connection) -> str | None:
@@ -55,7 +61,7 @@ def upgrade(connection: sa.Connection) -> str | None:
         current = MigrationContext.configure(connection).get_current_revision()
         if current == head:
             return current
-        if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
+        if current is not None and current not in known_revisions():
             raise JournalError(
                 f"the journal database is at schema revision {current!r}, which this orderlane "
                 f"(schema {head!r}) does not know: it was written by a newer orderlane. "

@@ -1,0 +1,300 @@
+"""Reading a journal without ever writing to it: ``orderlane watch`` and dashboards.
+
+A :class:`JournalReader` opens the database read-only at the database's own level (SQLite in
+``mode=ro``; PostgreSQL sessions with ``default_transaction_read_only``), so it can sit beside
+running engines and cannot change what they wrote. It never creates a database (a missing SQLite
+file is an error, not an empty journal) and never migrates one: a journal whose schema is not the
+one this orderlane writes is refused with a message saying why.
+
+Reads are synchronous SQLAlchemy Core; an async caller runs them in a worker thread. Each
+:meth:`JournalReader.view` is one read transaction, so everything read through it is one
+consistent picture of the journal, even while engines write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.request import pathname2url
+
+import attrs
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event as sa_event
+
+from orderlane.errors import ConfigurationError, JournalError
+from orderlane.journal import PnLSummary
+from orderlane.journal.migrate import head_revision, known_revisions
+from orderlane.journal.schema import fills, order_events, orders, positions
+from orderlane.journal.sql import (
+    _fill_from_row,
+    _order_from_row,
+    _position_from_row,
+    resolve_database_url,
+    safe_url,
+)
+from orderlane.model import Fill, Order, OrderStatus
+from orderlane.positions import Position
+
+__all__ = ["JournalEvent", "JournalReader", "JournalView"]
+
+
+@attrs.frozen
+class JournalEvent:
+    """One row of the append-only ``order_events`` table, as committed."""
+
+    seq: int
+    order_id: str | None
+    type: str
+    payload: dict[str, Any]
+    recorded_at: datetime
+
+
+class JournalView:
+    """Queries over one read transaction of the journal (from :meth:`JournalReader.view`)."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._conn = connection
+
+    def orders(
+        self,
+        *,
+        statuses: Sequence[OrderStatus] = (),
+        symbol: str | None = None,
+        day: date | None = None,
+        timezone: tzinfo | None = None,
+        account_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Order]:
+        """The newest orders first; ``day`` is the day they were created on, in ``timezone``."""
+        query = sa.select(orders)
+        if statuses:
+            query = query.where(orders.c.status.in_([status.value for status in statuses]))
+        if symbol:
+            query = query.where(orders.c.symbol == symbol)
+        if account_id is not None:
+            query = query.where(orders.c.account_id == account_id)
+        if day is not None:
+            start = datetime.combine(day, time(), timezone or datetime.now().astimezone().tzinfo)
+            query = query.where(
+                orders.c.created_at >= start, orders.c.created_at < start + timedelta(days=1)
+            )
+        query = query.order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)
+        return [_order_from_row(row) for row in self._conn.execute(query)]
+
+    def open_orders(self, account_id: str | None = None) -> list[Order]:
+        """Every order not in a final state, oldest first."""
+        open_statuses = [status.value for status in OrderStatus if not status.is_terminal]
+        query = sa.select(orders).where(orders.c.status.in_(open_statuses))
+        if account_id is not None:
+            query = query.where(orders.c.account_id == account_id)
+        query = query.order_by(orders.c.created_at, orders.c.id)
+        return [_order_from_row(row) for row in self._conn.execute(query)]
+
+    def order(self, order_id: str) -> Order | None:
+        row = self._conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
+        return None if row is None else _order_from_row(row)
+
+    def fills(
+        self, *, order_id: str | None = None, account_id: str | None = None, limit: int = 100
+    ) -> list[Fill]:
+        """Fills newest first (one order's: in the order they were executed)."""
+        query = sa.select(fills)
+        if order_id is not None:
+            query = query.where(fills.c.order_id == order_id).order_by(fills.c.executed_at)
+        else:
+            query = query.order_by(fills.c.executed_at.desc(), fills.c.fill_id)
+        if account_id is not None:
+            query = query.where(fills.c.account_id == account_id)
+        return [_fill_from_row(row) for row in self._conn.execute(query.limit(limit))]
+
+    def positions(self, account_id: str | None = None) -> list[Position]:
+        """Positions by account and symbol, flat ones too (they carry realized P&L)."""
+        query = sa.select(positions).order_by(positions.c.account_id, positions.c.symbol)
+        if account_id is not None:
+            query = query.where(positions.c.account_id == account_id)
+        return [_position_from_row(row) for row in self._conn.execute(query)]
+
+    def realized_pnl(self, by: str = "day", account_id: str | None = None) -> list[PnLSummary]:
+        """Realized P&L summed per trading ``day`` or per ``session``, in key order."""
+        if by not in {"session", "day"}:
+            raise ValueError("by must be 'session' or 'day'")
+        column = fills.c.session_id if by == "session" else fills.c.trading_day
+        query = sa.select(column, fills.c.realized_pnl)
+        if account_id is not None:
+            query = query.where(fills.c.account_id == account_id)
+        totals: dict[str, tuple[Decimal, int]] = {}
+        for key, pnl in self._conn.execute(query):
+            total, count = totals.get(key, (Decimal(0), 0))
+            totals[key] = (total + pnl, count + 1)
+        return [PnLSummary(key, total, count) for key, (total, count) in sorted(totals.items())]
+
+    def events(self, order_id: str) -> list[JournalEvent]:
+        """One order's events in commit order: its timeline."""
+        query = (
+            sa.select(order_events)
+            .where(order_events.c.order_id == order_id)
+            .order_by(order_events.c.seq)
+        )
+        return [
+            JournalEvent(
+                seq=row.seq,
+                order_id=row.order_id,
+                type=row.type,
+                payload=json.loads(row.payload),
+                recorded_at=row.recorded_at,
+            )
+            for row in self._conn.execute(query)
+        ]
+
+    def status_counts(self, account_id: str | None = None) -> dict[OrderStatus, int]:
+        """How many orders are in each state (every state present, zero included)."""
+        query = sa.select(orders.c.status, sa.func.count()).group_by(orders.c.status)
+        if account_id is not None:
+            query = query.where(orders.c.account_id == account_id)
+        counts = dict.fromkeys(OrderStatus, 0)
+        for status, count in self._conn.execute(query):
+            counts[OrderStatus(status)] = int(count)
+        return counts
+
+    def latest_session(self, account_id: str | None = None) -> str | None:
+        """The session of the newest order: the one a strategy is running now, most likely."""
+        query = sa.select(orders.c.session_id).order_by(orders.c.created_at.desc()).limit(1)
+        if account_id is not None:
+            query = query.where(orders.c.account_id == account_id)
+        return self._conn.execute(query).scalar()
+
+    def change_marker(self) -> str:
+        """A value that changes whenever an engine commits anything an observer could see."""
+        seq = self._conn.execute(sa.select(sa.func.max(order_events.c.seq))).scalar()
+        updated = self._conn.execute(sa.select(sa.func.max(orders.c.updated_at))).scalar()
+        return f"{seq or 0}:{updated.isoformat() if updated else ''}"
+
+
+class JournalReader:
+    """Read-only access to the journal at ``url`` (default: ``ORDERLANE_DATABASE_URL``, then
+    ``./orderlane.db``). :meth:`open` checks that the journal exists and has this orderlane's
+    schema; every error is a :class:`JournalError` (or :class:`ConfigurationError` for a URL that
+    cannot name a journal) whose message names the database with its password masked."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_database_url(url)
+        self._engine: sa.Engine | None = None
+
+    def __repr__(self) -> str:
+        return f"JournalReader({self.display_url!r})"
+
+    @property
+    def display_url(self) -> str:
+        """The URL fit to print: the password and secret-like query values masked."""
+        return safe_url(self.url)
+
+    def open(self) -> JournalReader:
+        if self._engine is not None:
+            return self
+        engine = self._create_engine()
+        try:
+            with engine.connect() as conn:
+                self._check_schema(conn)
+        except sa.exc.DBAPIError as error:
+            engine.dispose()
+            raise JournalError(
+                f"cannot read the journal database {self.display_url}: {error.orig}"
+            ) from None
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine = engine
+        return self
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> JournalReader:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def view(self) -> Iterator[JournalView]:
+        """One read transaction: what is read through the view is one consistent picture."""
+        if self._engine is None:
+            raise JournalError("the journal reader is not open")
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                yield JournalView(conn)
+        except sa.exc.DBAPIError as error:
+            raise JournalError(
+                f"cannot read the journal database {self.display_url}: {error.orig}"
+            ) from None
+
+    # ---------------------------------------------------------------- opening
+
+    def _create_engine(self) -> sa.Engine:
+        url = sa.engine.make_url(self.url)
+        if url.get_backend_name() != "sqlite":
+            # Every transaction of these sessions is read-only: the server refuses any write.
+            try:
+                return sa.create_engine(
+                    url,
+                    pool_size=2,
+                    max_overflow=2,
+                    pool_pre_ping=True,
+                    isolation_level="REPEATABLE READ",
+                    connect_args={"options": "-c default_transaction_read_only=on"},
+                )
+            except ModuleNotFoundError:
+                raise ConfigurationError(
+                    "PostgreSQL needs psycopg 3: pip install 'orderlane[postgresql]'"
+                ) from None
+        if not url.database or url.database == ":memory:":
+            raise ConfigurationError("an in-memory SQLite database has no journal to read")
+        path = Path(url.database).resolve()
+        if not path.is_file():
+            raise JournalError(
+                f"there is no journal at {path}: nothing has been written there yet "
+                "(an engine creates the journal when it first opens it)"
+            )
+        location = f"file:{pathname2url(str(path))}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            connection = sqlite3.connect(location, uri=True, check_same_thread=False)
+            connection.isolation_level = None  # transactions are begun below, as reads
+            connection.execute("PRAGMA busy_timeout=5000")
+            return connection
+
+        engine = sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.QueuePool)
+
+        @sa_event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN")  # one snapshot of the WAL for the whole view
+
+        return engine
+
+    def _check_schema(self, conn: sa.Connection) -> None:
+        current = MigrationContext.configure(conn).get_current_revision()
+        head = head_revision()
+        if current == head:
+            return
+        if current is None:
+            raise JournalError(f"{self.display_url} holds no orderlane journal")
+        if current in known_revisions():
+            raise JournalError(
+                f"the journal {self.display_url} has the older schema {current!r} (this "
+                f"orderlane reads {head!r}); the next engine of this orderlane to open it "
+                "upgrades it, reading never does"
+            )
+        raise JournalError(
+            f"the journal {self.display_url} has the schema {current!r}, which this orderlane "
+            f"(schema {head!r}) does not know: it was written by a newer orderlane. "
+            "Upgrade orderlane to read it."
+        )

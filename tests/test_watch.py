@@ -1,0 +1,388 @@
+"""Reading the journal read-only (JournalReader) and ``orderlane watch`` on it.
+
+The journal is filled by the demo session plus an order left open and one left UNKNOWN, on
+SQLite and on PostgreSQL. The live view runs as a real process on a pseudo-terminal and is
+stopped with Ctrl-C (SIGINT), as a user stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from rich.console import Console
+from typer.testing import CliRunner
+
+from orderlane import Engine, EngineConfig, OrderStatus, Signal
+from orderlane.cli import app
+from orderlane.demo import run_demo
+from orderlane.errors import ConfigurationError, JournalError
+from orderlane.journal.reader import JournalReader
+from orderlane.watch import read_board, render_board, watch
+from orderlane_mock import MockVenue
+
+
+async def fill_journal(url: str) -> dict[str, str]:
+    """The demo session, then one order left open and one left UNKNOWN (no tracker runs)."""
+    await run_demo(url, Console(file=io.StringIO()))
+    venue = MockVenue(quotes={"035420": Decimal(210000), "005380": Decimal(250000)})
+    async with Engine.open(
+        "mock",
+        adapter_options={"venue": venue},
+        database_url=url,
+        account_id="desk",
+        config=EngineConfig(account_id="desk", track=False, recover_on_start=False),
+    ) as engine:
+        venue.hold_next()
+        waiting = await engine.execute(Signal("035420", "BUY", 7, "LIMIT", Decimal(209500)))
+        venue.fail_next("drop_after_accept")
+        venue.answer_lookup_next("cannot_tell")
+        unknown = await engine.execute(Signal("005380", "SELL", 3, session_id="night"))
+    assert (waiting.status, unknown.status) == (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN)
+    return {"waiting": waiting.id, "unknown": unknown.id}
+
+
+@pytest.fixture
+def filled(database_url: str) -> tuple[str, dict[str, str]]:
+    return database_url, asyncio.run(fill_journal(database_url))
+
+
+def flat(text: str) -> str:
+    """Text printed by rich, its lines joined again."""
+    return " ".join(text.split())
+
+
+def as_text(renderable: Any, width: int = 160) -> str:
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+# ---------------------------------------------------------------- the reader
+
+
+def test_the_reader_sees_what_the_engines_wrote(filled: tuple[str, dict[str, str]]) -> None:
+    url, ids = filled
+    with JournalReader(url) as reader, reader.view() as view:
+        newest = view.orders()
+        filled_orders = view.orders(statuses=[OrderStatus.FILLED])
+        hynix = view.orders(symbol="000660")
+        today = view.orders(day=datetime.now(UTC).date(), timezone=UTC)
+        other_day = view.orders(day=date(2001, 1, 1), timezone=UTC)
+        desk = view.orders(account_id="desk")
+        open_orders = view.open_orders()
+        timeline = view.events(ids["waiting"])
+        counts = view.status_counts()
+        pnl_days = view.realized_pnl("day")
+        pnl_sessions = view.realized_pnl("session")
+        positions = view.positions("demo")
+        hynix_fills = view.fills(order_id=hynix[0].id)
+        last_fill = view.fills(limit=1)
+
+    assert len(newest) == 6
+    assert newest[0].id == ids["unknown"], "newest first"
+    assert [o.status for o in filled_orders] == [OrderStatus.FILLED] * 3
+    assert [(o.symbol, o.filled_quantity) for o in hynix] == [("000660", 20)]
+    assert len(today) == 6
+    assert other_day == []
+    assert {o.id for o in desk} == set(ids.values())
+    assert [o.id for o in open_orders] == [ids["waiting"], ids["unknown"]]
+    assert [event.type for event in timeline] == [
+        "OrderCreated",
+        "OrderStatusChanged",
+        "OrderSubmitted",
+        "OrderStatusChanged",
+    ]
+    assert timeline[-1].payload["order"]["status"] == "SUBMITTED"
+    assert all(event.order_id == ids["waiting"] for event in timeline)
+    assert timeline == sorted(timeline, key=lambda event: event.seq)
+    assert (counts[OrderStatus.FILLED], counts[OrderStatus.REJECTED]) == (3, 1)
+    assert (counts[OrderStatus.SUBMITTED], counts[OrderStatus.UNKNOWN]) == (1, 1)
+    assert [(s.realized_pnl, s.fills) for s in pnl_days] == [(Decimal(3950), 4)]
+    assert [(s.key, s.realized_pnl) for s in pnl_sessions] == [("demo", Decimal(3950))]
+    assert [(p.symbol, p.quantity) for p in positions] == [("000660", 20), ("005930", 6)]
+    assert [f.quantity for f in hynix_fills] == [5, 15], "one order's fills in execution order"
+    assert last_fill[0].symbol == "005930"
+    assert last_fill[0].realized_pnl == Decimal(3950)
+
+
+def test_the_change_marker_moves_with_each_commit(filled: tuple[str, dict[str, str]]) -> None:
+    url, _ = filled
+
+    async def one_more_fill() -> None:
+        venue = MockVenue(quotes={"005930": Decimal(72500)})
+        config = EngineConfig(account_id="demo", track=False, recover_on_start=False)
+        options = {"venue": venue}
+        async with Engine.open(
+            "mock", adapter_options=options, database_url=url, config=config
+        ) as e:
+            venue.fill_next(price=72500, commission=30)
+            await e.execute(Signal("005930", "SELL", 1, session_id="demo"))
+
+    with JournalReader(url) as reader:
+        with reader.view() as view:
+            before = view.change_marker()
+        with reader.view() as view:
+            assert view.change_marker() == before, "nothing committed, nothing moved"
+        asyncio.run(one_more_fill())
+        with reader.view() as view:
+            after = view.change_marker()
+            sessions = view.realized_pnl("session", account_id="demo")
+
+    assert after != before
+    assert sessions[0].realized_pnl == Decimal(3950 + 500 - 30)
+
+
+EMPTY = hashlib.sha256(b"").hexdigest()
+
+
+def digest(path: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.parent.glob(path.name + "*"))
+    }
+
+
+def test_reading_changes_not_a_byte_of_an_sqlite_journal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    url = f"sqlite:///{path}"
+    asyncio.run(fill_journal(url))
+    before = digest(path)
+
+    result = CliRunner().invoke(app, ["watch", "--once", "--database-url", url])
+
+    assert result.exit_code == 0, result.output
+    after = digest(path)
+    assert after["journal.db"] == before["journal.db"]
+    # SQLite's WAL readers keep their shared index next to the database: no journal data.
+    assert after.get("journal.db-wal", EMPTY) == before.get("journal.db-wal", EMPTY)
+
+
+def test_a_missing_sqlite_journal_is_an_error_and_stays_missing(tmp_path: Path) -> None:
+    path = tmp_path / "nothing-here.db"
+
+    result = CliRunner().invoke(app, ["watch", "--database-url", f"sqlite:///{path}"])
+
+    assert result.exit_code == 1
+    assert f"there is no journal at {path}" in flat(result.stderr)
+    assert "Traceback" not in result.output
+    assert not path.exists()
+    with pytest.raises(ConfigurationError, match="in-memory"):
+        JournalReader("sqlite:///:memory:").open()
+
+
+def _stamp(url: str, revision: str | None) -> None:
+    engine = sa.create_engine(sa.engine.make_url(url).set(drivername=_driver(url)))
+    with engine.begin() as conn:
+        if revision is None:
+            conn.execute(sa.text("DROP TABLE alembic_version"))
+        else:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    engine.dispose()
+
+
+def _driver(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgresql+psycopg"
+
+
+@pytest.mark.parametrize(
+    ("revision", "message"),
+    [
+        ("9999_from_the_future", "was written by a newer orderlane"),
+        ("0001", "has the older schema '0001'"),
+        (None, "holds no orderlane journal"),
+    ],
+)
+def test_a_journal_of_another_schema_is_refused_and_left_alone(
+    filled: tuple[str, dict[str, str]], revision: str | None, message: str
+) -> None:
+    url, _ = filled
+    _stamp(url, revision)
+
+    result = CliRunner().invoke(app, ["watch", "--once", "--database-url", url])
+
+    assert result.exit_code == 1
+    assert message in flat(result.stderr)
+    with pytest.raises(JournalError, match=message):
+        JournalReader(url).open()
+
+
+@pytest.mark.postgres
+def test_an_unreachable_postgres_database_is_named_without_its_password(
+    postgres_url: str,
+) -> None:
+    url = sa.engine.make_url(postgres_url).set(database="no_such_db_here", password="hunter2")
+    with pytest.raises(JournalError, match="cannot read the journal database") as raised:
+        JournalReader(url.render_as_string(hide_password=False)).open()
+    assert "hunter2" not in str(raised.value)
+    assert "***" in str(raised.value)
+
+
+def test_a_view_needs_an_open_reader(sqlite_url: str) -> None:
+    reader = JournalReader(sqlite_url)
+    assert "journal.db" in repr(reader)
+    with pytest.raises(JournalError, match="not open"), reader.view():
+        pass
+
+
+# ---------------------------------------------------------------- the watch
+
+
+def test_watch_once_shows_open_orders_unknown_ones_fills_positions_and_pnl(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, ids = filled
+
+    result = CliRunner().invoke(
+        app, ["watch", "--once", "--database-url", url], env={"COLUMNS": "200"}
+    )
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Open orders (2)" in out
+    assert ids["waiting"][:8] in out
+    assert "7/7" not in out
+    assert "0/7" in out
+    assert "209,500" in out
+    assert "UNKNOWN: the broker may or may not have these (1)" in out
+    assert ids["unknown"] in out, "the full id, as orderlane resolve takes it"
+    assert "SELL 3 x 005380" in out
+    assert "orderlane resolve ID --account ACCOUNT" in out
+    assert "Last fills" in out
+    assert "3,950" in out
+    assert "SK hynix" in out
+    assert "Realized P&L  trading day" in out
+    assert "session night: 0 (0 fills)" in out, "the newest order's session by default"
+    assert "6 orders: 2 open" in out
+    assert "FILLED 3" in out
+    assert "REJECTED 1" in out
+    assert "UNKNOWN 1" in out
+
+
+def test_watch_filters_by_account_and_names_the_session(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, ids = filled
+
+    result = CliRunner().invoke(
+        app,
+        ["watch", "--once", "--database-url", url, "--account", "demo", "--session", "demo"],
+        env={"COLUMNS": "200"},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Open orders (0)" in result.stdout
+    assert ids["unknown"] not in result.stdout
+    assert "session demo: 3,950 (4 fills)" in result.stdout
+    assert "4 orders: 0 open" in result.stdout
+
+
+def test_ages_and_timeouts_count_from_the_journal_times(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, ids = filled
+    with JournalReader(url) as reader, reader.view() as view:
+        waiting = view.order(ids["waiting"])
+        assert view.order("no-such-order") is None
+    assert waiting is not None
+    assert waiting.submitted_at is not None
+    later = waiting.created_at + timedelta(minutes=3, seconds=5)
+
+    with JournalReader(url) as reader:
+        board = read_board(reader, now=later, account_id="desk")
+        overdue = read_board(reader, now=later + timedelta(hours=2), account_id="desk")
+
+    text = as_text(render_board(board, source="journal", zone=UTC, order_timeout=600))
+    row = next(line for line in text.splitlines() if ids["waiting"][:8] in line)
+    assert "3m05s" in row
+    assert "6m5" in row, "600 s after submission, less the 3 minutes gone"
+    late = as_text(render_board(overdue, source="journal", zone=UTC, order_timeout=600))
+    late_row = next(line for line in late.splitlines() if ids["waiting"][:8] in line)
+    assert "2h03m" in late_row
+    assert "due" in late_row
+
+
+def test_a_failed_refresh_keeps_the_picture_and_says_why(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, _ = filled
+    output = io.StringIO()
+    console = Console(file=output, width=160, force_terminal=True, color_system=None)
+    reader = JournalReader(url).open()
+    calls = 0
+
+    def now() -> datetime:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            reader.close()  # the database goes away between two refreshes
+        if calls == 4:
+            raise KeyboardInterrupt
+        return datetime.now(UTC)
+
+    with pytest.raises(KeyboardInterrupt):
+        watch(reader, console, interval=0.01, zone=UTC, now=now)
+
+    assert "Last refresh failed: the journal reader is not open" in output.getvalue()
+    assert output.getvalue().count("Open orders (2)") >= 2
+
+
+def test_watch_runs_live_until_ctrl_c(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    asyncio.run(fill_journal(f"sqlite:///{path}"))
+    leader, follower = pty.openpty()
+    environment = {**os.environ, "COLUMNS": "160", "LINES": "60", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderlane", "watch", "--interval", "0.2"],
+        cwd=tmp_path,
+        env={**environment, "ORDERLANE_DATABASE_URL": f"sqlite:///{path}"},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    screen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while screen.count(b"Open orders (2)") < 2 and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                screen += os.read(leader, 65536)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=20)
+        while True:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                break
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+
+    text = screen.decode(errors="replace")
+    assert text.count("Open orders (2)") >= 2, "redrawn at least once: " + text[-500:]
+    assert code == 0
+    assert "Stopped watching." in text
+    assert "Traceback" not in text
+    assert "Aborted" not in text
