@@ -42,6 +42,25 @@ SELL = "01"
 BUY = "02"
 MARKET = "01"
 LIMIT = "00"
+#: The order divisions (ORD_DVSN) the venue takes, by name. With one quote per instrument,
+#: "best" prices (03 최유리, 04 최우선) and the IOC/FOK market variants fill like a market order;
+#: 02 (conditional limit) is a limit order during the session.
+ORDER_DIVISIONS: dict[str, str] = {
+    "00": "지정가",
+    "01": "시장가",
+    "02": "조건부지정가",
+    "03": "최유리지정가",
+    "04": "최우선지정가",
+    "11": "IOC지정가",
+    "12": "FOK지정가",
+    "13": "IOC시장가",
+    "14": "FOK시장가",
+    "15": "IOC최유리",
+    "16": "FOK최유리",
+}
+MARKET_LIKE = frozenset({"01", "03", "04", "13", "14", "15", "16"})
+IMMEDIATE_OR_CANCEL = frozenset({"11", "13", "15"})
+FILL_OR_KILL = frozenset({"12", "14", "16"})
 
 Mode = Literal["paper", "live"]
 EventKind = Literal["accepted", "filled", "cancelled", "modified", "rejected"]
@@ -125,9 +144,15 @@ class VenueOrder:
             return 0
         return self.quantity - self.filled - self.cancelled - self.replaced - self.rejected
 
+    def as_of(self, executions: int) -> VenueOrder:
+        """The order as it stood after its first ``executions`` executions."""
+        return attrs.evolve(
+            self, executions=self.executions[:executions], cancelled=0, replaced=0, rejected=0
+        )
+
     @property
     def is_market(self) -> bool:
-        return self.ord_dvsn == MARKET
+        return self.ord_dvsn in MARKET_LIKE
 
 
 @attrs.frozen
@@ -166,6 +191,7 @@ class Book:
         self.market_hours = False
         self.holidays: frozenset[date] = frozenset()
         self.inquiry_lag = 0.0
+        self.stale: dict[str, int] = {}  # order -> executions its next inquiry row shows
         self.branch = "00950" if mode == "paper" else "06010"
         self._numbers = itertools.count(1569157 if mode == "live" else 31001)
 
@@ -261,7 +287,7 @@ class Book:
         tr_id: str,
     ) -> VenueOrder | Answer:
         """Accept an order (and match it) or answer why not."""
-        market = ord_dvsn == MARKET
+        market = ord_dvsn in MARKET_LIKE
         refusal = self._refusal(account, side, symbol, market, quantity, price)
         if refusal is not None:
             return refusal
@@ -291,10 +317,12 @@ class Book:
                 self.execute(order, quantity, quote)
         elif behaviour.kind == "fill":
             self.execute(order, quantity, behaviour.price or quote)
-        else:
+        elif ord_dvsn not in FILL_OR_KILL:  # hold or partial (a fill-or-kill fills all or none)
             order.held = True
             if behaviour.kind == "partial":
                 self.execute(order, min(behaviour.quantity, quantity), behaviour.price or quote)
+        if order.remaining > 0 and (ord_dvsn in IMMEDIATE_OR_CANCEL | FILL_OR_KILL):
+            self.cancel_by_venue(order.odno)  # what could not execute at once is cancelled
         return order
 
     def _crosses(self, order: VenueOrder, quote: int) -> bool:
@@ -305,6 +333,9 @@ class Book:
         quantity = min(quantity, order.remaining)
         if quantity <= 0:
             raise ValueError(f"order {order.odno} has nothing open to execute")
+        self._settle(order, quantity, price)
+
+    def _settle(self, order: VenueOrder, quantity: int, price: int) -> None:
         order.executions.append(Execution(quantity, price, self._now()))
         account = self.accounts[order.account]
         holding = account.holdings.setdefault(order.symbol, Holding())
@@ -402,6 +433,21 @@ class Book:
             raise ValueError(f"order {odno} has nothing open to reject")
         order.rejected += amount
         self._emit(OrderEvent("rejected", order, amount, order.price))
+
+    def report_late_fill(self, odno: str, quantity: int, price: int) -> None:
+        """An execution of ``quantity`` made just before a cancel the venue already confirmed:
+        the order stays cancelled, with ``quantity`` less cancelled and that much executed."""
+        order = self.orders[odno]
+        if not 0 < quantity <= order.cancelled:
+            raise ValueError(f"order {odno} has not {quantity} cancelled to execute late")
+        order.cancelled -= quantity
+        left = quantity
+        for row in reversed(list(self.orders.values())):  # the latest cancels give it back
+            if row.kind == "cancel" and row.original == odno and left > 0:
+                taken = min(row.cancelled, left)
+                row.cancelled -= taken
+                left -= taken
+        self._settle(order, quantity, price)
 
     def forget(self, odno: str) -> None:
         """Drop an order from the books, as if it were never taken."""

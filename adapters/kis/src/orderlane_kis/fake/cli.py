@@ -60,14 +60,23 @@ def serve(
         raise typer.Exit(1) from None
 
 
-async def _serve(mode: Mode, port: int, ws_port: int, control_port: int, hours: bool) -> None:
+async def _serve(
+    mode: Mode,
+    port: int,
+    ws_port: int,
+    control_port: int,
+    hours: bool,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until ``stop`` is set (by default: until SIGINT or SIGTERM)."""
     venue = FakeKisVenue(mode, port=port, ws_port=ws_port, control_port=control_port)
     venue.set_market_hours(hours)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # pragma: no cover (Windows)
-            loop.add_signal_handler(number, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # pragma: no cover (Windows)
+                loop.add_signal_handler(number, stop.set)
     async with venue:
         sys.stdout.write(json.dumps(venue.describe()) + "\n")
         sys.stdout.flush()

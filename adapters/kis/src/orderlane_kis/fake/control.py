@@ -17,12 +17,14 @@ from typing import Any, Literal, TypeVar, cast
 
 import httpx
 
+from orderlane.bench import max_in_window
+from orderlane.clock import Clock
 from orderlane_kis.fake.book import Behaviour, Holding, VenueOrder
 from orderlane_kis.fake.codes import Answer, Codes
 from orderlane_kis.fake.faults import Fault
 from orderlane_kis.fake.notices import DRIFTED_COLUMNS, NOTICE_COLUMNS
 from orderlane_kis.fake.tokens import Credentials
-from orderlane_kis.fake.venue import Mode, VenueCore
+from orderlane_kis.fake.venue import TRADING_OPERATIONS, Mode, VenueCore
 from orderlane_kis.fake.wire import HttpServer, Outcome, Request, Response
 from orderlane_kis.krx import kst
 
@@ -242,6 +244,22 @@ class FakeKisVenue(VenueCore):
         self.book.forget(self._order(odno).odno)
 
     @control
+    def report_late_fill(self, odno: str, quantity: int, price: int | None = None) -> None:
+        """An execution of ``quantity`` made just before a cancel the venue already confirmed:
+        the order stays cancelled, and the daily inquiry and a fill notice now carry it."""
+        order = self._order(odno)
+        quote = self._instrument(order.symbol).quote
+        self.book.report_late_fill(
+            order.odno, int(quantity), quote if price is None else int(price)
+        )
+
+    @control
+    def stale_next_status(self, odno: str, executions: int) -> None:
+        """The next daily-inquiry row of the order shows it as it stood after its first
+        ``executions`` executions (a lagging answer)."""
+        self.book.stale[self._order(odno).odno] = int(executions)
+
+    @control
     def orders(self) -> list[dict[str, Any]]:
         """Every order row the venue holds (cancels and modifies included), oldest first."""
         return [order_dict(order) for order in self.book.orders.values()]
@@ -375,6 +393,24 @@ class FakeKisVenue(VenueCore):
             "requests": len(self.requests),
             "pongs": self.notices.pongs,
         }
+
+    @control
+    def max_arrivals_in_window(self, period: float | None = None) -> int:
+        """The most trading requests (refused ones included) that arrived within one window
+        ``[t, t + period)`` (default: the rate limit's period)."""
+        if period is None:
+            period = self.rate_limit[1] if self.rate_limit else 1.0
+        times = [r.monotonic for r in self.requests if r.operation in TRADING_OPERATIONS]
+        return max_in_window(times, float(period))
+
+    def use_clock(
+        self, clock: Clock | None = None, monotonic: Callable[[], float] | None = None
+    ) -> None:
+        """Keep ``clock``'s time (in process only), or read seconds from ``monotonic`` alone
+        (a scenario's clock handed to a rate limit)."""
+        if clock is not None:
+            self.clock.base = clock
+        self.clock.use_monotonic(monotonic)
 
     @control
     def reset_record(self) -> None:

@@ -31,6 +31,7 @@ were queued. What it does, by ``action``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
@@ -93,12 +94,19 @@ class VenueClock:
     def __init__(self, clock: Clock | None = None) -> None:
         self.base: Clock = clock or SystemClock()
         self._set: tuple[datetime, float] | None = None
+        self._monotonic: Callable[[], float] | None = None
 
     def now(self) -> datetime:
         return self._set[0] if self._set is not None else self.base.now()
 
     def monotonic(self) -> float:
-        return self._set[1] if self._set is not None else self.base.monotonic()
+        if self._set is not None:
+            return self._set[1]
+        return self._monotonic() if self._monotonic is not None else self.base.monotonic()
+
+    def use_monotonic(self, monotonic: Callable[[], float] | None) -> None:
+        """Read seconds from ``monotonic`` (a scenario's clock) instead of the base clock."""
+        self._monotonic = monotonic
 
     def set(self, now: datetime, monotonic: float | None = None) -> None:
         """Stand still at ``now`` (UTC) and ``monotonic`` until set again or released."""

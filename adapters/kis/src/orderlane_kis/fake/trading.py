@@ -13,7 +13,7 @@ from typing import Literal
 
 import attrs
 
-from orderlane_kis.fake.book import BUY, LIMIT, MARKET, SELL, Book, VenueOrder
+from orderlane_kis.fake.book import BUY, ORDER_DIVISIONS, SELL, Book, VenueOrder
 from orderlane_kis.fake.codes import Answer, Codes
 from orderlane_kis.fake.tokens import App
 from orderlane_kis.krx import kst
@@ -21,7 +21,7 @@ from orderlane_kis.krx import kst
 __all__ = ["ORDER_TRS", "TR_IDS", "Reply", "Trading"]
 
 Mode = Literal["paper", "live"]
-Operation = Literal["place", "cancel", "inquiry", "balance", "cancellable"]
+Operation = Literal["place", "cancel", "inquiry", "balance", "cancellable", "orderable"]
 
 #: Order TR ids and the side they mean, per host; the new ids first, then the older ones.
 ORDER_TRS: dict[Mode, dict[str, str]] = {
@@ -40,6 +40,8 @@ TR_IDS: dict[Operation, dict[Mode, frozenset[str]]] = {
         "paper": frozenset({"VTTC0081R", "VTTC8001R"}),
     },
     "balance": {"live": frozenset({"TTTC8434R"}), "paper": frozenset({"VTTC8434R"})},
+    # How much an account can buy (an older TR id clients still send).
+    "orderable": {"live": frozenset({"TTTC8908R"}), "paper": frozenset({"VTTC8908R"})},
     # Orders that can still be modified or cancelled: live only (paper answers EGW02006).
     "cancellable": {"live": frozenset({"TTTC0084R", "TTTC8036R"}), "paper": frozenset()},
 }
@@ -48,7 +50,6 @@ EXCHANGES: dict[Mode, frozenset[str]] = {
     "paper": frozenset({"KRX"}),
 }
 _SIDE_NAMES = {BUY: "현금매수", SELL: "현금매도"}
-_ORDER_TYPE_NAMES = {LIMIT: "지정가", MARKET: "시장가"}
 
 
 @attrs.frozen
@@ -121,7 +122,7 @@ class Trading:
         if not symbol:
             return Reply(Codes.bad_input("PDNO", "NOT FOUND"))
         ord_dvsn = (params.get("ORD_DVSN") or "").strip()
-        if ord_dvsn not in (LIMIT, MARKET):
+        if ord_dvsn not in ORDER_DIVISIONS:
             return Reply(Codes.bad_input("ORD_DVSN"))
         quantity = _int(params, "ORD_QTY", minimum=1)
         if isinstance(quantity, Answer):
@@ -253,7 +254,7 @@ class Trading:
         payload = {
             "ctx_area_fk100": fk100,
             "ctx_area_nk100": nk100,
-            "output1": [self._row(row) for row in page],
+            "output1": [self._row(self._as_answered(row)) for row in page],
             "output2": {
                 "tot_ord_qty": str(ordered),
                 "tot_ccld_qty": str(filled),
@@ -263,6 +264,11 @@ class Trading:
             },
         }
         return Reply(answer, payload, header)
+
+    def _as_answered(self, row: VenueOrder) -> VenueOrder:
+        """The row, or the older state a test scripted its next answer to show."""
+        executions = self.book.stale.pop(row.odno, None)
+        return row if executions is None else row.as_of(executions)
 
     def _row(self, row: VenueOrder) -> dict[str, str]:
         name = self.book.instruments[row.symbol].name if row.symbol in self.book.instruments else ""
@@ -276,7 +282,7 @@ class Trading:
             "ord_gno_brno": row.branch,
             "odno": row.odno,
             "orgn_odno": row.original or "",
-            "ord_dvsn_name": _ORDER_TYPE_NAMES[row.ord_dvsn],
+            "ord_dvsn_name": ORDER_DIVISIONS[row.ord_dvsn],
             "sll_buy_dvsn_cd": row.side,
             "sll_buy_dvsn_cd_name": side_name,
             "pdno": row.symbol,
@@ -384,6 +390,39 @@ class Trading:
         ]
         payload = {"ctx_area_fk100": "", "ctx_area_nk100": "", "output": rows}
         return Reply(Codes.INQUIRY_LAST, payload, "D")
+
+
+    # ------------------------------------------------------------------ inquire-psbl-order
+
+    def orderable(self, app: App, params: Mapping[str, str]) -> Reply:
+        """What the account can buy of ``PDNO`` at ``ORD_UNPR`` (the quote when it is 0)."""
+        number = self._account(app, params)
+        if isinstance(number, Answer):
+            return Reply(number)
+        account = self.book.accounts[number]
+        instrument = self.book.instruments.get((params.get("PDNO") or "").strip())
+        price = _int(params, "ORD_UNPR")
+        if isinstance(price, Answer):
+            return Reply(price)
+        if price == 0 and instrument is not None:
+            price = instrument.quote
+        cash = self.book.available_cash(account)
+        quantity = cash // price if price else 0
+        output = {
+            "ord_psbl_cash": str(cash),
+            "ord_psbl_sbst": "0",
+            "ruse_psbl_amt": "0",
+            "fund_rpch_chgs": "0",
+            "psbl_qty_calc_unpr": str(price),
+            "nrcvb_buy_amt": str(cash),
+            "nrcvb_buy_qty": str(quantity),
+            "max_buy_amt": str(cash),
+            "max_buy_qty": str(quantity),
+            "cma_evlu_amt": "0",
+            "ovrs_re_use_amt_wcrc": "0",
+            "ord_psbl_frcr_amt_wcrc": "0",
+        }
+        return Reply(Codes.INQUIRY_LAST, {"output": output}, "D")
 
 
 def _is_date(text: str) -> bool:

@@ -30,7 +30,14 @@ from orderlane_kis.fake.tokens import App, Credentials, TokenService
 from orderlane_kis.fake.trading import TR_IDS, Reply, Trading, check_tr
 from orderlane_kis.fake.wire import DROP, STALL, Headers, HttpServer, Outcome, Request, Response
 
-__all__ = ["DEFAULT_INSTRUMENTS", "PAGE_SIZES", "RATE_LIMITS", "RecordedRequest", "VenueCore"]
+__all__ = [
+    "DEFAULT_INSTRUMENTS",
+    "PAGE_SIZES",
+    "RATE_LIMITS",
+    "TRADING_OPERATIONS",
+    "RecordedRequest",
+    "VenueCore",
+]
 
 Mode = Literal["paper", "live"]
 
@@ -65,8 +72,13 @@ _ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"): "inquiry",
     ("GET", "/uapi/domestic-stock/v1/trading/inquire-balance"): "balance",
     ("GET", "/uapi/domestic-stock/v1/trading/inquire-psbl-rvsecncl"): "cancellable",
+    ("GET", "/uapi/domestic-stock/v1/trading/inquire-psbl-order"): "orderable",
 }
-_TRADING = frozenset({"place", "cancel", "inquiry", "balance", "cancellable"})
+#: The operations that count against the rate limit.
+TRADING_OPERATIONS = frozenset(
+    {"place", "cancel", "inquiry", "balance", "cancellable", "orderable"}
+)
+_TRADING = TRADING_OPERATIONS
 _JSON = "application/json; charset=UTF-8"
 _NOT_FOUND = Answer("1", "EGW00404", "요청하신 서비스를 찾을 수 없습니다.", 404)
 _BAD_JSON = Answer("1", "OPSQ0001", "JSON PARSING ERROR", 500)
@@ -354,6 +366,8 @@ class VenueCore:
             reply = self.trading.inquiry(app, params, tr_cont)
         elif operation == "balance":
             reply = self.trading.balance(app, params, tr_cont)
+        elif operation == "orderable":
+            reply = self.trading.orderable(app, params)
         else:
             reply = self.trading.cancellable(app, params)
         headers = [(name, reply.tr_cont if name == "tr_cont" else value) for name, value in headers]
