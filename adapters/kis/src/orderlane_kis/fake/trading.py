@@ -391,7 +391,6 @@ class Trading:
         payload = {"ctx_area_fk100": "", "ctx_area_nk100": "", "output": rows}
         return Reply(Codes.INQUIRY_LAST, payload, "D")
 
-
     # ------------------------------------------------------------------ inquire-psbl-order
 
     def orderable(self, app: App, params: Mapping[str, str]) -> Reply:

@@ -61,6 +61,7 @@ class Request:
     headers: Headers
     body: bytes
     peer: str = ""
+    version: str = "HTTP/1.1"
 
     @property
     def path(self) -> str:
@@ -168,7 +169,7 @@ async def _read_request(reader: asyncio.StreamReader, peer: str) -> Request | No
         body = await _read_body(reader, headers)
     except (ValueError, asyncio.IncompleteReadError) as error:
         raise _BadRequest("bad body") from error
-    return Request(parts[0], parts[1], headers, body, peer)
+    return Request(parts[0], parts[1], headers, body, peer, parts[2])
 
 
 class HttpServer:
@@ -268,5 +269,7 @@ class HttpServer:
             writer.write(_encode(outcome))
             await writer.drain()
             connection = (request.headers.get("connection") or "").lower()
-            if connection == "close":
+            if connection == "close" or (
+                request.version == "HTTP/1.0" and connection != "keep-alive"
+            ):
                 return
