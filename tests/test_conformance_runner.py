@@ -91,6 +91,7 @@ SUPPORTED_ROWS = {
     "recover-submitting-present",
     "recover-submitted-fills",
     "recover-unknown",
+    "bad-answer-isolated",
 }
 #: The rows that need the venue to push order updates.
 PUSH_ROWS = ["push-updates", "push-gap", "push-and-poll-same-fill", "notice-before-answer"]

@@ -566,7 +566,7 @@ async def test_an_unreadable_row_is_a_journal_error(journal: SqlJournal, databas
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE orders SET status = 'LOST_IN_SPACE'"))
     engine.dispose()
-    with pytest.raises(JournalError, match=f"order row '{order.id}' cannot be read"):
+    with pytest.raises(JournalError, match=f"orders row {order.id} cannot be read: status"):
         await journal.get_order(order.id)
 
 

@@ -154,7 +154,7 @@ async def test_the_facade_checks_what_hooks_return(sqlite_url: str) -> None:
         # A malformed answer after the request went out is ambiguous, never a guess; this
         # adapter cannot look orders up, so the order stays UNKNOWN for recovery.
         assert order.status is OrderStatus.UNKNOWN
-        assert "returned dict" in (order.reason or "")
+        assert "bad result: dict" in (order.reason or "")
         with pytest.raises(ConfigurationError, match="does not implement orderlane_cancel_order"):
             await engine.broker.cancel_order(order)
         assert await engine.broker.order_statuses([]) == {}

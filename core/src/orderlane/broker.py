@@ -2,7 +2,10 @@
 
 The engine never calls ``pm.hook.orderlane_*`` for adapter hooks itself: it calls the methods of
 :class:`Broker`, which calls the chosen adapter's implementation, awaits it when it is a coroutine
-and checks the type of what came back (hook results are ``Any`` to the type checker).
+and checks what came back (hook results are ``Any`` to the type checker): the kind of result,
+and every snapshot's field types and values (:mod:`orderlane.answers`). A bad answer raises
+:class:`~orderlane.errors.BrokerAnswerError` naming the adapter, the hook and the field; in a
+batch status answer only the order it was about is left out (and logged), the others go on.
 """
 
 from __future__ import annotations
@@ -17,8 +20,15 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 import pluggy
 
+from orderlane.answers import check_snapshot
 from orderlane.clock import Clock
-from orderlane.errors import BrokerError, BrokerRateLimitError, ConfigurationError
+from orderlane.errors import (
+    BrokerAnswerError,
+    BrokerError,
+    BrokerRateLimitError,
+    ConfigurationError,
+    OrderNotFoundError,
+)
 from orderlane.hookspecs import ADAPTER_HOOKS
 from orderlane.model import Order, OrderSnapshot
 
@@ -198,10 +208,15 @@ class BrokerContext:
         self._permit = permit
 
 
-def _expect(value: Any, types: type | tuple[type, ...], hook: str) -> Any:
+def _expect(value: Any, types: type | tuple[type, ...], hook: str, adapter: str = "") -> Any:
     if not isinstance(value, types):
         names = types.__name__ if isinstance(types, type) else " | ".join(t.__name__ for t in types)
-        raise BrokerError(f"adapter hook {hook} returned {type(value).__name__}, expected {names}")
+        raise BrokerAnswerError(
+            f"adapter {adapter!r} hook {hook} returned {type(value).__name__}, expected {names}",
+            adapter=adapter,
+            operation=hook,
+            field="result",
+        )
     return value
 
 
@@ -246,7 +261,7 @@ class Broker:
         if self._info is None:
             impl = self._impl("orderlane_adapter_info")
             assert impl is not None
-            self._info = _expect(impl(), AdapterInfo, "orderlane_adapter_info")
+            self._info = _expect(impl(), AdapterInfo, "orderlane_adapter_info", self.name)
         return self._info
 
     def supports(self, capability: Capability | str) -> bool:
@@ -291,7 +306,7 @@ class Broker:
         limits = impl(ctx=self.ctx)
         if limits is None:
             return []
-        return [_expect(limit, RateLimit, "orderlane_rate_limits") for limit in limits]
+        return [_expect(limit, RateLimit, "orderlane_rate_limits", self.name) for limit in limits]
 
     async def start(self) -> None:
         impl = self._impl("orderlane_adapter_start", required=False)
@@ -303,47 +318,99 @@ class Broker:
         if impl is not None:
             await await_me_maybe(impl(ctx=self.ctx))
 
+    def check(self, snapshot: Any, operation: str, order: Order | None = None) -> OrderSnapshot:
+        """``snapshot`` if it is a usable answer of ``operation`` about ``order``, else
+        :class:`~orderlane.errors.BrokerAnswerError` (see :mod:`orderlane.answers`)."""
+        return check_snapshot(snapshot, adapter=self.name, operation=operation, order=order)
+
     async def place_order(self, order: Order) -> OrderSnapshot:
         result = await self._call("orderlane_place_order", ctx=self.ctx, order=order)
-        return _expect(result, OrderSnapshot, "orderlane_place_order")  # type: ignore[no-any-return]
+        return self.check(result, "orderlane_place_order", order)
 
     async def cancel_order(self, order: Order) -> CancelResult:
-        result = await self._call("orderlane_cancel_order", ctx=self.ctx, order=order)
-        return _expect(  # type: ignore[no-any-return]
-            result, (CancelAccepted, NothingToCancel), "orderlane_cancel_order"
-        )
+        hook = "orderlane_cancel_order"
+        result = await self._call(hook, ctx=self.ctx, order=order)
+        _expect(result, (CancelAccepted, NothingToCancel), hook, self.name)
+        if isinstance(result, CancelAccepted) and result.snapshot is not None:
+            self.check(result.snapshot, hook, order)
+        return result  # type: ignore[no-any-return]
 
     async def order_status(self, order: Order) -> OrderSnapshot:
         result = await self._call("orderlane_order_status", ctx=self.ctx, order=order)
-        return _expect(result, OrderSnapshot, "orderlane_order_status")  # type: ignore[no-any-return]
+        return self.check(result, "orderlane_order_status", order)
 
     async def order_statuses(self, orders: Sequence[Order]) -> dict[str, OrderSnapshot]:
-        """Snapshots by order id; falls back to one status call per order without the hook."""
-        impl = self._impl("orderlane_order_statuses", required=False)
+        """Usable snapshots by order id; falls back to one status call per order without the
+        hook. An order whose answer is bad (or that the adapter maps to a ``BrokerError``) is
+        left out and logged with its id: it stays as it is until a later answer is usable."""
+        hook = "orderlane_order_statuses"
+        impl = self._impl(hook, required=False)
         if impl is None:
-            return {order.id: await self.order_status(order) for order in orders}
-        result = await self._guard(impl(ctx=self.ctx, orders=list(orders)))
-        _expect(result, Mapping, "orderlane_order_statuses")
-        for snapshot in result.values():
-            _expect(snapshot, OrderSnapshot, "orderlane_order_statuses")
-        return dict(result)
+            answers: dict[str, Any] = {}
+            for each in orders:
+                try:
+                    answers[each.id] = await self.order_status(each)
+                except (BrokerAnswerError, OrderNotFoundError) as error:
+                    answers[each.id] = error  # about this order alone: the others go on
+            hook = "orderlane_order_status"
+        else:
+            answers = _expect(
+                await self._guard(impl(ctx=self.ctx, orders=list(orders))), Mapping, hook, self.name
+            )
+        asked = {order.id: order for order in orders}
+        usable: dict[str, OrderSnapshot] = {}
+        for order_id, answer in answers.items():
+            order = asked.get(order_id)
+            if order is None:
+                log.warning(
+                    "adapter %r answered %s about order %r, which was not asked about; ignored",
+                    self.name,
+                    hook,
+                    order_id,
+                )
+                continue
+            try:
+                if isinstance(answer, BrokerError):
+                    raise answer
+                usable[order_id] = self.check(answer, hook, order)
+            except BrokerError as error:
+                log.error("Order %s left as it is until a usable answer: %s", order_id, error)
+        return usable
 
     async def lookup_order(
         self, order: Order, window: LookupWindow, owned_broker_ids: frozenset[str]
     ) -> LookupResult:
-        impl = self._impl("orderlane_lookup_order", required=False)
+        hook = "orderlane_lookup_order"
+        impl = self._impl(hook, required=False)
         if impl is None:
             return CannotTell("the adapter cannot look orders up")
         result = await self._guard(
             impl(ctx=self.ctx, order=order, window=window, owned_broker_ids=owned_broker_ids)
         )
-        return _expect(  # type: ignore[no-any-return]
-            result, (Found, Absent, CannotTell), "orderlane_lookup_order"
-        )
+        _expect(result, (Found, Absent, CannotTell), hook, self.name)
+        if isinstance(result, Found):
+            self.check(result.snapshot, hook, order)
+        return result  # type: ignore[no-any-return]
 
     def order_updates(self) -> AsyncIterator[PushItem] | None:
-        """The adapter's push stream, or None when it does not declare the push capability."""
+        """The adapter's push stream, or None when it does not declare the push capability.
+
+        Each pushed snapshot is checked like a polled one; a bad one is logged and turned into a
+        :class:`StreamGap`, so the tracker polls and the order is settled by its status.
+        """
         impl = self._impl("orderlane_order_updates", required=False)
         if impl is None or not self.supports(Capability.PUSH):
             return None
-        return impl(ctx=self.ctx)  # type: ignore[no-any-return]
+        return self._checked_updates(impl(ctx=self.ctx))
+
+    async def _checked_updates(self, stream: Any) -> AsyncIterator[PushItem]:
+        hook = "orderlane_order_updates"
+        async for item in stream:
+            if isinstance(item, StreamGap):
+                yield item
+                continue
+            try:
+                yield self.check(item, hook)
+            except BrokerAnswerError as error:
+                log.error("pushed update not booked: %s", error)
+                yield StreamGap(f"a pushed update was not usable ({error.field})")

@@ -32,7 +32,7 @@ from orderlane.cli_tools import bench_app, conformance, stdout_console
 from orderlane.clock import SystemClock
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
-from orderlane.journal import PnLSummary
+from orderlane.journal import JournalRows, PnLSummary
 from orderlane.journal.sql import SqlJournal, resolve_database_url, safe_url
 from orderlane.model import Order, OrderStatus, OrderType, Side, Signal
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
@@ -378,14 +378,25 @@ def adapters(json_output: JsonFlag = False) -> None:
 # ---------------------------------------------------------------- journal reads
 
 
-async def _read_orders(url: str, limit: int) -> list[Order]:
+async def _read_orders(url: str, limit: int) -> JournalRows[Order]:
     async with SqlJournal(url) as journal:
         return await journal.list_orders(limit)
 
 
-async def _read_positions(url: str, account: str | None) -> list[Position]:
+async def _read_positions(url: str, account: str | None) -> JournalRows[Position]:
     async with SqlJournal(url) as journal:
         return await journal.positions(account)
+
+
+def _report_unreadable(rows: JournalRows[Any]) -> None:
+    """After the rows that could be read were shown: name each row that could not, on stderr,
+    and exit 1 (the journal needs attention)."""
+    if not rows.unreadable:
+        return
+    console = Console(stderr=True)
+    for row in rows.unreadable:
+        console.print(Text(f"Error: {row}; not shown", style="bold red"))
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -398,13 +409,14 @@ def orders(
 ) -> None:
     """Show the newest orders in the journal."""
     url = database(database_url)
-    found = [] if _journal_missing(url) else run(_read_orders(url, limit))
+    found = JournalRows[Order]() if _journal_missing(url) else run(_read_orders(url, limit))
     if json_output:
         typer.echo(to_json([_order_data(order) for order in found], indent=2))
     elif not found:
         stdout_console().print(Text(f"No orders in {display_url(url)}."))
     else:
         stdout_console().print(orders_table(found))
+    _report_unreadable(found)
 
 
 @app.command()
@@ -417,13 +429,14 @@ def positions(
 ) -> None:
     """Show positions (flat ones too: they carry realized P&L) from the journal."""
     url = database(database_url)
-    found = [] if _journal_missing(url) else run(_read_positions(url, account))
+    found = JournalRows[Position]() if _journal_missing(url) else run(_read_positions(url, account))
     if json_output:
-        typer.echo(to_json(found, indent=2))
+        typer.echo(to_json(list(found), indent=2))
     elif not found:
         stdout_console().print(Text(f"No positions in {display_url(url)}."))
     else:
         stdout_console().print(positions_table(found))
+    _report_unreadable(found)
 
 
 @app.command()

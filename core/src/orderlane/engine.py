@@ -24,7 +24,7 @@ from orderlane.errors import BrokerError, ConfigurationError, UnknownOrderError
 from orderlane.events import EventBus
 from orderlane.executor import Executor
 from orderlane.hookspecs import hookimpl
-from orderlane.journal import PnLSummary
+from orderlane.journal import JournalRows, PnLSummary
 from orderlane.journal.sql import SqlJournal
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
@@ -399,16 +399,19 @@ class Engine:
     async def get_order(self, order_id: str) -> Order | None:
         return await self.journal.get_order(order_id)
 
-    async def orders(self, limit: int = 100) -> list[Order]:
+    # List reads leave out a stored row that cannot be read (logged, and listed in the
+    # result's ``unreadable``): one corrupted row never hides the others.
+
+    async def orders(self, limit: int = 100) -> JournalRows[Order]:
         return await self.journal.list_orders(limit)
 
-    async def open_orders(self) -> list[Order]:
+    async def open_orders(self) -> JournalRows[Order]:
         return await self.journal.open_orders(self.config.account_id)
 
-    async def fills(self, order_id: str) -> list[Fill]:
+    async def fills(self, order_id: str) -> JournalRows[Fill]:
         return await self.journal.fills(order_id)
 
-    async def positions(self) -> list[Position]:
+    async def positions(self) -> JournalRows[Position]:
         return await self.journal.positions(self.config.account_id)
 
     async def position(self, symbol: str) -> Position:
@@ -417,8 +420,8 @@ class Engine:
                 return position
         return Position(account_id=self.config.account_id, symbol=symbol)
 
-    async def realized_pnl(self, by: str = "session") -> list[PnLSummary]:
-        return list(await self.journal.realized_pnl(by))
+    async def realized_pnl(self, by: str = "session") -> JournalRows[PnLSummary]:
+        return await self.journal.realized_pnl(by)
 
     # ---------------------------------------------------------------- helpers for the executor
 

@@ -13,6 +13,7 @@
           InvalidSymbolError
           OrderValidationError
         OrderNotFoundError
+        BrokerAnswerError          a bad answer (wrong type, NaN, negative price): nothing booked
       OrderRetryExhaustedError     .original_error, .attempts
       InvalidTransitionError
       DuplicateSignalError
@@ -34,6 +35,7 @@ after which the broker may hold the order makes it UNKNOWN until the broker is a
 from __future__ import annotations
 
 __all__ = [
+    "BrokerAnswerError",
     "BrokerAuthError",
     "BrokerConnectionError",
     "BrokerError",
@@ -114,6 +116,26 @@ class OrderValidationError(OrderRejectedError):
 
 class OrderNotFoundError(BrokerError):
     """The broker says it has no such order."""
+
+
+class BrokerAnswerError(BrokerError):
+    """What an adapter answered is not a usable broker answer: a field of the wrong type (a float
+    price, a bool quantity), an impossible value (NaN, a negative or zero fill price, a negative
+    commission, more filled than ordered) or a result of the wrong kind.
+
+    Raised by the engine's ``Broker`` facade, which checks every answer before anything of it is
+    booked. ``adapter``, ``operation`` (the hook) and ``field`` name what was wrong. The order it
+    was about is left as it is, for a later status inquiry to settle; after a place request it
+    counts as an answer that does not parse (the order is looked up, never marked on a guess).
+    """
+
+    def __init__(
+        self, message: str, *, adapter: str = "", operation: str = "", field: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.adapter = adapter
+        self.operation = operation
+        self.field = field
 
 
 class OrderRetryExhaustedError(OrderlaneError):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         RateLimit,
         StreamGap,
     )
+    from orderlane.errors import BrokerError
     from orderlane.model import Fill, Order, OrderSnapshot, OrderStatus
     from orderlane.positions import Position
     from orderlane.retry import ErrorClass, Operation, RetryConfig
@@ -134,12 +135,14 @@ def orderlane_order_status(ctx: BrokerContext, order: Order) -> OrderSnapshot:
 @hookspec(firstresult=True)
 def orderlane_order_statuses(
     ctx: BrokerContext, orders: Sequence[Order]
-) -> Mapping[str, OrderSnapshot]:
+) -> Mapping[str, OrderSnapshot | BrokerError]:
     """Return snapshots of many orders, keyed by ``order.id``, in as few broker calls as possible.
 
     Implemented by: adapters with the ``batch_status`` capability (one request per page of the
     broker's order inquiry, each page taking a permit). Orders missing from the mapping are left
-    as they are this cycle. Without this hook the engine calls ``orderlane_order_status`` per order.
+    as they are this cycle. An order whose record cannot be read may map to the ``BrokerError``
+    saying why: that order alone is left as it is (and logged), the others are booked. Without
+    this hook the engine calls ``orderlane_order_status`` per order.
     """
 
 

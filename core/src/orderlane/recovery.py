@@ -171,8 +171,14 @@ class Recovery:
                 engine.tracker.observe(order)
                 changes.append(_change(order, order, "tracked; no status yet"))
                 continue
-            async with engine.order_lock(order.id):
-                after = await engine.executor.apply_snapshot(order, snapshot)
+            try:
+                async with engine.order_lock(order.id):
+                    after = await engine.executor.apply_snapshot(order, snapshot)
+            except Exception as error:  # this order alone waits for a later answer
+                log.error("Order %s: the broker's answer was not booked: %s", order.id, error)
+                engine.tracker.observe(order)
+                changes.append(_change(order, order, "tracked; answer not booked"))
+                continue
             engine.tracker.observe(after)
             changes.append(_change(order, after, "caught up"))
         return changes

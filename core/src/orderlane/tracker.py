@@ -84,7 +84,7 @@ class OrderTracker:
         early = self._early.pop(order.broker_order_id, None)
         if early is not None:
             # A pushed notice beat the place answer; book it now that the id is known.
-            self._spawn(self.apply(order.id, early[1]))
+            self._spawn(self.apply(order.id, early[1], pushed=True))
 
     def _forget(self, order: Order) -> None:
         self._open.pop(order.id, None)
@@ -113,13 +113,32 @@ class OrderTracker:
             order = await self._engine.journal.get_order(order_id)
         return order
 
-    async def apply(self, order_id: str, snapshot: OrderSnapshot) -> None:
-        """Book a broker snapshot for one order, under the order's lock."""
-        async with self._engine.order_lock(order_id):
-            order = await self._current(order_id)
-            if order is None:
-                return
-            await self._engine.executor.apply_snapshot(order, snapshot)
+    async def apply(self, order_id: str, snapshot: OrderSnapshot, *, pushed: bool = False) -> None:
+        """Book a broker snapshot for one order, under the order's lock.
+
+        One order's answer that cannot be booked is logged with the order's id and leaves that
+        order as it is (the next answer settles it); it never stops the others' booking.
+        ``pushed``: the snapshot came from the push stream and is checked against the order here
+        (a polled one was checked by the ``Broker`` facade).
+        """
+        try:
+            async with self._engine.order_lock(order_id):
+                order = await self._current(order_id)
+                if order is None:
+                    return
+                if pushed:
+                    self._engine.broker.check(snapshot, "orderlane_order_updates", order)
+                await self._engine.executor.apply_snapshot(order, snapshot)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.error(
+                "Order %s: the broker's answer was not booked (%s: %s); left as it is until a "
+                "later answer",
+                order_id,
+                type(error).__name__,
+                error,
+            )
 
     # ---------------------------------------------------------------- running
 
@@ -204,7 +223,7 @@ class OrderTracker:
             return
         order_id = self._by_broker_id.get(broker_id) or self._ended.get(broker_id)
         if order_id is not None:
-            await self.apply(order_id, snapshot)
+            await self.apply(order_id, snapshot, pushed=True)
             return
         # Not known yet: the place answer may still be on its way. Held until the id is
         # stored (observe); the next poll covers it if that never happens.

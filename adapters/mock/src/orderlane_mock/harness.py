@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from orderlane import Capability
+import attrs
+
+from orderlane import Capability, OrderSnapshot
 from orderlane.errors import ConfigurationError
 from orderlane.model import Execution
 from orderlane.testing.harness import (
@@ -171,6 +173,11 @@ class MockHarness:
     def stale_next_status(self, broker_order_id: str, executions: int) -> None:
         self.venue.stale_next_status(broker_order_id, executions)
 
+    def malform_next_status(self, broker_order_id: str) -> None:
+        """A float where the execution prices and the notional belong (a JSON number parsed as
+        a float)."""
+        self.venue.corrupt_next_status(broker_order_id, _float_prices)
+
     def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:
         self.venue.enforce_rate_limit(limit, period, monotonic)
         self._declared_limit = (limit, period)
@@ -190,6 +197,16 @@ class MockHarness:
 
     def rate_limit_answers(self) -> int:
         return self.venue.rate_limit_rejections
+
+
+def _float_prices(snapshot: OrderSnapshot) -> OrderSnapshot:
+    # Deliberately the wrong type: what the engine must refuse.
+    executions = tuple(
+        attrs.evolve(e, price=float(e.price))  # type: ignore[arg-type]
+        for e in snapshot.executions
+    )
+    notional: Any = float(snapshot.filled_notional or 0)
+    return attrs.evolve(snapshot, executions=executions, filled_notional=notional)
 
 
 def create_harness(options: Mapping[str, Any]) -> VenueHarness:

@@ -8,6 +8,7 @@ commission (100). Tests script what happens next::
     venue.fail_next("connection", times=3)
     venue.fill(broker_order_id, 6)       # execute more of an open order later
     venue.stale_next_status(broker_order_id, 1)  # the next status answer lags behind
+    venue.corrupt_next_status(broker_order_id, change)  # ... or comes out malformed
 
 Its daily inquiry answers in pages of :attr:`MockVenue.page_size` orders, one request per page,
 and it pushes a notice of every change of an order's state (see :mod:`orderlane_mock.push`).
@@ -40,7 +41,7 @@ from orderlane.errors import (
 from orderlane.model import Execution, Order, OrderSnapshot, OrderStatus, OrderType, Side
 from orderlane_mock.push import PushNotices
 
-__all__ = ["MockVenue", "VenueOrder", "VenueRequest"]
+__all__ = ["Corruption", "MockVenue", "VenueOrder", "VenueRequest"]
 
 RejectKind = Literal["insufficient_balance", "invalid_symbol", "validation", "other"]
 FailKind = Literal[
@@ -52,6 +53,8 @@ FailKind = Literal[
     "rate_limit",  # the venue refused it for exceeding its rate
 ]
 Operation = Literal["place", "cancel", "status", "lookup"]
+#: Turns a true answer into a malformed one (``corrupt_next_status``, ``corrupt_next_place``).
+Corruption = Callable[[OrderSnapshot], OrderSnapshot]
 
 _REJECTIONS: dict[str, type[OrderRejectedError]] = {
     "insufficient_balance": InsufficientBalanceError,
@@ -163,6 +166,12 @@ class MockVenue:
         self._status_answers: dict[str, collections.deque[tuple[str, int]]] = (
             collections.defaultdict(collections.deque)
         )
+        #: Changes applied to the next answers: per broker order id for status answers, and
+        #: for place answers (to script malformed answers, as an adapter's parsing slip makes).
+        self._corrupt_status: dict[str, collections.deque[Corruption]] = collections.defaultdict(
+            collections.deque
+        )
+        self._corrupt_place: collections.deque[Corruption] = collections.deque()
         self.page_size = page_size
         #: The push channel: every change of an order's state goes out as a notice to whoever
         #: subscribed (the adapter, while it runs).
@@ -293,8 +302,27 @@ class MockVenue:
             )
         self._status_answers[broker_order_id].append(("stale", executions))
 
+    def corrupt_next_status(self, broker_order_id: str, change: Corruption) -> None:
+        """The next status answer for the order is ``change(answer)``: a malformed answer (a
+        float price, NaN, a negative commission...), as an adapter's parsing slip passes on."""
+        self._get(broker_order_id)
+        self._corrupt_status[broker_order_id].append(change)
+
+    def corrupt_next_place(self, change: Corruption) -> None:
+        """The next accepted place request is answered with ``change(answer)``; the venue
+        holds the order as it truly is."""
+        self._corrupt_place.append(change)
+
     def _answer(self, order: VenueOrder) -> OrderSnapshot:
-        """The status answer for ``order``: the scripted one, if any, else the truth."""
+        """The status answer for ``order``: the scripted one, if any, else the truth; then a
+        scripted corruption, if any."""
+        answer = self._scripted_answer(order)
+        corruptions = self._corrupt_status.get(order.broker_order_id)
+        if corruptions:
+            answer = corruptions.popleft()(answer)
+        return answer
+
+    def _scripted_answer(self, order: VenueOrder) -> OrderSnapshot:
         scripted = self._status_answers.get(order.broker_order_id)
         if not scripted:
             return order.snapshot()
@@ -358,6 +386,7 @@ class MockVenue:
         self._get(broker_order_id)
         del self.orders[broker_order_id]
         self._status_answers.pop(broker_order_id, None)
+        self._corrupt_status.pop(broker_order_id, None)
 
     # ---------------------------------------------------------------- what requests see
 
@@ -459,6 +488,8 @@ class MockVenue:
         request = self._record("place", order.id, None)
         accepted = self._take(order)
         request.broker_order_id = accepted.broker_order_id
+        if self._corrupt_place:
+            return self._corrupt_place.popleft()(accepted.snapshot())
         return accepted.snapshot()
 
     def cancel(self, broker_order_id: str) -> OrderSnapshot | None:

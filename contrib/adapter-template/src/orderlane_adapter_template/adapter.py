@@ -152,10 +152,10 @@ class TemplateAdapter:
     @hookimpl
     async def orderlane_order_statuses(
         self, ctx: BrokerContext, orders: Sequence[Order]
-    ) -> Mapping[str, OrderSnapshot]:
+    ) -> Mapping[str, OrderSnapshot | BrokerError]:
         ids = {order.broker_order_id: order.id for order in orders if order.broker_order_id}
         numbers = list(ids)
-        snapshots: dict[str, OrderSnapshot] = {}
+        snapshots: dict[str, OrderSnapshot | BrokerError] = {}
         for start in range(0, len(numbers), PAGE_SIZE):
             await ctx.permit(RequestKind.INQUIRY)  # one permit per page: the venue counts pages
             try:
@@ -163,7 +163,15 @@ class TemplateAdapter:
             except VenueError as error:
                 raise _refusal(error) from error
             for record in page:
-                snapshots[ids[record["order_no"]]] = parse_record(record)
+                order_id = ids.get(record.get("order_no"))
+                if order_id is None:
+                    continue  # not one of the orders asked about
+                try:
+                    snapshots[order_id] = parse_record(record)
+                except BrokerError as error:
+                    # One record that does not parse is that order's problem alone: the engine
+                    # leaves it as it is and books the others.
+                    snapshots[order_id] = error
         return snapshots
 
     @hookimpl

@@ -113,6 +113,9 @@ class TemplateHarness:
     def stale_next_status(self, broker_order_id: str, executions: int) -> None:
         self.venue.script_status(broker_order_id, "stale", executions)
 
+    def malform_next_status(self, broker_order_id: str) -> None:
+        self.venue.script_status(broker_order_id, "malformed")
+
     # ---------------------------------------------------------------- the venue's rate limit
 
     def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:

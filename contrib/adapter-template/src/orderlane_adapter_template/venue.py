@@ -136,7 +136,8 @@ class TemplateVenue:
         self._lookup_answers.extend([answer] * times)
 
     def script_status(self, order_no: str, kind: str, executions: int = 0) -> None:
-        """The next status answer for the order: ("repeat", 0) or ("stale", executions)."""
+        """The next status answer for the order: ("repeat", 0), ("stale", executions) or
+        ("malformed", 0): "NaN" where its prices belong, as a venue's slip gives."""
         record = self._get(order_no)
         if kind == "repeat" and not record["executions"]:
             raise ValueError(f"order {order_no} has no execution to repeat")
@@ -249,6 +250,11 @@ class TemplateVenue:
         answer = self._copy(record)
         if kind == "repeat":  # the last execution reported twice, the totals unchanged
             answer["executions"].append(dict(answer["executions"][-1]))
+            return answer
+        if kind == "malformed":
+            for execution in answer["executions"]:
+                execution["price"] = "NaN"
+            answer["filled_amount"] = "NaN"
             return answer
         executions = answer["executions"][:count]  # as the order stood after ``count``
         filled = sum(e["qty"] for e in executions)

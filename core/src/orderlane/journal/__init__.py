@@ -7,9 +7,9 @@ share one commit and other stores can drop in. :class:`SqlJournal` is the SQLAlc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -17,7 +17,41 @@ from orderlane.events import Event
 from orderlane.model import Fill, Order
 from orderlane.positions import Position
 
-__all__ = ["Committed", "Journal", "PnLSummary", "SqlJournal", "Transition"]
+__all__ = [
+    "Committed",
+    "Journal",
+    "JournalRows",
+    "PnLSummary",
+    "SqlJournal",
+    "Transition",
+    "UnreadableRow",
+]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class UnreadableRow:
+    """A stored row that could not be read (changed outside orderlane): which, and why."""
+
+    table: str
+    key: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.table} row {self.key} cannot be read: {self.problem}"
+
+
+class JournalRows(list[T]):
+    """What a list read of the journal returns: the rows that could be read, in order.
+
+    A row that could not be read is left out, logged with its key, and listed in
+    :attr:`unreadable`, so one corrupted row never hides the others (nor crashes a report).
+    """
+
+    def __init__(self, rows: Iterable[T] = (), unreadable: Iterable[UnreadableRow] = ()) -> None:
+        super().__init__(rows)
+        self.unreadable: list[UnreadableRow] = list(unreadable)
 
 
 @attrs.frozen
@@ -67,19 +101,19 @@ class Journal(Protocol):
 
     async def find_by_signal(self, account_id: str, signal_id: str) -> Order | None: ...
 
-    async def open_orders(self, account_id: str | None = None) -> list[Order]: ...
+    async def open_orders(self, account_id: str | None = None) -> JournalRows[Order]: ...
 
     async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]: ...
 
-    async def list_orders(self, limit: int = 100) -> list[Order]: ...
+    async def list_orders(self, limit: int = 100) -> JournalRows[Order]: ...
 
-    async def fills(self, order_id: str) -> list[Fill]: ...
+    async def fills(self, order_id: str) -> JournalRows[Fill]: ...
 
-    async def positions(self, account_id: str | None = None) -> list[Position]: ...
+    async def positions(self, account_id: str | None = None) -> JournalRows[Position]: ...
 
     async def events(self, order_id: str | None = None) -> list[tuple[str, dict[str, object]]]: ...
 
-    async def realized_pnl(self, by: str = "session") -> Sequence[PnLSummary]: ...
+    async def realized_pnl(self, by: str = "session") -> JournalRows[PnLSummary]: ...
 
 
 from orderlane.journal.sql import SqlJournal  # noqa: E402

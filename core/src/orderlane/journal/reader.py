@@ -14,11 +14,9 @@ consistent picture of the journal, even while engines write.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
@@ -29,16 +27,18 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event as sa_event
 
 from orderlane.errors import ConfigurationError, JournalError
-from orderlane.journal import PnLSummary
+from orderlane.journal import JournalRows, PnLSummary
 from orderlane.journal.migrate import head_revision, known_revisions
-from orderlane.journal.schema import fills, order_events, orders, positions
-from orderlane.journal.sql import (
-    _fill_from_row,
-    _order_from_row,
-    _position_from_row,
-    resolve_database_url,
-    safe_url,
+from orderlane.journal.rows import (
+    event_from_row,
+    fill_from_row,
+    order_from_row,
+    pnl_summaries,
+    position_from_row,
+    read_rows,
 )
+from orderlane.journal.schema import fills, order_events, orders, positions
+from orderlane.journal.sql import resolve_database_url, safe_url
 from orderlane.model import Fill, Order, OrderStatus
 from orderlane.positions import Position
 
@@ -56,6 +56,11 @@ class JournalEvent:
     recorded_at: datetime
 
 
+def _event(row: sa.Row[Any]) -> JournalEvent:
+    kind, payload = event_from_row(row)  # checks the payload and the time
+    return JournalEvent(row.seq, row.order_id, kind, payload, row.recorded_at)
+
+
 class JournalView:
     """Queries over one read transaction of the journal (from :meth:`JournalReader.view`)."""
 
@@ -71,7 +76,7 @@ class JournalView:
         timezone: tzinfo | None = None,
         account_id: str | None = None,
         limit: int = 100,
-    ) -> list[Order]:
+    ) -> JournalRows[Order]:
         """The newest orders first; ``day`` is the day they were created on, in ``timezone``."""
         query = sa.select(orders)
         if statuses:
@@ -86,24 +91,24 @@ class JournalView:
                 orders.c.created_at >= start, orders.c.created_at < start + timedelta(days=1)
             )
         query = query.order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)
-        return [_order_from_row(row) for row in self._conn.execute(query)]
+        return read_rows(self._conn.execute(query), order_from_row)
 
-    def open_orders(self, account_id: str | None = None) -> list[Order]:
+    def open_orders(self, account_id: str | None = None) -> JournalRows[Order]:
         """Every order not in a final state, oldest first."""
         open_statuses = [status.value for status in OrderStatus if not status.is_terminal]
         query = sa.select(orders).where(orders.c.status.in_(open_statuses))
         if account_id is not None:
             query = query.where(orders.c.account_id == account_id)
         query = query.order_by(orders.c.created_at, orders.c.id)
-        return [_order_from_row(row) for row in self._conn.execute(query)]
+        return read_rows(self._conn.execute(query), order_from_row)
 
     def order(self, order_id: str) -> Order | None:
         row = self._conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
-        return None if row is None else _order_from_row(row)
+        return None if row is None else order_from_row(row)
 
     def fills(
         self, *, order_id: str | None = None, account_id: str | None = None, limit: int = 100
-    ) -> list[Fill]:
+    ) -> JournalRows[Fill]:
         """Fills newest first (one order's: in the order they were executed)."""
         query = sa.select(fills)
         if order_id is not None:
@@ -112,46 +117,34 @@ class JournalView:
             query = query.order_by(fills.c.executed_at.desc(), fills.c.fill_id)
         if account_id is not None:
             query = query.where(fills.c.account_id == account_id)
-        return [_fill_from_row(row) for row in self._conn.execute(query.limit(limit))]
+        return read_rows(self._conn.execute(query.limit(limit)), fill_from_row)
 
-    def positions(self, account_id: str | None = None) -> list[Position]:
+    def positions(self, account_id: str | None = None) -> JournalRows[Position]:
         """Positions by account and symbol, flat ones too (they carry realized P&L)."""
         query = sa.select(positions).order_by(positions.c.account_id, positions.c.symbol)
         if account_id is not None:
             query = query.where(positions.c.account_id == account_id)
-        return [_position_from_row(row) for row in self._conn.execute(query)]
+        return read_rows(self._conn.execute(query), position_from_row)
 
-    def realized_pnl(self, by: str = "day", account_id: str | None = None) -> list[PnLSummary]:
+    def realized_pnl(
+        self, by: str = "day", account_id: str | None = None
+    ) -> JournalRows[PnLSummary]:
         """Realized P&L summed per trading ``day`` or per ``session``, in key order."""
         if by not in {"session", "day"}:
             raise ValueError("by must be 'session' or 'day'")
-        column = fills.c.session_id if by == "session" else fills.c.trading_day
-        query = sa.select(column, fills.c.realized_pnl)
+        query = sa.select(fills)
         if account_id is not None:
             query = query.where(fills.c.account_id == account_id)
-        totals: dict[str, tuple[Decimal, int]] = {}
-        for key, pnl in self._conn.execute(query):
-            total, count = totals.get(key, (Decimal(0), 0))
-            totals[key] = (total + pnl, count + 1)
-        return [PnLSummary(key, total, count) for key, (total, count) in sorted(totals.items())]
+        return pnl_summaries(read_rows(self._conn.execute(query), fill_from_row), by)
 
-    def events(self, order_id: str) -> list[JournalEvent]:
+    def events(self, order_id: str) -> JournalRows[JournalEvent]:
         """One order's events in commit order: its timeline."""
         query = (
             sa.select(order_events)
             .where(order_events.c.order_id == order_id)
             .order_by(order_events.c.seq)
         )
-        return [
-            JournalEvent(
-                seq=row.seq,
-                order_id=row.order_id,
-                type=row.type,
-                payload=json.loads(row.payload),
-                recorded_at=row.recorded_at,
-            )
-            for row in self._conn.execute(query)
-        ]
+        return read_rows(self._conn.execute(query), _event)
 
     def status_counts(self, account_id: str | None = None) -> dict[OrderStatus, int]:
         """How many orders are in each state (every state present, zero included)."""

@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
@@ -33,10 +32,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import Event, OrderFilled, PositionChanged
-from orderlane.journal import Committed, PnLSummary, Transition
+from orderlane.journal import Committed, JournalRows, PnLSummary, Transition
 from orderlane.journal.migrate import upgrade
+from orderlane.journal.rows import (
+    event_from_row,
+    fill_from_row,
+    fill_row,
+    order_from_row,
+    order_row,
+    pnl_summaries,
+    position_from_row,
+    position_row,
+    read_rows,
+)
 from orderlane.journal.schema import engine_sessions, fills, order_events, orders, positions
-from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus, OrderType, Side
+from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus
 from orderlane.positions import Position
 
 __all__ = [
@@ -170,134 +180,6 @@ class _Work:
     #: May be refused in the normal course (an instrument hold, a signal id already taken): it
     #: runs under a savepoint, so its refusal does not undo the rest of a group commit.
     refusable: bool = False
-
-
-def _order_row(order: Order) -> dict[str, Any]:
-    return {
-        "id": order.id,
-        "account_id": order.account_id,
-        "session_id": order.session_id,
-        "signal_id": order.signal_id,
-        "symbol": order.symbol,
-        "symbol_name": order.symbol_name,
-        "side": order.side.value,
-        "order_type": order.order_type.value,
-        "quantity": order.quantity,
-        "limit_price": order.limit_price,
-        "status": order.status.value,
-        "broker_order_id": order.broker_order_id,
-        "filled_quantity": order.filled_quantity,
-        "filled_notional": order.filled_notional,
-        "commission": order.commission,
-        "reason": order.reason,
-        "created_at": order.created_at,
-        "submitted_at": order.submitted_at,
-        "updated_at": order.updated_at,
-        "filled_at": order.filled_at,
-        "attempts": order.attempts,
-        "version": order.version,
-    }
-
-
-def _order_from_row(row: sa.Row[Any]) -> Order:
-    data = row._mapping
-    try:
-        return Order(
-            id=data["id"],
-            account_id=data["account_id"],
-            session_id=data["session_id"],
-            signal_id=data["signal_id"],
-            symbol=data["symbol"],
-            symbol_name=data["symbol_name"],
-            side=Side(data["side"]),
-            order_type=OrderType(data["order_type"]),
-            quantity=int(data["quantity"]),
-            limit_price=data["limit_price"],
-            status=OrderStatus(data["status"]),
-            broker_order_id=data["broker_order_id"],
-            filled_quantity=int(data["filled_quantity"]),
-            filled_notional=data["filled_notional"],
-            commission=data["commission"],
-            reason=data["reason"],
-            created_at=data["created_at"],
-            submitted_at=data["submitted_at"],
-            updated_at=data["updated_at"],
-            filled_at=data["filled_at"],
-            attempts=int(data["attempts"]),
-            version=int(data["version"]),
-        )
-    except (ValueError, KeyError, TypeError) as error:
-        raise JournalError(f"order row {data.get('id')!r} cannot be read: {error}") from error
-
-
-def _fill_row(fill: Fill) -> dict[str, Any]:
-    return {
-        "order_id": fill.order_id,
-        "fill_id": fill.fill_id,
-        "account_id": fill.account_id,
-        "session_id": fill.session_id,
-        "symbol": fill.symbol,
-        "side": fill.side.value,
-        "quantity": fill.quantity,
-        "price": fill.price,
-        "commission": fill.commission,
-        "realized_pnl": fill.realized_pnl,
-        "executed_at": fill.executed_at,
-        "trading_day": fill.trading_day.isoformat(),
-    }
-
-
-def _fill_from_row(row: sa.Row[Any]) -> Fill:
-    from datetime import date
-
-    data = row._mapping
-    return Fill(
-        fill_id=data["fill_id"],
-        order_id=data["order_id"],
-        account_id=data["account_id"],
-        session_id=data["session_id"],
-        symbol=data["symbol"],
-        side=Side(data["side"]),
-        quantity=int(data["quantity"]),
-        price=data["price"],
-        commission=data["commission"],
-        executed_at=data["executed_at"],
-        trading_day=date.fromisoformat(data["trading_day"]),
-        realized_pnl=data["realized_pnl"],
-    )
-
-
-def _position_row(position: Position) -> dict[str, Any]:
-    return {
-        "account_id": position.account_id,
-        "symbol": position.symbol,
-        "symbol_name": position.symbol_name,
-        "quantity": position.quantity,
-        "average_price": position.average_price,
-        "cost_basis": position.cost_basis,
-        "fees": position.fees,
-        "realized_pnl": position.realized_pnl,
-        "opened_at": position.opened_at,
-        "updated_at": position.updated_at,
-        "version": position.version,
-    }
-
-
-def _position_from_row(row: sa.Row[Any]) -> Position:
-    data = row._mapping
-    return Position(
-        account_id=data["account_id"],
-        symbol=data["symbol"],
-        symbol_name=data["symbol_name"],
-        quantity=int(data["quantity"]),
-        average_price=data["average_price"],
-        cost_basis=data["cost_basis"],
-        fees=data["fees"],
-        realized_pnl=data["realized_pnl"],
-        opened_at=data["opened_at"],
-        updated_at=data["updated_at"],
-        version=int(data["version"]),
-    )
 
 
 class SqlJournal:
@@ -573,13 +455,13 @@ class SqlJournal:
         if now_order is not None:
             if transition.new:
                 stored = attrs.evolve(now_order, version=1)
-                conn.execute(_INSERT_ORDER, {**_order_row(stored), "engine_id": self.engine_id})
+                conn.execute(_INSERT_ORDER, {**order_row(stored), "engine_id": self.engine_id})
             else:
                 stored = attrs.evolve(now_order, version=now_order.version + 1)
                 result = conn.execute(
                     _UPDATE_ORDER,
                     {
-                        **_order_row(stored),
+                        **order_row(stored),
                         "engine_id": self.engine_id,
                         "k_id": now_order.id,
                         "k_version": now_order.version,
@@ -597,11 +479,11 @@ class SqlJournal:
             change = position.apply(fill, stored.symbol_name if stored else "")
             after = attrs.evolve(change.position, version=position.version + 1)
             booked = attrs.evolve(fill, realized_pnl=change.realized_pnl)
-            conn.execute(_INSERT_FILL, _fill_row(booked))
+            conn.execute(_INSERT_FILL, fill_row(booked))
             result = conn.execute(
                 _UPDATE_POSITION,
                 {
-                    **_position_row(after),
+                    **position_row(after),
                     "k_account": fill.account_id,
                     "k_symbol": fill.symbol,
                     "k_version": position.version,
@@ -649,9 +531,9 @@ class SqlJournal:
         if row is None:
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             flat = Position(account_id=account_id, symbol=symbol)
-            conn.execute(insert(positions).values(_position_row(flat)).on_conflict_do_nothing())
+            conn.execute(insert(positions).values(position_row(flat)).on_conflict_do_nothing())
             row = conn.execute(_POSITION_FOR_UPDATE, keys).one()
-        return _position_from_row(row)
+        return position_from_row(row)
 
     # ---------------------------------------------------------------- reads
 
@@ -661,7 +543,7 @@ class SqlJournal:
     async def get_order(self, order_id: str) -> Order | None:
         def read(conn: sa.Connection) -> Order | None:
             row = conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
-            return None if row is None else _order_from_row(row)
+            return None if row is None else order_from_row(row)
 
         return await self._read(read)
 
@@ -672,18 +554,16 @@ class SqlJournal:
                     orders.c.account_id == account_id, orders.c.signal_id == signal_id
                 )
             ).first()
-            return None if row is None else _order_from_row(row)
+            return None if row is None else order_from_row(row)
 
         return await self._read(read)
 
-    async def open_orders(self, account_id: str | None = None) -> list[Order]:
-        def read(conn: sa.Connection) -> list[Order]:
+    async def open_orders(self, account_id: str | None = None) -> JournalRows[Order]:
+        def read(conn: sa.Connection) -> JournalRows[Order]:
             query = sa.select(orders).where(orders.c.status.in_(_OPEN))
             if account_id is not None:
                 query = query.where(orders.c.account_id == account_id)
-            return [
-                _order_from_row(row) for row in conn.execute(query.order_by(orders.c.created_at))
-            ]
+            return read_rows(conn.execute(query.order_by(orders.c.created_at)), order_from_row)
 
         return await self._read(read)
 
@@ -770,54 +650,50 @@ class SqlJournal:
 
         return await self._read(read)
 
-    async def list_orders(self, limit: int = 100) -> list[Order]:
-        def read(conn: sa.Connection) -> list[Order]:
+    async def list_orders(self, limit: int = 100) -> JournalRows[Order]:
+        def read(conn: sa.Connection) -> JournalRows[Order]:
             query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)
-            return [_order_from_row(row) for row in conn.execute(query)]
+            return read_rows(conn.execute(query), order_from_row)
 
         return await self._read(read)
 
-    async def fills(self, order_id: str) -> list[Fill]:
-        def read(conn: sa.Connection) -> list[Fill]:
+    async def fills(self, order_id: str) -> JournalRows[Fill]:
+        def read(conn: sa.Connection) -> JournalRows[Fill]:
             query = (
                 sa.select(fills).where(fills.c.order_id == order_id).order_by(fills.c.executed_at)
             )
-            return [_fill_from_row(row) for row in conn.execute(query)]
+            return read_rows(conn.execute(query), fill_from_row)
 
         return await self._read(read)
 
-    async def positions(self, account_id: str | None = None) -> list[Position]:
-        def read(conn: sa.Connection) -> list[Position]:
+    async def positions(self, account_id: str | None = None) -> JournalRows[Position]:
+        def read(conn: sa.Connection) -> JournalRows[Position]:
             query = sa.select(positions).order_by(positions.c.account_id, positions.c.symbol)
             if account_id is not None:
                 query = query.where(positions.c.account_id == account_id)
-            return [_position_from_row(row) for row in conn.execute(query)]
+            return read_rows(conn.execute(query), position_from_row)
 
         return await self._read(read)
 
-    async def events(self, order_id: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-        def read(conn: sa.Connection) -> list[tuple[str, dict[str, Any]]]:
-            query = sa.select(order_events.c.type, order_events.c.payload).order_by(
-                order_events.c.seq
-            )
+    async def events(self, order_id: str | None = None) -> JournalRows[tuple[str, dict[str, Any]]]:
+        def read(conn: sa.Connection) -> JournalRows[tuple[str, dict[str, Any]]]:
+            query = sa.select(order_events).order_by(order_events.c.seq)
             if order_id is not None:
                 query = query.where(order_events.c.order_id == order_id)
-            return [(row.type, json.loads(row.payload)) for row in conn.execute(query)]
+            return read_rows(conn.execute(query), event_from_row)
 
         return await self._read(read)
 
-    async def realized_pnl(self, by: str = "session") -> list[PnLSummary]:
-        """Realized P&L summed per ``session`` (the closing order's) or per trading ``day``."""
+    async def realized_pnl(self, by: str = "session") -> JournalRows[PnLSummary]:
+        """Realized P&L summed per ``session`` (the closing order's) or per trading ``day``.
+
+        A fill row that cannot be read is left out of the sums and listed in ``unreadable``.
+        """
         if by not in {"session", "day"}:
             raise ValueError("by must be 'session' or 'day'")
-        column = fills.c.session_id if by == "session" else fills.c.trading_day
 
-        def read(conn: sa.Connection) -> list[PnLSummary]:
-            totals: dict[str, tuple[Decimal, int]] = {}
-            for key, pnl in conn.execute(sa.select(column, fills.c.realized_pnl)):
-                total, count = totals.get(key, (Decimal(0), 0))
-                totals[key] = (total + pnl, count + 1)
-            return [PnLSummary(key, total, count) for key, (total, count) in sorted(totals.items())]
+        def read(conn: sa.Connection) -> JournalRows[PnLSummary]:
+            return pnl_summaries(read_rows(conn.execute(sa.select(fills)), fill_from_row), by)
 
         return await self._read(read)
 

@@ -1,15 +1,30 @@
-"""Column types that keep money exact and times UTC-aware on every database."""
+"""Column types that keep money exact and times UTC-aware on every database.
+
+Reading never raises: a stored value the type cannot read (text that is no number, a time that
+does not parse: a row changed outside orderlane) comes back as :class:`Unreadable`, which the row
+readers (:mod:`orderlane.journal.rows`) report with the row's key. A raise here would end the
+whole result, hiding every row after the bad one.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-__all__ = ["Money", "UTCDateTime"]
+__all__ = ["Money", "UTCDateTime", "Unreadable"]
+
+
+@attrs.frozen
+class Unreadable:
+    """A stored value its column type cannot read: ``raw`` as the database gave it."""
+
+    raw: object
+    kind: str
 
 
 class Money(sa.types.TypeDecorator[Decimal]):
@@ -32,10 +47,13 @@ class Money(sa.types.TypeDecorator[Decimal]):
             return str(value)
         return value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return value if isinstance(value, Decimal) else Decimal(str(value))
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or isinstance(value, Decimal):
+            return value
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            return Unreadable(value, "decimal number")
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -59,12 +77,15 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return value.isoformat(timespec="microseconds")
         return value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        except ValueError:
+            moment = None
         if not isinstance(moment, datetime):
-            raise TypeError(f"expected a datetime column, got {type(moment).__name__}")
+            return Unreadable(value, "time")
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)

@@ -196,6 +196,13 @@ class VenueHarness(Protocol):
         lagging replica gives: the order as it stood after its first ``executions`` executions
         (quantity, amount, commission and status of that moment; SUBMITTED for 0)."""
 
+    def malform_next_status(self, broker_order_id: str) -> None:
+        """The venue's next status answer for the order (alone in the inquiry, also a batch one)
+        carries a malformed value where a price belongs, as a broker's slip or an adapter's
+        parsing slip gives (a float, NaN or a negative number, whatever the venue's format makes
+        of it); its other answers stay true. The engine must book nothing of that answer and go
+        on with the other orders."""
+
     # ---------------------------------------------------------------- the venue's rate limit
 
     def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:

@@ -10,9 +10,9 @@ needs a capability the harness lacks is never run (the runner and the pytest plu
 The rows live in modules by theme and register on import: :mod:`.seed` (fills, rejections,
 retries, signals, P&L), :mod:`.lifecycle` (open orders: later fills, cancels, the venue's own
 changes, status answers), :mod:`.ambiguous` (sends whose outcome is unknown), :mod:`.limits`
-(the broker's rate limit), :mod:`.tracking` (timeouts, paged status polls), :mod:`.push` (pushed
-updates) and :mod:`.recovery` (restarts, after a crash too). :data:`SCENARIOS` holds them in that
-order.
+(the broker's rate limit), :mod:`.tracking` (timeouts, paged status polls), :mod:`.answers`
+(malformed answers, cumulative commissions), :mod:`.push` (pushed updates) and :mod:`.recovery`
+(restarts, after a crash too). :data:`SCENARIOS` holds them in that order.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from orderlane.testing.scenarios import lifecycle  # noqa: F401
 from orderlane.testing.scenarios import ambiguous  # noqa: F401
 from orderlane.testing.scenarios import limits  # noqa: F401
 from orderlane.testing.scenarios import tracking  # noqa: F401
+from orderlane.testing.scenarios import answers  # noqa: F401
 from orderlane.testing.scenarios import push  # noqa: F401
 from orderlane.testing.scenarios import recovery  # noqa: F401
 

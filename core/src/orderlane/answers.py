@@ -1,0 +1,145 @@
+"""The checks every broker answer passes before the engine books anything of it.
+
+Hook results are ``Any`` to the type checker and come from code the engine does not control: a
+JSON number parsed as a float, a broker's "NaN" passed through ``Decimal``, a negative price or a
+cumulative quantity above the order's would otherwise reach the books (or crash them). The
+``Broker`` facade runs :func:`check_snapshot` on every snapshot it hands on and raises
+:class:`~orderlane.errors.BrokerAnswerError` naming the adapter, the hook and the field; the order
+the answer was about is then left as it is until a later answer is usable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from orderlane.errors import BrokerAnswerError
+from orderlane.model import Execution, Order, OrderSnapshot, OrderStatus
+
+__all__ = ["MAX_ANSWER_MONEY", "MIN_ANSWER_EXPONENT", "check_snapshot"]
+
+#: Money in a broker answer stays below this magnitude (prices, amounts, commissions).
+MAX_ANSWER_MONEY = Decimal(10) ** 20
+#: ... and has at most this many decimal places (an average price may carry many).
+MIN_ANSWER_EXPONENT = -28
+
+
+class _Checker:
+    def __init__(self, adapter: str, operation: str, order: Order | None) -> None:
+        self.adapter, self.operation, self.order = adapter, operation, order
+
+    def fail(self, field: str, problem: str) -> BrokerAnswerError:
+        about = f" about order {self.order.id}" if self.order is not None else ""
+        return BrokerAnswerError(
+            f"adapter {self.adapter!r} answered {self.operation}{about} with a bad {field}: "
+            f"{problem}",
+            adapter=self.adapter,
+            operation=self.operation,
+            field=field,
+        )
+
+    def integer(self, value: Any, field: str, *, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(field, f"{_show(value)} is not an int")
+        if value < minimum:
+            raise self.fail(field, f"{value} is below {minimum}")
+        return value
+
+    def money(self, value: Any, field: str, *, positive: bool = False) -> Decimal:
+        if not isinstance(value, Decimal):
+            raise self.fail(field, f"{_show(value)} is not a Decimal")
+        if not value.is_finite():
+            raise self.fail(field, f"{value} is not a finite number")
+        if value < 0 or (positive and value == 0):
+            raise self.fail(field, f"{value} is {'not above' if positive else 'below'} zero")
+        exponent = value.as_tuple().exponent
+        if value >= MAX_ANSWER_MONEY or (
+            isinstance(exponent, int) and exponent < MIN_ANSWER_EXPONENT
+        ):
+            raise self.fail(field, f"{value} is beyond what the journal holds")
+        return value
+
+    def optional_money(self, value: Any, field: str, *, positive: bool = False) -> None:
+        if value is not None:
+            self.money(value, field, positive=positive)
+
+    def moment(self, value: Any, field: str) -> None:
+        if value is None:
+            return
+        if not isinstance(value, datetime):
+            raise self.fail(field, f"{_show(value)} is not a datetime")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise self.fail(field, f"{value} has no timezone")
+
+    def text(self, value: Any, field: str, *, optional: bool = True) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, str) or not value:
+            raise self.fail(field, f"{_show(value)} is not a non-empty string")
+
+    def execution(self, execution: Any, field: str) -> Execution:
+        if not isinstance(execution, Execution):
+            raise self.fail(field, f"{_show(execution)} is not an Execution")
+        self.text(execution.fill_id, f"{field}.fill_id", optional=False)
+        self.integer(execution.quantity, f"{field}.quantity", minimum=1)
+        self.money(execution.price, f"{field}.price", positive=True)
+        self.money(execution.commission, f"{field}.commission")
+        self.moment(execution.executed_at, f"{field}.executed_at")
+        return execution
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def check_snapshot(
+    snapshot: Any, *, adapter: str, operation: str, order: Order | None = None
+) -> OrderSnapshot:
+    """Return ``snapshot`` if every field has its type and a possible value, else raise
+    :class:`~orderlane.errors.BrokerAnswerError` naming the first field that does not.
+
+    With ``order`` (the order the answer is about) it also checks that the answer names the
+    order's broker id, if the order has one, and reports no more filled than was ordered.
+    """
+    check = _Checker(adapter, operation, order)
+    if not isinstance(snapshot, OrderSnapshot):
+        raise check.fail("result", f"{_show(snapshot)} is not an OrderSnapshot")
+    if not isinstance(snapshot.status, OrderStatus):
+        raise check.fail("status", f"{_show(snapshot.status)} is not an OrderStatus")
+    check.text(snapshot.broker_order_id, "broker_order_id")
+    filled = check.integer(snapshot.filled_quantity, "filled_quantity", minimum=0)
+    executions = snapshot.executions
+    if not isinstance(executions, Sequence) or isinstance(executions, str):
+        raise check.fail("executions", f"{_show(executions)} is not a sequence of Executions")
+    listed: dict[str, int] = {}
+    for index, execution in enumerate(executions):
+        checked = check.execution(execution, f"executions[{index}]")
+        listed[checked.fill_id] = checked.quantity
+    # An execution listed twice (a resent report) counts once, as the books count it.
+    cumulative = max(filled, sum(listed.values()))
+    # The notional and the average describe ``filled_quantity``.
+    check.optional_money(snapshot.filled_notional, "filled_notional", positive=filled > 0)
+    if filled == 0 and snapshot.filled_notional:
+        raise check.fail("filled_notional", f"{snapshot.filled_notional} with nothing filled")
+    check.optional_money(snapshot.average_price, "average_price", positive=filled > 0)
+    check.optional_money(snapshot.commission, "commission")
+    check.moment(snapshot.broker_time, "broker_time")
+    if snapshot.reason is not None and not isinstance(snapshot.reason, str):
+        raise check.fail("reason", f"{_show(snapshot.reason)} is not a string")
+    if order is None:
+        return snapshot
+    known = order.broker_order_id
+    if known is not None and snapshot.broker_order_id not in (None, known):
+        raise check.fail(
+            "broker_order_id", f"{snapshot.broker_order_id!r} is not the order's {known!r}"
+        )
+    if cumulative > order.quantity:
+        raise check.fail(
+            "filled_quantity", f"{cumulative} filled is more than the {order.quantity} ordered"
+        )
+    return snapshot
