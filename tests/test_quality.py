@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ["core", "adapters", "tests"]
+CHECKED = ["core", "adapters", "contrib/web", "tests"]
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

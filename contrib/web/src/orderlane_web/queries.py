@@ -1,0 +1,160 @@
+"""What the pages and the JSON API read, in one place: filters parsed, rows shaped as JSON.
+
+Every function here runs in a worker thread on one read transaction of the journal (a
+:class:`~orderlane.journal.reader.JournalView`). Money is an exact decimal string in JSON, times
+ISO 8601 in UTC, as everywhere in orderlane's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, tzinfo
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from orderlane.journal import PnLSummary
+from orderlane.journal.reader import JournalEvent, JournalView
+from orderlane.model import Fill, Order, OrderStatus
+from orderlane.positions import Position
+from orderlane.serialization import unstructure
+
+__all__ = [
+    "MAX_LIMIT",
+    "BadRequest",
+    "OrderFilter",
+    "event_data",
+    "fill_data",
+    "order_data",
+    "order_detail",
+    "pnl_data",
+    "position_data",
+    "summary",
+]
+
+MAX_LIMIT = 1000
+
+
+class BadRequest(ValueError):
+    """A query parameter the API cannot use; answered 400 with this message."""
+
+
+@attrs.frozen
+class OrderFilter:
+    """Which orders to list: any of ``statuses``, one ``symbol``, one ``day``, one account."""
+
+    statuses: tuple[OrderStatus, ...] = ()
+    symbol: str | None = None
+    day: date | None = None
+    account_id: str | None = None
+    limit: int = 100
+
+    @classmethod
+    def parse(cls, params: Mapping[str, list[str]]) -> OrderFilter:
+        """Read the filter from query parameters (``status`` may repeat; blanks mean "any")."""
+        statuses = []
+        for value in params.get("status", []):
+            for name in filter(None, (part.strip().upper() for part in value.split(","))):
+                try:
+                    statuses.append(OrderStatus(name))
+                except ValueError:
+                    known = ", ".join(status.value for status in OrderStatus)
+                    raise BadRequest(f"unknown status {name!r}; use one of {known}") from None
+        day = _one(params, "day")
+        try:
+            parsed_day = date.fromisoformat(day) if day else None
+        except ValueError:
+            raise BadRequest(f"day must be a date like 2026-01-05, got {day!r}") from None
+        limit = _one(params, "limit") or "100"
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+            raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}")
+        return cls(
+            statuses=tuple(dict.fromkeys(statuses)),
+            symbol=_one(params, "symbol") or None,
+            day=parsed_day,
+            account_id=_one(params, "account") or None,
+            limit=int(limit),
+        )
+
+    def orders(self, view: JournalView, zone: tzinfo) -> list[Order]:
+        return view.orders(
+            statuses=self.statuses,
+            symbol=self.symbol,
+            day=self.day,
+            timezone=zone,
+            account_id=self.account_id,
+            limit=self.limit,
+        )
+
+
+def _one(params: Mapping[str, list[str]], name: str) -> str:
+    values = params.get(name) or [""]
+    return values[-1].strip()
+
+
+def order_data(order: Order) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(order)
+    average = order.average_fill_price
+    data["average_fill_price"] = None if average is None else str(average)
+    return data
+
+
+def fill_data(fill: Fill) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(fill)
+    return data
+
+
+def position_data(position: Position) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(position)
+    return data
+
+
+def event_data(event: JournalEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "recorded_at": event.recorded_at.isoformat(),
+        "payload": event.payload,
+    }
+
+
+def pnl_data(rows: list[PnLSummary], by: str) -> dict[str, Any]:
+    total = sum((row.realized_pnl for row in rows), Decimal(0))
+    return {
+        "by": by,
+        "rows": [
+            {"key": row.key, "realized_pnl": str(row.realized_pnl), "fills": row.fills}
+            for row in rows
+        ],
+        "total": str(total),
+    }
+
+
+def order_detail(view: JournalView, order_id: str) -> dict[str, Any] | None:
+    """One order with its fills and its event timeline; None when there is no such order."""
+    order = view.order(order_id)
+    if order is None:
+        return None
+    return {
+        "order": order_data(order),
+        "fills": [fill_data(fill) for fill in view.fills(order_id=order_id, limit=MAX_LIMIT)],
+        "events": [event_data(event) for event in view.events(order_id)],
+    }
+
+
+def summary(view: JournalView, account_id: str | None = None) -> dict[str, Any]:
+    """Counts per state, open orders, the newest trading day's P&L, and the change marker."""
+    counts = view.status_counts(account_id)
+    days = view.realized_pnl("day", account_id)
+    latest = days[-1] if days else None
+    return {
+        "counts": {status.value: count for status, count in counts.items()},
+        "orders": sum(counts.values()),
+        "open": sum(count for status, count in counts.items() if not status.is_terminal),
+        "unknown": counts[OrderStatus.UNKNOWN],
+        "latest_day": None
+        if latest is None
+        else {"key": latest.key, "realized_pnl": str(latest.realized_pnl), "fills": latest.fills},
+        "marker": view.change_marker(),
+    }
