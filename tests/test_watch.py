@@ -8,6 +8,7 @@ stopped with Ctrl-C (SIGINT), as a user stops it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -356,25 +357,26 @@ def test_watch_runs_live_until_ctrl_c(tmp_path: Path) -> None:
     )
     os.close(follower)
     screen = b""
-    deadline = time.monotonic() + 30
-    try:
-        while screen.count(b"Open orders (2)") < 2 and time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.5)
-            if ready:
+
+    def drain(seconds: float) -> None:
+        """Read what the view draws (a pty that nobody reads would block its writes)."""
+        nonlocal screen
+        ready, _, _ = select.select([leader], [], [], seconds)
+        if ready:
+            with contextlib.suppress(OSError):  # the other side closed: it exited
                 screen += os.read(leader, 65536)
+
+    try:
+        deadline = time.monotonic() + 30
+        while screen.count(b"Open orders (2)") < 2 and time.monotonic() < deadline:
+            drain(0.5)
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=20)
-        while True:
-            ready, _, _ = select.select([leader], [], [], 0.5)
-            if not ready:
-                break
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            drain(0.1)
+        code = process.wait(timeout=1)
+        for _ in range(20):
+            drain(0.05)
     finally:
         if process.poll() is None:
             process.kill()
