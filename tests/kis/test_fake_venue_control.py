@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from kis.kis_raw_client import TRADING, KisClient
 from orderlane import FakeClock
-from orderlane_kis.fake import FakeKisVenue
+from orderlane_kis.fake import FakeKisVenue, RemoteVenue
 from orderlane_kis.fake.cli import _serve, app
 
 
@@ -172,3 +172,71 @@ def test_serve_says_when_it_cannot_listen() -> None:
         result = CliRunner().invoke(app, ["serve", "--port", str(port)])
     assert result.exit_code == 1
     assert "cannot listen" in result.output
+
+
+async def test_control_over_http_stays_up_while_rest_refuses(kis: KisClient) -> None:
+    remote = RemoteVenue(kis.venue.control_url)
+    assert (await remote.acall("describe"))["control_url"] == kis.venue.control_url
+    await remote.acall("refuse_connections")
+    assert not kis.venue.http.listening
+    await remote.acall("accept_connections")
+    await remote.acall("set_quote", symbol="005930", price=70_000)
+    await kis.place()
+    [order] = await remote.acall("orders")
+    assert order["amount"] == 70_000
+    with pytest.raises(ValueError, match="no order"):
+        await remote.acall("fill", odno="42")
+    with pytest.raises(ValueError, match="no control method"):
+        await remote.acall("_serve_control")
+    async with httpx.AsyncClient(base_url=kis.venue.control_url) as http:
+        assert (await http.get("/_fake/describe")).status_code == 404
+        assert (await http.post("/_fake/describe", content=b"[]")).status_code == 400
+        missing = await http.post("/_fake/set_quote", json={"symbol": "005930"})
+        assert missing.status_code == 400
+        assert "price" in missing.json()["error"]
+
+
+async def test_oauth_refusals(kis: KisClient) -> None:
+    wrong_grant = await kis.http.post(
+        "/oauth2/tokenP",
+        json={"grant_type": "password", "appkey": kis.app_key, "appsecret": kis.app_secret},
+    )
+    assert wrong_grant.status_code == 403
+    approval = await kis.http.post(
+        "/oauth2/Approval",
+        json={"grant_type": "client_credentials", "appkey": kis.app_key, "secretkey": "x"},
+    )
+    assert approval.status_code == 403
+    assert approval.json()["error_code"] == "EGW00105"
+    revoke = await kis.http.post(
+        "/oauth2/revokeP", json={"appkey": "nobody", "appsecret": "x", "token": kis.token}
+    )
+    assert revoke.status_code == 403
+    headers = kis.headers("VTTC0012U") | {"appsecret": "wrong"}
+    wrong_secret = await kis.http.post(
+        f"{TRADING}/order-cash", json=kis.order_body(), headers=headers
+    )
+    assert wrong_secret.json()["msg_cd"] == "EGW00105"
+    headers = kis.headers("VTTC0012U") | {"appkey": "someone-else"}
+    wrong_key = await kis.http.post(f"{TRADING}/order-cash", json=kis.order_body(), headers=headers)
+    assert wrong_key.json()["msg_cd"] == "EGW00103"
+
+
+async def test_scripting_arguments_are_checked(kis: KisClient) -> None:
+    with pytest.raises(ValueError, match="a kind or a msg_cd"):
+        kis.venue.reject_next()
+    with pytest.raises(ValueError, match="no account"):
+        kis.venue.set_cash(1, account="1-1")
+    kis.venue.reject_next("bad_symbol", msg1="없는 종목")
+    answer = (await kis.place()).json()
+    assert (answer["msg_cd"], answer["msg1"]) == ("MCA05918", "없는 종목")
+    kis.venue.set_holding("005930", 5)
+    kis.venue.set_holding("005930", 0)
+    assert kis.venue.account()["holdings"] == {}
+    kis.venue.add_instrument("900110", "이스트아시아홀딩스", 150)
+    kis.venue.set_page_size(2)
+    assert kis.venue.describe()["page_size"] == 2
+    kis.venue.set_notice_layout(["ODER_NO", "CNTG_YN"])
+    assert kis.venue.notices.columns == ("ODER_NO", "CNTG_YN")
+    kis.venue.reset_record()
+    assert kis.venue.request_count() == 0

@@ -208,3 +208,16 @@ def test_encryption_round_trip() -> None:
     key, iv = "k" * 32, "i" * 16
     text = "^".join(["x"] * 26) + "삼성전자"
     assert aes_decrypt(encrypt(text, key, iv), key, iv) == text
+
+
+async def test_at_most_40_subscriptions_and_a_known_tr_type(kis: KisClient) -> None:
+    key = await approval_key(kis)
+    async with websockets.connect(f"{kis.venue.ws_url}/tryitout") as ws:
+        await ws.send(subscribe(key, "H0STCNI9", "orderlane", tr_type="3"))
+        assert (await receive(ws))["body"]["msg1"] == "invalid tr_type"
+        answers = []
+        for number in range(41):
+            await ws.send(subscribe(key, "H0STCNI9", f"user{number}"))
+            answers.append((await receive(ws))["body"]["msg_cd"])
+    assert answers[:40] == ["OPSP0000"] * 40
+    assert answers[40] == "OPSP0008"
