@@ -261,11 +261,12 @@ async def test_a_waiting_duplicate_survives_the_cancellation_of_the_first_call(
         await asyncio.sleep(0)
         first.cancel()
         adapter.gate.set()
-        order = await second  # the stored order, not the first caller's cancellation
+        order = await second  # the order, not the first caller's cancellation
         assert order.signal_id == "sig-1"
-        assert order.status is OrderStatus.SUBMITTING  # where the cancelled call left it
+        # The first caller cancelled its wait, not the order: the engine settled it.
+        assert order.status is OrderStatus.FILLED
         assert first.cancelled()
-        assert len(venue.places) == 0
+        assert len(venue.places) == 1
 
 
 # ------------------------------------------------------------------ observers

@@ -78,6 +78,12 @@ class EngineConfig:
     push_safety_interval: float = 30.0
     #: How often an UNKNOWN order the broker could not place yet is looked up again.
     lookup_interval: float = 5.0
+    #: How long an order that ended with quantity left (FAILED on timeout, CANCELLED) is still
+    #: asked about, so an execution the broker reports late is booked. None: until the venue's
+    #: trading day ends (midnight in the adapter's timezone).
+    late_fill_window: float | None = None
+    #: How often those orders join the status inquiry.
+    late_fill_poll_interval: float = 5.0
     #: How long a pushed update for a broker id not stored yet is held for its place answer.
     early_update_hold: float = 10.0
     #: On start, send again an order the engine was sending when it stopped, if the broker
@@ -237,6 +243,7 @@ class Engine:
         self._started = False
         try:
             await self.tracker.stop()
+            await self.executor.stop()
             await self.broker.stop()
         finally:
             await self._stop_heartbeat()
@@ -292,7 +299,8 @@ class Engine:
 
         Returns the order in whatever state the broker left it (FILLED, SUBMITTED, REJECTED,
         FAILED, UNKNOWN...). Raises only for an invalid signal, a veto, a signal id reused with
-        other fields, or a configuration error.
+        other fields, or a configuration error. Cancelling the call (``asyncio.wait_for``) ends
+        only the caller's wait: the engine still finishes the send and books the answer.
         """
         self._require_started()
         if not isinstance(signal, Signal):

@@ -13,10 +13,13 @@ error), and "cannot tell" stays UNKNOWN for recovery to settle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
+
+import attrs
 
 from orderlane.broker import (
     Absent,
@@ -34,6 +37,7 @@ from orderlane.errors import (
     OrderRejectedError,
     OrderRetryExhaustedError,
     OrderVetoedError,
+    UnknownOrderError,
 )
 from orderlane.events import (
     Event,
@@ -48,6 +52,7 @@ from orderlane.journal import Transition
 from orderlane.journal.sql import ConcurrentUpdateError, InstrumentHeldError, SignalTakenError
 from orderlane.model import (
     TRANSITIONS,
+    Fill,
     Order,
     OrderSnapshot,
     OrderStatus,
@@ -63,7 +68,7 @@ __all__ = ["Executor"]
 
 log = logging.getLogger("orderlane.executor")
 T = TypeVar("T")
-_REAPPLY_ATTEMPTS = 3
+_REAPPLY_ATTEMPTS = 5
 #: The reason of an order ended for staying open too long (and of one whose timeout cancel is
 #: not confirmed yet, which is UNKNOWN with this prefix until the broker settles it).
 TIMEOUT_REASON = "timeout"
@@ -76,6 +81,31 @@ class _RetryAfterAbsent(Exception):
         super().__init__(str(original))
         self.original = original
         self.order = order
+
+
+@attrs.frozen
+class _Change:
+    """One planned write: the order's new state, its events and fills."""
+
+    order: Order
+    events: tuple[Event, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    hold_check: bool = False
+
+
+Planner = Callable[[Order], Awaitable[_Change | None]]
+
+
+class _Superseded(Exception):
+    """Another engine or an operator moved the order before this engine could send it."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(f"order {order.id} is {order.status.value} elsewhere")
+        self.order = order
+
+
+class _NotSent(Exception):
+    """The send was not made: the order's instrument stayed held past the hold timeout."""
 
 
 def derive_status(order: Order, snapshot: OrderSnapshot) -> OrderStatus:
@@ -103,6 +133,8 @@ class Executor:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._inflight: dict[tuple[str, str], asyncio.Future[Order | None]] = {}
+        #: The settlement (send and answer) running for each order, by order id.
+        self._settlements: dict[str, asyncio.Task[Order]] = {}
         self._tz: Any = None
 
     @property
@@ -126,28 +158,112 @@ class Executor:
         new: bool = False,
         hold_check: bool = False,
     ) -> Order:
-        """Commit ``order`` with its events and fills; the tracker hears of it afterwards."""
+        """Commit ``order`` with its events and fills; the tracker hears of it afterwards.
+
+        A change to a stored order goes through :meth:`write` (which reapplies it on a version
+        conflict); only a new order's first commit calls this directly.
+        """
+        fills = tuple(fills)
         committed = await self._engine.journal.record(
             Transition(
                 order=order,
                 events=tuple(events),
-                fills=tuple(fills),
+                fills=fills,
                 new=new,
                 hold_check=hold_check,
             )
         )
         assert committed.order is not None
         self._engine.tracker.observe(committed.order)
+        if fills:
+            self._engine.remember_fills(committed.order, fills)
         return committed.order
 
+    async def write(self, order: Order, plan: Planner) -> Order:
+        """Commit what ``plan`` makes of ``order``: the one write path for stored orders.
+
+        ``plan`` gets the order as last seen and returns the change (or None: nothing to do,
+        the order is returned as it stands). If another engine or an operator wrote the order
+        meanwhile (its version moved on), the stored order is reloaded, this engine's tracker
+        hears of it (an order ended elsewhere leaves it) and ``plan`` decides again from it.
+        """
+        return (await self._write(order, plan))[0]
+
+    async def _write(self, order: Order, plan: Planner) -> tuple[Order, bool]:
+        """:meth:`write`, also telling whether a change of this call's was committed."""
+        current = order
+        for attempt in range(1, _REAPPLY_ATTEMPTS + 1):
+            change = await plan(current)
+            if change is None:
+                return current, False
+            try:
+                committed = await self.commit(
+                    change.order,
+                    events=change.events,
+                    fills=change.fills,
+                    hold_check=change.hold_check,
+                )
+            except ConcurrentUpdateError:
+                if attempt == _REAPPLY_ATTEMPTS:
+                    raise
+                log.info("Order %s was written elsewhere meanwhile: reloading", order.id)
+                current = await self.reload(order.id)
+            else:
+                return committed, True
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def reload(self, order_id: str) -> Order:
+        """The stored order, which this engine's tracker then follows (or drops, if ended)."""
+        self._engine.forget_fills(order_id)
+        stored = await self._engine.journal.get_order(order_id)
+        if stored is None:  # pragma: no cover - orders are never deleted
+            raise UnknownOrderError(f"order {order_id} is no longer in the journal")
+        self._engine.tracker.observe(stored)
+        return stored
+
     async def move(
-        self, order: Order, status: OrderStatus, *, hold_check: bool = False, **changes: Any
+        self,
+        order: Order,
+        status: OrderStatus,
+        *,
+        hold_check: bool = False,
+        also: Callable[[Order], Iterable[Event]] | None = None,
+        **changes: Any,
     ) -> Order:
-        """Commit ``order`` in ``status`` with a status-changed event."""
+        """Commit ``order`` in ``status`` with a status-changed event (and the events ``also``
+        makes of the new order).
+
+        The move was decided on ``order``'s status: if the stored order has left that status
+        meanwhile (another engine moved it), the decision no longer holds and the stored order
+        is returned unchanged; callers check the status they got.
+        """
+        return (await self._move(order, status, hold_check=hold_check, also=also, **changes))[0]
+
+    async def _move(
+        self,
+        order: Order,
+        status: OrderStatus,
+        *,
+        hold_check: bool = False,
+        also: Callable[[Order], Iterable[Event]] | None = None,
+        **changes: Any,
+    ) -> tuple[Order, bool]:
+        """:meth:`move`, also telling whether this call's move was committed."""
         changes.setdefault("updated_at", self._engine.clock.now())
-        after = order.evolve(status, **changes)
-        events = [] if status is order.status else [OrderStatusChanged(after, order.status)]
-        return await self.commit(after, events=events, hold_check=hold_check)
+        decided_on = order.status
+
+        async def plan(current: Order) -> _Change | None:
+            if current.status is not decided_on:
+                return None
+            after = current.evolve(status, **changes)
+            events: list[Event] = []
+            if status is not current.status:
+                events.append(OrderStatusChanged(after, current.status))
+            if also is not None:
+                events.extend(also(after))
+            return _Change(after, tuple(events), hold_check=hold_check)
+
+        return await self._write(order, plan)
 
     # ---------------------------------------------------------------- execute
 
@@ -161,7 +277,7 @@ class Executor:
             return await self._join(running, signal)
         stored = await self._engine.journal.find_by_signal(account, signal.signal_id)
         if stored is not None:
-            return self._check_same(stored, signal)
+            return self._check_same(await self._settled(stored), signal)
         running = self._inflight.get(key)  # another call may have started while we read
         if running is not None:
             return await self._join(running, signal)
@@ -217,7 +333,7 @@ class Executor:
                 assert signal.signal_id is not None
                 stored = await engine.journal.find_by_signal(order.account_id, signal.signal_id)
                 assert stored is not None
-                return self._check_same(stored, signal)
+                return self._check_same(await self._settled(stored), signal)
             log.info(
                 "Order created: %s (%s %d %s)",
                 order.id,
@@ -225,7 +341,41 @@ class Executor:
                 order.quantity,
                 order.symbol,
             )
+        # The send and the booking of its answer run in a task of the engine's: a caller that
+        # cancels its wait (asyncio.wait_for, say) cancels only the wait, never the order's
+        # settlement, which would leave it SUBMITTING with the broker holding it.
+        settlement = asyncio.get_running_loop().create_task(
+            self._settle(order), name=f"orderlane-settle-{order.id}"
+        )
+        self._settlements[order.id] = settlement
+        settlement.add_done_callback(lambda task: self._settled_done(order.id, task))
+        return await asyncio.shield(settlement)
+
+    async def _settle(self, order: Order) -> Order:
+        async with self._engine.order_lock(order.id):
             return await self.submit(order)
+
+    def _settled_done(self, order_id: str, task: asyncio.Task[Order]) -> None:
+        self._settlements.pop(order_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Order %s: settlement failed", order_id, exc_info=task.exception())
+
+    async def _settled(self, order: Order) -> Order:
+        """``order`` once the settlement running for it (if any) is done."""
+        running = self._settlements.get(order.id)
+        if running is None:
+            return order
+        return await asyncio.shield(running)
+
+    async def stop(self) -> None:
+        """Cancel the settlements still running (the engine closes): their orders stay as
+        stored, and recovery settles them at the next start."""
+        running = list(self._settlements.values())
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # ---------------------------------------------------------------- submit
 
@@ -242,6 +392,8 @@ class Executor:
         the broker's capabilities."""
         if isinstance(error, _RetryAfterAbsent):
             return ErrorClass.RETRYABLE
+        if isinstance(error, (_NotSent, _Superseded)):
+            return ErrorClass.FINAL
         result = self.classify_raw(operation, error) if raw is None else raw
         if (
             result is ErrorClass.AMBIGUOUS
@@ -260,24 +412,25 @@ class Executor:
         return config
 
     async def submit(self, order: Order) -> Order:
-        """Send a committed CREATED (or UNKNOWN, confirmed absent) order; book the answer."""
-        clock = self._engine.clock
+        """Send a committed CREATED (or UNKNOWN, confirmed absent) order; book the answer.
+
+        Once any attempt of the series may have reached the broker (an ambiguous failure), no
+        exit of the series ends the order on a guess: a rejection of a later attempt (a broker
+        refusing a resent client order id as a duplicate), a final error, exhausted attempts and
+        an instrument hold past its timeout all first look the order up at the broker. Found is
+        adopted; Absent takes the exit; "cannot tell" leaves the order UNKNOWN.
+        """
         config = self.retry_config(Operation.PLACE)
         current = order
-        # Whether an attempt may have reached the broker (ambiguous, but resent because the broker
-        # deduplicates client order ids): then running out of attempts is no proof of absence.
+        # Whether an attempt may have reached the broker and the broker has not said otherwise.
         maybe_sent = False
-        if order.status is OrderStatus.CREATED:
-            current = await self._submitting_when_free(order)
-            if current.status is not OrderStatus.SUBMITTING:
-                return current
 
         async def attempt(number: int) -> Order:
             nonlocal current, maybe_sent
             if number > 1 or current.status is not OrderStatus.SUBMITTING:
                 current = await self._submitting_when_free(current)
                 if current.status is not OrderStatus.SUBMITTING:
-                    return current  # held past the hold timeout: FAILED, nothing sent
+                    return current  # ended meanwhile by another engine or an operator
             try:
                 snapshot = await self.broker.place_order(current)
             except asyncio.CancelledError:
@@ -292,6 +445,7 @@ class Executor:
                         current = await self.settle_unknown(current, error)
                     except _RetryAfterAbsent as absent:
                         current = absent.order
+                        maybe_sent = False  # the broker confirmed it holds nothing
                         raise
                     return current
                 raise
@@ -302,12 +456,38 @@ class Executor:
             cause = error.original if isinstance(error, _RetryAfterAbsent) else error
             await self._retry_scheduled(Operation.PLACE, current, config, number, delay, cause)
 
+        async def end(
+            status: OrderStatus,
+            reason: str,
+            also: Callable[[Order], Iterable[Event]] | None = None,
+        ) -> Order:
+            nonlocal current
+            if maybe_sent:
+                # An attempt may have reached the broker: ask it before any terminal state.
+                if current.status is not OrderStatus.UNKNOWN:
+                    current = await self.move(
+                        current, OrderStatus.UNKNOWN, reason=f"outcome unknown: {reason}"
+                    )
+                    if current.status is not OrderStatus.UNKNOWN:
+                        return current
+                found = await self.look_up(current, wait=True)
+                if isinstance(found, Found):
+                    return await self.book_answer(current, found.snapshot)
+                if isinstance(found, CannotTell):
+                    log.warning("Order %s stays UNKNOWN: %s", current.id, found.reason)
+                    return current
+            return await self.move(current, status, reason=reason, also=also)
+
         try:
+            if current.status is OrderStatus.CREATED:
+                current = await self._submitting_when_free(current)
+                if current.status is not OrderStatus.SUBMITTING:
+                    return current
             return await run_with_retry(
                 attempt,
                 config=config,
                 should_retry=lambda e: self.classify(Operation.PLACE, e) is ErrorClass.RETRYABLE,
-                clock=clock,
+                clock=self._engine.clock,
                 on_retry=on_retry,
                 describe=f"placing order {order.id}",
             )
@@ -322,48 +502,35 @@ class Executor:
                 current.id,
                 cause,
             )
-            if maybe_sent:
-                # An earlier attempt may have reached the broker: ask before failing the order.
-                current = await self.move(
-                    current,
-                    OrderStatus.UNKNOWN,
-                    reason=f"outcome unknown: {describe_error(exhausted)}",
-                )
-                found = await self.look_up(current)
-                if isinstance(found, Found):
-                    return await self.book_answer(current, found.snapshot)
-                if isinstance(found, CannotTell):
-                    log.warning("Order %s stays UNKNOWN: %s", current.id, found.reason)
-                    return current
-            after = current.evolve(
-                OrderStatus.FAILED, reason=describe_error(exhausted), updated_at=clock.now()
+            attempts, error_text = exhausted.attempts, describe_error(cause)
+            return await end(
+                OrderStatus.FAILED,
+                describe_error(exhausted),
+                lambda after: [RetryExhausted(after, Operation.PLACE, attempts, error_text)],
             )
-            return await self.commit(
-                after,
-                events=[
-                    OrderStatusChanged(after, current.status),
-                    RetryExhausted(
-                        after, Operation.PLACE, exhausted.attempts, describe_error(cause)
-                    ),
-                ],
-            )
+        except _Superseded as superseded:
+            return superseded.order
+        except _NotSent as held:
+            log.error("Order %s failed: %s", current.id, held)
+            return await end(OrderStatus.FAILED, str(held))
         except OrderRejectedError as rejected:
             reason = describe_error(rejected)
             log.warning("Order %s rejected: %s", current.id, reason)
-            return await self.move(current, OrderStatus.REJECTED, reason=reason)
+            return await end(OrderStatus.REJECTED, reason)
         except asyncio.CancelledError:
             raise
         except Exception as error:
             log.error("Order %s failed: %s", current.id, describe_error(error))
-            return await self.move(current, OrderStatus.FAILED, reason=describe_error(error))
+            return await end(OrderStatus.FAILED, describe_error(error))
 
     async def _submitting_when_free(self, order: Order) -> Order:
         """Commit the move to SUBMITTING (first send or a retry) once no UNKNOWN order holds
         the same instrument.
 
         While the broker may or may not hold an earlier order for this account and symbol, a new
-        one waits in CREATED, so an inquiry matching by attributes cannot confuse the two. Held
-        past ``instrument_hold_timeout``, it ends FAILED with nothing sent.
+        one waits, so an inquiry matching by attributes cannot confuse the two. Held past
+        ``instrument_hold_timeout``, it raises :class:`_NotSent` (nothing was sent on it); an
+        order that another engine moved meanwhile raises :class:`_Superseded`.
         """
         engine = self._engine
         clock = engine.clock
@@ -372,7 +539,7 @@ class Executor:
         while True:
             now = clock.now()
             try:
-                return await self.move(
+                moved, ours = await self._move(
                     order,
                     OrderStatus.SUBMITTING,
                     hold_check=True,
@@ -383,16 +550,20 @@ class Executor:
             except InstrumentHeldError as held:
                 # Measured from the order's stored creation time, so a restart does not reset it.
                 if (now - order.created_at).total_seconds() >= limit:
-                    reason = (
+                    raise _NotSent(
                         f"not sent: {order.symbol} held by UNKNOWN order {held.held_by} "
                         f"for more than {engine.config.instrument_hold_timeout:g}s"
-                    )
-                    log.error("Order %s failed: %s", order.id, reason)
-                    return await self.move(order, OrderStatus.FAILED, reason=reason)
+                    ) from None
                 if not warned:
                     log.warning("Order %s waits: %s", order.id, held)
                     warned = True
                 await clock.sleep(engine.config.instrument_hold_poll)
+                continue
+            if not ours:
+                # Another engine (or an operator) moved the order meanwhile: it is not this
+                # engine's to send any more.
+                raise _Superseded(moved)
+            return moved
 
     async def settle_unknown(self, order: Order, error: BaseException) -> Order:
         """The broker may hold ``order``: mark it UNKNOWN, then ask the broker."""
@@ -401,7 +572,9 @@ class Executor:
             order = await self.move(
                 order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {describe_error(error)}"
             )
-        found = await self.look_up(order)
+            if order.status is not OrderStatus.UNKNOWN:
+                return order  # settled meanwhile by another engine or an operator
+        found = await self.look_up(order, wait=True)
         if isinstance(found, Found):
             return await self.book_answer(order, found.snapshot)
         if isinstance(found, Absent):
@@ -415,24 +588,57 @@ class Executor:
         )
         return order
 
-    async def look_up(self, order: Order) -> LookupResult:
+    async def look_up(self, order: Order, *, wait: bool = False) -> LookupResult:
         """Ask the broker whether it holds ``order`` (retried per policy); a failed inquiry is
-        "cannot tell"."""
+        "cannot tell".
+
+        A candidate is not a unique match while another order of the same account and symbol
+        is in flight or UNKNOWN without a broker id (in this engine or another on the journal):
+        that sibling may own it. With ``wait`` (the sender's own lookup) the siblings' answers
+        are awaited, up to ``instrument_hold_timeout``, and the broker asked again, when their
+        venue orders are owned; otherwise, or past that, the answer is "cannot tell".
+        """
+        engine = self._engine
+        clock = engine.clock
+        deadline = clock.monotonic() + engine.config.instrument_hold_timeout
+        while True:
+            # Siblings are read before the owned broker ids (inside _ask): a sibling whose
+            # answer is stored in between has its broker id among the owned ones.
+            siblings = await engine.journal.unresolved_siblings(order)
+            found = await self._ask(order)
+            if not isinstance(found, Found) or not siblings:
+                break
+            if not wait or clock.monotonic() >= deadline:
+                return CannotTell(
+                    f"broker order {found.snapshot.broker_order_id} is not a unique match: "
+                    f"order {', '.join(siblings)} for {order.symbol} may own it and its answer "
+                    "is not stored yet"
+                )
+            log.info(
+                "Order %s: waiting for the answers of %s before adopting a broker order",
+                order.id,
+                ", ".join(siblings),
+            )
+            while siblings and clock.monotonic() < deadline:
+                await clock.sleep(engine.config.instrument_hold_poll)
+                siblings = await engine.journal.unresolved_siblings(order)
+        if isinstance(found, Found):
+            log.info("Order %s found at the broker as %s", order.id, found.snapshot.broker_order_id)
+        return found
+
+    async def _ask(self, order: Order) -> LookupResult:
         window = LookupWindow(
             start=order.submitted_at or order.created_at, end=self._engine.clock.now()
         )
         try:
             owned = await self._engine.owned_broker_ids(order)
-            found = await self.retrying(
+            return await self.retrying(
                 Operation.LOOKUP, order, lambda: self.broker.lookup_order(order, window, owned)
             )
         except asyncio.CancelledError:
             raise
         except Exception as error:
             return CannotTell(f"lookup failed: {describe_error(error)}")
-        if isinstance(found, Found):
-            log.info("Order %s found at the broker as %s", order.id, found.snapshot.broker_order_id)
-        return found
 
     async def book_answer(self, order: Order, snapshot: OrderSnapshot) -> Order:
         """Book what the broker answered about an order it holds (a place answer, a lookup).
@@ -524,20 +730,31 @@ class Executor:
     # ---------------------------------------------------------------- cancel
 
     async def cancel(self, order: Order) -> Order:
-        """Send a cancel for an open order (the caller holds the order's lock)."""
+        """Send a cancel for an open order (the caller holds the order's lock).
+
+        An open order is PENDING_CANCEL while the request is out. An UNKNOWN order (one the
+        broker knows by id) stays UNKNOWN, its instrument held, until the broker's answer
+        settles it: cancelled, filled, or open after all.
+        """
         previous = order.status
-        order = await self.move(order, OrderStatus.PENDING_CANCEL)
+        if previous is not OrderStatus.UNKNOWN:
+            order = await self.move(order, OrderStatus.PENDING_CANCEL)
+            if order.status is not OrderStatus.PENDING_CANCEL:
+                return order  # moved meanwhile elsewhere
+        pending = order
         try:
             result = await self.retrying(
-                Operation.CANCEL, order, lambda: self.broker.cancel_order(order)
+                Operation.CANCEL, pending, lambda: self.broker.cancel_order(pending)
             )
         except asyncio.CancelledError:
             raise
         except Exception as error:
             log.error("Cancel of order %s failed: %s", order.id, describe_error(error))
+            if previous is OrderStatus.UNKNOWN:
+                return order
             return await self.move(order, previous)
         if isinstance(result, CancelAccepted) and result.snapshot is not None:
-            return await self.apply_snapshot(order, result.snapshot)
+            return await self.apply_snapshot(order, result.snapshot, timed_out=False)
         if isinstance(result, NothingToCancel):
             log.info("Order %s: nothing to cancel (%s)", order.id, result.reason)
         try:
@@ -549,7 +766,7 @@ class Executor:
                 "Order %s: status after cancel unknown: %s", order.id, describe_error(error)
             )
             return order
-        after = await self.apply_snapshot(order, snapshot)
+        after = await self.apply_snapshot(order, snapshot, timed_out=False)
         if after.status is OrderStatus.PENDING_CANCEL and isinstance(result, NothingToCancel):
             return await self.move(
                 after, previous if after.filled_quantity == 0 else OrderStatus.PARTIALLY_FILLED
@@ -559,31 +776,28 @@ class Executor:
     # ---------------------------------------------------------------- answers
 
     async def apply_snapshot(
-        self, order: Order, snapshot: OrderSnapshot, *, timed_out: bool = False
+        self, order: Order, snapshot: OrderSnapshot, *, timed_out: bool | None = None
     ) -> Order:
         """Book what the broker reported: new fills, broker id, status.
 
         ``timed_out``: the order is being ended for its timeout, so a broker-side end that is not
         a complete fill (cancelled, rejected) makes it FAILED with reason ``timeout`` instead.
+        None: as its reason says (an order whose timeout cancel was not confirmed yet). False: a
+        cancel by hand, which ends it CANCELLED whatever the reason.
 
-        If another process wrote the order meanwhile (its version moved on), the stored order is
-        reloaded and the snapshot applied to it again: snapshots are cumulative, so reapplying
-        one never counts a fill twice.
+        Goes through :meth:`write`: if another process wrote the order meanwhile, the snapshot is
+        applied to the stored order again (snapshots are cumulative, so reapplying one never
+        counts a fill twice).
         """
-        for _ in range(_REAPPLY_ATTEMPTS - 1):
-            try:
-                return await self._apply_snapshot(order, snapshot, timed_out)
-            except ConcurrentUpdateError:
-                self._engine.forget_fills(order.id)
-                reloaded = await self._engine.journal.get_order(order.id)
-                if reloaded is None:  # pragma: no cover - orders are never deleted
-                    raise
-                order = reloaded
-        return await self._apply_snapshot(order, snapshot, timed_out)
 
-    async def _apply_snapshot(
-        self, order: Order, snapshot: OrderSnapshot, timed_out: bool
-    ) -> Order:
+        async def plan(current: Order) -> _Change | None:
+            return await self._plan_snapshot(current, snapshot, timed_out)
+
+        return await self.write(order, plan)
+
+    async def _plan_snapshot(
+        self, order: Order, snapshot: OrderSnapshot, timed_out: bool | None
+    ) -> _Change | None:
         engine = self._engine
         now = engine.clock.now()
         known = await engine.known_fill_ids(order)
@@ -600,16 +814,17 @@ class Executor:
                 log.warning("Order %s rejected: %s", order.id, reason)
         elif status is not order.status and order.status is OrderStatus.UNKNOWN:
             reason = None
-        timing_out = timed_out or (order.reason or "").startswith(TIMEOUT_REASON)
+        if timed_out is None:
+            timed_out = (order.reason or "").startswith(TIMEOUT_REASON)
         ended_by_timeout = (
-            timing_out
+            timed_out
             and not order.is_terminal
             and status in (OrderStatus.CANCELLED, OrderStatus.REJECTED)
         )
         if ended_by_timeout:
             status, reason = OrderStatus.FAILED, TIMEOUT_REASON
         if not fills and status is order.status and broker_id == order.broker_order_id:
-            return order
+            return None
         after = updated.evolve(status, broker_order_id=broker_id, reason=reason, updated_at=now)
         events: list[Event] = []
         if (
@@ -624,9 +839,7 @@ class Executor:
             log.warning("Order %s timed out; cancelled at the broker and FAILED", order.id)
             submitted = order.submitted_at or order.created_at
             events.append(OrderTimedOut(after, submitted))
-        committed = await self.commit(after, events=events, fills=fills)
-        engine.remember_fills(committed, fills)
-        return committed
+        return _Change(after, tuple(events), tuple(fills))
 
 
 def describe_error(error: BaseException) -> str:

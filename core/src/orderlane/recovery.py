@@ -122,6 +122,8 @@ class Recovery:
         executor = self._engine.executor
         if order.status is OrderStatus.CREATED:
             failed = await executor.move(order, OrderStatus.FAILED, reason=NOT_SENT)
+            if failed.status is not OrderStatus.FAILED:
+                return failed, "settled elsewhere"
             return failed, "never sent"
         if order.status is OrderStatus.SUBMITTING:
             order = await executor.move(
@@ -129,6 +131,10 @@ class Recovery:
                 OrderStatus.UNKNOWN,
                 reason="outcome unknown: the engine stopped while sending",
             )
+        if order.status is not OrderStatus.UNKNOWN or order.broker_order_id is not None:
+            # Another engine (recovering the same crash, or the one that was sending it) got
+            # there first: its write stands.
+            return order, "settled elsewhere"
         after = await self.settle(order)
         action = {
             OrderStatus.UNKNOWN: "looked up: cannot tell yet",
@@ -139,7 +145,10 @@ class Recovery:
         return after, action
 
     async def settle(self, order: Order) -> Order:
-        """Look an UNKNOWN order without broker id up and act on the answer (lock held)."""
+        """Look an UNKNOWN order without broker id up and act on the answer (lock held).
+
+        Every write goes through the executor's reload-and-reapply path, so an engine that
+        settled the order meanwhile wins and this one takes its result."""
         engine = self._engine
         executor = engine.executor
         result = await executor.look_up(order)

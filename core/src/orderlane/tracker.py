@@ -8,7 +8,17 @@ the tracker books them as they come and polls only to close gaps: once at start,
 stream reports a gap, and at a slow safety interval. Pushed and polled snapshots go through the
 same deduplicating fill logic, so a fill seen both ways counts once.
 
-Only open orders are held in memory; an order leaves as soon as it ends.
+Only open orders are held in memory; an order leaves as soon as it ends, here or in another
+engine on the journal (each cycle first reloads the copies that another engine or an operator
+wrote). An order that ended with quantity left at the broker (FAILED on timeout, CANCELLED) stays
+on a slow watch until the venue's trading day ends (or ``late_fill_window``): it joins the batch
+status inquiry every ``late_fill_poll_interval``, so an execution the broker reports late is
+still booked.
+
+One order never holds up the others: a status answer is booked for each order on its own, and
+the slow work of one order (a timeout's cancel and its retries, a lookup, a resend waiting for
+its instrument) runs in a task of that order's, holding its lock only to commit, while the
+cycles go on.
 """
 
 from __future__ import annotations
@@ -17,7 +27,9 @@ import asyncio
 import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from orderlane.broker import CancelAccepted, StreamGap
 from orderlane.model import Order, OrderSnapshot, OrderStatus
@@ -56,6 +68,13 @@ class OrderTracker:
         self._ended: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._early: dict[str, tuple[float, OrderSnapshot]] = {}
         self._last_lookup: dict[str, float] = {}
+        #: Orders that ended with quantity left, watched for late executions until a time.
+        self._watch: dict[str, tuple[Order, datetime]] = {}
+        self._watch_asked = float("-inf")
+        #: The slow work running for an order (timeout, lookup), at most one per order.
+        self._work: dict[str, asyncio.Task[None]] = {}
+        #: Orders whose status answer waits for their lock, to be booked once it is free.
+        self._deferred: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self.push_active = False
@@ -70,10 +89,17 @@ class OrderTracker:
         """The open orders being followed, as last committed."""
         return list(self._open.values())
 
+    @property
+    def watched(self) -> list[Order]:
+        """Orders that ended with quantity left, still asked about for late executions."""
+        return [order for order, _ in self._watch.values()]
+
     # ---------------------------------------------------------------- bookkeeping
 
     def observe(self, order: Order) -> None:
         """Called after every commit of an order: follow it while it is open."""
+        if order.is_terminal:
+            self._watch_late_fills(order)
         if order.is_terminal or order.status in (OrderStatus.CREATED, OrderStatus.SUBMITTING):
             self._forget(order)
             return
@@ -95,6 +121,44 @@ class OrderTracker:
                 self._ended[order.broker_order_id] = order.id
                 while len(self._ended) > _RECENTLY_ENDED:
                     self._ended.popitem(last=False)
+
+    def _watch_late_fills(self, order: Order) -> None:
+        """Keep an order that ended with quantity left at the broker on the slow watch."""
+        watched = self._watch.get(order.id)
+        if (
+            order.broker_order_id is None
+            or order.filled_quantity >= order.quantity
+            or order.status not in (OrderStatus.FAILED, OrderStatus.CANCELLED)
+        ):
+            self._watch.pop(order.id, None)
+            return
+        if watched is not None:
+            self._watch[order.id] = (order, watched[1])
+            return
+        now = self._engine.clock.now()
+        window = self._engine.config.late_fill_window
+        if window is None:
+            venue = self._engine.executor.venue_timezone
+            local = now.astimezone(venue)
+            until = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=venue)
+        else:
+            until = now + timedelta(seconds=window)
+        if until > now:
+            self._watch[order.id] = (order, until)
+
+    def _due_watched(self) -> list[Order]:
+        """The watched orders to ask about in this cycle (all at once, now and then)."""
+        if not self._watch:
+            return []
+        engine = self._engine
+        now = engine.clock.now()
+        for order_id in [k for k, (_, until) in self._watch.items() if until <= now]:
+            del self._watch[order_id]
+        moment = engine.clock.monotonic()
+        if moment - self._watch_asked < engine.config.late_fill_poll_interval:
+            return []
+        self._watch_asked = moment
+        return [order for order, _ in self._watch.values()]
 
     def _spawn(self, coroutine: collections.abc.Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -140,6 +204,42 @@ class OrderTracker:
                 error,
             )
 
+    async def _apply_alone(self, order_id: str, snapshot: OrderSnapshot) -> None:
+        """:meth:`apply`, its failure logged with the order's id: the cycle goes on."""
+        try:
+            await self.apply(order_id, snapshot)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Order %s: the broker's status could not be booked", order_id)
+
+    async def _apply_deferred(self, order_id: str, snapshot: OrderSnapshot) -> None:
+        try:
+            await self._apply_alone(order_id, snapshot)
+        finally:
+            self._deferred.discard(order_id)
+
+    def _start_work(self, order_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` for one order in a task of its own, unless work for it is running."""
+        if order_id in self._work:
+            work.close()
+            return
+        task = asyncio.get_running_loop().create_task(work)
+        self._work[order_id] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._work.get(order_id) is finished:
+                del self._work[order_id]
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("Order %s: tracker work failed", order_id, exc_info=finished.exception())
+
+        task.add_done_callback(done)
+
+    async def settle_work(self) -> None:
+        """Wait until the per-order work started so far (timeouts, lookups) is done."""
+        while self._work:
+            await asyncio.wait(list(self._work.values()))
+
     # ---------------------------------------------------------------- running
 
     async def start(self, *, poll: bool = True) -> None:
@@ -153,7 +253,8 @@ class OrderTracker:
             self._spawn(self._run())
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks[:], []
+        tasks, self._tasks = self._tasks[:] + list(self._work.values()), []
+        self._work.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -176,7 +277,7 @@ class OrderTracker:
                 or clock.monotonic() - last_inquiry >= config.push_safety_interval
             )
             try:
-                await self.poll_once(statuses=inquire)
+                await self.poll_once(statuses=inquire, wait=False)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -235,46 +336,84 @@ class OrderTracker:
 
     # ---------------------------------------------------------------- one cycle
 
-    async def poll_once(self, *, statuses: bool = True) -> None:
+    async def poll_once(self, *, statuses: bool = True, wait: bool = True) -> None:
         """One cycle: statuses of all open orders (unless ``statuses`` is false: with push they
-        are asked only now and then), then timeouts, then lookups of unplaced UNKNOWN orders."""
+        are asked only now and then) and of watched ones that are due, then timeouts, then
+        lookups of unplaced UNKNOWN orders.
+
+        Timeouts and lookups run as per-order work; ``wait`` waits for it to finish (the loop
+        does not: the next cycle comes on time while one order's cancel is retried).
+        """
         self.cycles += 1
         engine = self._engine
+        await self._reload_copies()
         polled = [o for o in self._open.values() if o.broker_order_id and o.status in _POLLED]
-        if polled and statuses:
+        watched = self._due_watched() if statuses else []
+        if (polled or watched) and statuses:
             try:
-                snapshots = await engine.broker.order_statuses(polled)
+                snapshots = await engine.broker.order_statuses(polled + watched)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("status inquiry failed: %s; the next cycle asks again", error)
                 snapshots = {}
+            now: list[Coroutine[Any, Any, None]] = []
             for order_id, snapshot in snapshots.items():
-                if order_id in self._open:
-                    await self.apply(order_id, snapshot)
-        await self._time_out_due()
-        await self._look_up_due()
+                if order_id not in self._open and order_id not in self._watch:
+                    continue
+                if not engine.order_lock(order_id).locked():
+                    now.append(self._apply_alone(order_id, snapshot))
+                elif order_id not in self._deferred:
+                    # Someone holds the order (a cancel by hand, a resend): book it once they
+                    # are done, not holding up the others meanwhile.
+                    self._deferred.add(order_id)
+                    self._spawn(self._apply_deferred(order_id, snapshot))
+            await asyncio.gather(*now)
+        self._time_out_due()
+        self._look_up_due()
+        if wait:
+            await self.settle_work()
 
-    async def _time_out_due(self) -> None:
+    async def _reload_copies(self) -> None:
+        """Replace the copies another engine or an operator wrote since; drop the orders that
+        ended elsewhere (they are no longer this engine's to follow)."""
+        if not self._open:
+            return
+        engine = self._engine
+        stored = {o.id: o for o in await engine.journal.open_orders(engine.config.account_id)}
+        for order_id, copy in list(self._open.items()):
+            fresh = stored.get(order_id)
+            if fresh is None:
+                fresh = await engine.journal.get_order(order_id)
+            if fresh is not None and fresh.version > self._open.get(order_id, copy).version:
+                if fresh.is_terminal:
+                    log.info("Order %s was ended elsewhere (%s)", order_id, fresh.status.value)
+                engine.forget_fills(order_id)
+                self.observe(fresh)
+
+    def _time_out_due(self) -> None:
         engine = self._engine
         limit = engine.config.order_timeout
         now = engine.clock.now()
         for order in list(self._open.values()):
             submitted = order.submitted_at or order.created_at
             if order.status in _TIMES_OUT and (now - submitted).total_seconds() >= limit:
-                await self.time_out(order.id)
+                self._start_work(order.id, self.time_out(order.id))
 
     async def time_out(self, order_id: str) -> None:
         """Cancel an order open past its timeout; keep its fills; end it FAILED ``timeout``.
 
         If the broker does not confirm the cancel, the order goes UNKNOWN (reason starting with
         ``timeout``) and the broker's status settles it later; it is never dropped silently.
+        The order's lock is held only to commit, never across the broker's requests and the
+        waits between their retries.
         """
         from orderlane.executor import TIMEOUT_REASON, describe_error
 
         engine = self._engine
         executor = engine.executor
-        async with engine.order_lock(order_id):
+        lock = engine.order_lock(order_id)
+        async with lock:
             order = await self._current(order_id)
             if order is None or order.status not in _TIMES_OUT:
                 return
@@ -285,28 +424,37 @@ class OrderTracker:
             )
             if order.status is not OrderStatus.PENDING_CANCEL:
                 order = await executor.move(order, OrderStatus.PENDING_CANCEL)
-            pending = order
-            try:
-                result = await executor.retrying(
-                    Operation.CANCEL, pending, lambda: engine.broker.cancel_order(pending)
+            if order.status is not OrderStatus.PENDING_CANCEL:
+                return  # it moved on elsewhere meanwhile; the next cycle looks again
+        pending = order
+        try:
+            result = await executor.retrying(
+                Operation.CANCEL, pending, lambda: engine.broker.cancel_order(pending)
+            )
+            snapshot = result.snapshot if isinstance(result, CancelAccepted) else None
+            if snapshot is None or not snapshot.status.is_terminal:
+                snapshot = await executor.retrying(
+                    Operation.STATUS, pending, lambda: engine.broker.order_status(pending)
                 )
-                snapshot = result.snapshot if isinstance(result, CancelAccepted) else None
-                if snapshot is None or not snapshot.status.is_terminal:
-                    snapshot = await executor.retrying(
-                        Operation.STATUS, pending, lambda: engine.broker.order_status(pending)
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                reason = f"{TIMEOUT_REASON}: cancel not confirmed ({describe_error(error)})"
-                await executor.move(order, OrderStatus.UNKNOWN, reason=reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            reason = f"{TIMEOUT_REASON}: cancel not confirmed ({describe_error(error)})"
+            async with lock:
+                current = await self._current(order_id)
+                if current is not None and current.status is OrderStatus.PENDING_CANCEL:
+                    await executor.move(current, OrderStatus.UNKNOWN, reason=reason)
+            return
+        async with lock:
+            current = await self._current(order_id)
+            if current is None:  # pragma: no cover - orders are never deleted
                 return
-            after = await executor.apply_snapshot(order, snapshot, timed_out=True)
+            after = await executor.apply_snapshot(current, snapshot, timed_out=True)
             if after.status is OrderStatus.PENDING_CANCEL:
                 reason = f"{TIMEOUT_REASON}: cancel not confirmed (the broker still shows it open)"
                 await executor.move(after, OrderStatus.UNKNOWN, reason=reason)
 
-    async def _look_up_due(self) -> None:
+    def _look_up_due(self) -> None:
         engine = self._engine
         now = engine.clock.monotonic()
         interval = engine.config.lookup_interval
@@ -316,7 +464,17 @@ class OrderTracker:
             if now - self._last_lookup.get(order.id, float("-inf")) < interval:
                 continue
             self._last_lookup[order.id] = now
-            async with engine.order_lock(order.id):
-                current = await self._current(order.id)
-                if current is not None and current.status is OrderStatus.UNKNOWN:
-                    await engine.recovery.settle(current)
+            self._start_work(order.id, self._look_up(order.id))
+
+    async def _look_up(self, order_id: str) -> None:
+        """Look an UNKNOWN order up again (its own task: a resend after Absent may wait for
+        its instrument, which holds up no other order)."""
+        engine = self._engine
+        async with engine.order_lock(order_id):
+            current = await self._current(order_id)
+            if (
+                current is not None
+                and current.status is OrderStatus.UNKNOWN
+                and current.broker_order_id is None
+            ):
+                await engine.recovery.settle(current)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Literal
 
 from orderlane import (
     Absent,
@@ -33,7 +33,7 @@ from orderlane import (
 from orderlane.broker import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
 from orderlane_mock.push import OrderUpdateFeed
-from orderlane_mock.venue import MockVenue
+from orderlane_mock.venue import MockVenue, VenueOrder
 
 __all__ = ["MockAdapter", "create_adapter", "flag"]
 
@@ -120,7 +120,10 @@ class MockAdapter:
     async def orderlane_place_order(self, ctx: BrokerContext, order: Order) -> OrderSnapshot:
         await self._request(ctx, RequestKind.ORDER)
         notices_first = self.venue.notices.take_answer_after_push()
+        delay = self.venue.take_answer_delay()
         answer = self.venue.place(order)
+        if delay is not None:
+            await delay.wait()  # the venue has the order; its answer is slow
         if notices_first and self.updates is not None:
             # The notices are queued already; let the stream's reader act on them first.
             await self.updates.let_readers_run()
@@ -178,6 +181,8 @@ class MockAdapter:
         owned_broker_ids: frozenset[str],
     ) -> LookupResult:
         await self._request(ctx, RequestKind.INQUIRY)
+        if self.venue.lookup_by == "attributes":
+            return _by_attributes(self.venue.lookup_like(order), owned_broker_ids)
         found = self.venue.lookup(order.id)
         if found == "cannot_tell":
             return CannotTell("the venue's inquiry did not settle it")
@@ -187,6 +192,21 @@ class MockAdapter:
         if found.broker_order_id in owned_broker_ids:
             return CannotTell("the matching venue order belongs to another journal order")
         return Found(found.snapshot())
+
+
+def _by_attributes(
+    found: list[VenueOrder] | Literal["cannot_tell"], owned_broker_ids: frozenset[str]
+) -> LookupResult:
+    """A lookup by intent: the one candidate no journal order owns is Found; none is Absent;
+    several cannot be told apart."""
+    if found == "cannot_tell":
+        return CannotTell("the venue's inquiry did not settle it")
+    candidates = [held for held in found if held.broker_order_id not in owned_broker_ids]
+    if not candidates:
+        return Absent()
+    if len(candidates) > 1:
+        return CannotTell(f"{len(candidates)} venue orders match the order's attributes")
+    return Found(candidates[0].snapshot())
 
 
 async def _no_updates() -> AsyncIterator[PushItem]:
@@ -199,9 +219,11 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
     to build one; ``latency`` (seconds), ``rate_limit`` (requests per ``rate_period`` seconds,
     default 1), ``timezone``; ``page_size`` (orders per page of the venue's inquiry, applied to
     the venue), ``push`` (stream the venue's order notices; default off), ``client_order_id``
-    (the venue deduplicates client order ids and the adapter declares it; default off)."""
+    (the venue deduplicates client order ids and the adapter declares it; default off),
+    ``lookup`` (``client_id``, the default, or ``attributes``: look orders up by intent, as
+    brokers without client order ids do; applied to the venue)."""
     known = {"venue", "quote", "commission", "latency", "rate_limit", "rate_period", "timezone"}
-    known |= {"page_size", "push", "client_order_id"}
+    known |= {"page_size", "push", "client_order_id", "lookup"}
     unknown = set(options) - known
     if unknown:
         raise ConfigurationError(
@@ -225,6 +247,12 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
         venue.dedupe_client_ids = flag(options["client_order_id"], "client_order_id")
     if "page_size" in options:
         venue.page_size = _page_size(options["page_size"])
+    if "lookup" in options:
+        if options["lookup"] not in ("client_id", "attributes"):
+            raise ConfigurationError(
+                f"mock 'lookup' must be client_id or attributes, got {options['lookup']!r}"
+            )
+        venue.lookup_by = options["lookup"]
     rate_limit = options.get("rate_limit")
     period = float(options.get("rate_period", 1.0))
     limits = (RateLimit(int(rate_limit), period),) if rate_limit else ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -49,9 +49,13 @@ class MockHarness:
         push: bool = False,
         page_size: int | None = None,
         offer_push: bool = False,
+        lookup: Literal["client_id", "attributes"] = "client_id",
         client_order_id: bool = False,
     ) -> None:
         self.venue = MockVenue(dedupe_client_ids=client_order_id)
+        #: ``attributes``: the venue looks orders up by intent, as a broker without client
+        #: order ids does.
+        self.venue.lookup_by = lookup
         self._declared_limit: tuple[int, float] | None = None
         self._push = False
         self._paged = False
@@ -84,6 +88,23 @@ class MockHarness:
         return options
 
     # ---------------------------------------------------------------- push and paging
+
+    def delay_answer_next(self) -> None:
+        self.venue.delay_answer_next()
+
+    def release_answers(self) -> None:
+        self.venue.release_answers()
+
+    def fail_next_cancel(self, times: int = 1) -> None:
+        self.venue.fail_next("connection", times=times, operation="cancel")
+
+    def refuse_duplicate_next(self) -> None:
+        if not self.venue.dedupe_client_ids:
+            raise NotImplementedError(
+                "this mock venue does not deduplicate client order ids (build the harness "
+                "with client_order_id=True)"
+            )
+        self.venue.refuse_duplicates += 1
 
     def enable_push(self) -> None:
         """The adapter streams the venue's order notices and declares ``push``; call it before

@@ -16,6 +16,7 @@ and it pushes a notice of every change of an order's state (see :mod:`orderlane_
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import time
@@ -173,6 +174,14 @@ class MockVenue:
         )
         self._corrupt_place: collections.deque[Corruption] = collections.deque()
         self.page_size = page_size
+        #: How a lookup finds an order: by its client order id, or (as brokers without client
+        #: order ids must) by its attributes: symbol, side, quantity, type and limit price.
+        self.lookup_by: Literal["client_id", "attributes"] = "client_id"
+        #: Answer a place that repeats a held client order id with a rejection ("duplicate
+        #: client order id") instead of the order it holds, this many times.
+        self.refuse_duplicates = 0
+        self._delayed_answers = 0
+        self._answer_gates: list[asyncio.Event] = []
         #: The push channel: every change of an order's state goes out as a notice to whoever
         #: subscribed (the adapter, while it runs).
         self.notices = PushNotices()
@@ -263,6 +272,26 @@ class MockVenue:
     def fail_next(self, kind: FailKind, *, times: int = 1, operation: Operation = "place") -> None:
         """The next ``times`` requests of ``operation`` fail as ``kind`` describes."""
         self._failures[operation].extend([kind] * times)
+
+    def delay_answer_next(self) -> None:
+        """The venue takes the next order as scripted, but its answer is held back until
+        :meth:`release_answers` (a slow answer; the adapter waits for it)."""
+        self._delayed_answers += 1
+
+    def take_answer_delay(self) -> asyncio.Event | None:
+        """For the adapter, before a place: what to wait on before answering, if anything."""
+        if not self._delayed_answers:
+            return None
+        self._delayed_answers -= 1
+        gate = asyncio.Event()
+        self._answer_gates.append(gate)
+        return gate
+
+    def release_answers(self) -> None:
+        """Let every held-back answer go."""
+        gates, self._answer_gates = self._answer_gates, []
+        for gate in gates:
+            gate.set()
 
     def answer_lookup_next(self, answer: Literal["cannot_tell", "absent"], times: int = 1) -> None:
         """The next lookups answer this instead of searching (to script an unsettled order)."""
@@ -486,6 +515,10 @@ class MockVenue:
             request.accepted = False
             raise _REJECTIONS[plan.reject_kind](plan.message)
         request = self._record("place", order.id, None)
+        if self.dedupe_client_ids and self.refuse_duplicates and self.orders_for(order.id):
+            self.refuse_duplicates -= 1
+            request.accepted = False
+            raise OrderRejectedError(f"duplicate client order id {order.id}")
         accepted = self._take(order)
         request.broker_order_id = accepted.broker_order_id
         if self._corrupt_place:
@@ -540,6 +573,21 @@ class MockVenue:
             return "cannot_tell" if answer == "cannot_tell" else None
         found = self.orders_for(client_order_id)
         return found[0] if found else None
+
+    def lookup_like(self, order: Order) -> list[VenueOrder] | Literal["cannot_tell"]:
+        """The orders the venue holds with ``order``'s attributes (an inquiry by intent, as a
+        broker without client order ids offers), in the order it took them."""
+        self._fail("lookup", None)
+        self._record("lookup", order.id, None)
+        if self._lookup_answers:
+            answer = self._lookup_answers.popleft()
+            return "cannot_tell" if answer == "cannot_tell" else []
+        return [
+            held
+            for held in self.orders.values()
+            if (held.symbol, held.side, held.quantity, held.order_type, held.limit_price)
+            == (order.symbol, order.side, order.quantity, order.order_type, order.limit_price)
+        ]
 
 
 def _dec(value: Decimal | int | str | None) -> Decimal | None:

@@ -124,6 +124,7 @@ class TemplateAdapter:
             raise BrokerConnectionError(str(error), request_sent=True) from error  # looked up
         except VenueError as error:
             raise _refusal(error) from error
+        await self.venue.answer_arrives()
         return parse_record(answer)
 
     @hookimpl
@@ -133,6 +134,8 @@ class TemplateAdapter:
         await ctx.permit(RequestKind.CANCEL)
         try:
             answer = self.venue.cancel(order.broker_order_id)
+        except ConnectionRefusedError as error:
+            raise BrokerConnectionError(str(error)) from error  # not confirmed: retried
         except VenueError as error:
             if error.code in ("NOT_OPEN", "NO_SUCH_ORDER"):
                 return NothingToCancel(error.message)

@@ -165,6 +165,23 @@ class TemplateHarness:
     def push_before_answer_next(self) -> None:
         raise NotImplementedError(_NO_PUSH)
 
+    # ---------------------------------------------------------------- slow answers and refusals
+
+    def delay_answer_next(self) -> None:
+        self.venue.delay_answer_next()
+
+    def release_answers(self) -> None:
+        self.venue.release_answers()
+
+    def fail_next_cancel(self, times: int = 1) -> None:
+        self.venue.fail_next_cancel(times)
+
+    def refuse_duplicate_next(self) -> None:
+        raise NotImplementedError(
+            "the template's venue does not deduplicate client order ids (its adapter does not "
+            "declare client_order_id)"
+        )
+
     # ---------------------------------------------------------------- observation
 
     def request_count(self, operation: VenueOperation | None = None) -> int:

@@ -12,6 +12,7 @@ harness drives; a real broker has none of them, which is why the harness is a fa
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 from collections.abc import Callable
@@ -66,6 +67,10 @@ class TemplateVenue:
         self._status_answers: dict[str, collections.deque[tuple[str, int]]] = {}
         self._limit: tuple[int, float, Callable[[], float]] | None = None
         self._arrivals: list[float] = []
+        self._cancel_failures = 0
+        self._delayed_answers = 0
+        self._answer_gates: list[asyncio.Event] = []
+        self._gate: asyncio.Event | None = None
 
     # ---------------------------------------------------------------- the broker's API
 
@@ -84,6 +89,10 @@ class TemplateVenue:
             _, code, message = self._plans.popleft()
             raise VenueError(code, message)
         record = self._accept(request)
+        if self._delayed_answers:
+            self._delayed_answers -= 1
+            self._gate = asyncio.Event()
+            self._answer_gates.append(self._gate)
         if failure == "timeout_after":
             raise TimeoutError("no answer")
         if failure == "drop_after_accept":
@@ -92,7 +101,17 @@ class TemplateVenue:
             return "<html><body>502 Bad Gateway</body></html>"
         return self._copy(record)
 
+    async def answer_arrives(self) -> None:
+        """The time the last answer takes to come back (a slow broker's may take long)."""
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            await gate.wait()
+
     def cancel(self, order_no: str) -> Record:
+        if self._cancel_failures:
+            self._cancel_failures -= 1
+            self.requests.append(("cancel", False))
+            raise ConnectionRefusedError("connection refused")
         self._arrive("cancel")
         record = self._get(order_no)
         if record["state"] not in ("accepted", "partially_filled"):
@@ -131,6 +150,19 @@ class TemplateVenue:
 
     def fail_next(self, kind: str, times: int = 1) -> None:
         self._failures.extend([kind] * times)
+
+    def fail_next_cancel(self, times: int = 1) -> None:
+        """Refuse the next ``times`` cancel requests before they arrive."""
+        self._cancel_failures += times
+
+    def delay_answer_next(self) -> None:
+        """Hold back the answer to the next accepted order until :meth:`release_answers`."""
+        self._delayed_answers += 1
+
+    def release_answers(self) -> None:
+        gates, self._answer_gates = self._answer_gates, []
+        for gate in gates:
+            gate.set()
 
     def answer_lookup_next(self, answer: str, times: int = 1) -> None:
         self._lookup_answers.extend([answer] * times)

@@ -650,6 +650,27 @@ class SqlJournal:
 
         return await self._read(read)
 
+    async def unresolved_siblings(self, order: Order) -> list[str]:
+        """Ids of the other orders for ``order``'s account and symbol that may hold a broker
+        order no journal order names yet: in flight (SUBMITTING) or UNKNOWN without a broker
+        id, whichever engine sends them."""
+
+        def read(conn: sa.Connection) -> list[str]:
+            query = (
+                sa.select(orders.c.id)
+                .where(
+                    orders.c.account_id == order.account_id,
+                    orders.c.symbol == order.symbol,
+                    orders.c.id != order.id,
+                    orders.c.broker_order_id.is_(None),
+                    orders.c.status.in_([OrderStatus.SUBMITTING.value, OrderStatus.UNKNOWN.value]),
+                )
+                .order_by(orders.c.created_at)
+            )
+            return [row[0] for row in conn.execute(query)]
+
+        return await self._read(read)
+
     async def list_orders(self, limit: int = 100) -> JournalRows[Order]:
         def read(conn: sa.Connection) -> JournalRows[Order]:
             query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)

@@ -64,6 +64,7 @@ async def abandon(engine: Engine, flow: asyncio.Task[Any]) -> None:
     """
     flow.cancel()
     await asyncio.wait({flow})
+    await engine.executor.stop()  # the order's settlement dies with the engine
     await engine.tracker.stop()
     await engine.broker.stop()
     await engine.events.stop()

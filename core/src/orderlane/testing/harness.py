@@ -251,6 +251,26 @@ class VenueHarness(Protocol):
         """The next place request answers only after the engine has had the order's notices
         from the stream, as when a broker's execution notice overtakes its place answer."""
 
+    # ---------------------------------------------------------------- slow answers and refusals
+
+    def delay_answer_next(self) -> None:
+        """The venue takes the next place request as scripted (filled, held ...), but its
+        answer is held back, as a slow broker's is, until :meth:`release_answers`; the adapter
+        waits for it meanwhile."""
+
+    def release_answers(self) -> None:
+        """Send every answer that :meth:`delay_answer_next` held back."""
+
+    def fail_next_cancel(self, times: int = 1) -> None:
+        """The next ``times`` cancel requests are refused before they reach the venue (the
+        adapter raises ``BrokerConnectionError``): the cancel is not confirmed."""
+
+    def refuse_duplicate_next(self) -> None:
+        """The next place request that repeats a client order id the venue holds is refused as
+        a duplicate (the adapter raises ``OrderRejectedError``) instead of being answered with
+        the order the venue holds. Used only by scenarios that need ``client_order_id``; a
+        harness whose broker does not deduplicate raises ``NotImplementedError``."""
+
     # ---------------------------------------------------------------- observation
 
     def request_count(self, operation: VenueOperation | None = None) -> int:

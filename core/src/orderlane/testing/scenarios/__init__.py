@@ -11,8 +11,10 @@ The rows live in modules by theme and register on import: :mod:`.seed` (fills, r
 retries, signals, P&L), :mod:`.lifecycle` (open orders: later fills, cancels, the venue's own
 changes, status answers), :mod:`.ambiguous` (sends whose outcome is unknown), :mod:`.limits`
 (the broker's rate limit), :mod:`.tracking` (timeouts, paged status polls), :mod:`.answers`
-(malformed answers, cumulative commissions), :mod:`.push` (pushed updates) and :mod:`.recovery`
-(restarts, after a crash too). :data:`SCENARIOS` holds them in that order.
+(malformed answers, cumulative commissions), :mod:`.push` (pushed updates), :mod:`.recovery`
+(restarts, after a crash too) and :mod:`.settlement` (orders the venue may hold: siblings,
+refused resends, cancelled callers, late fills, UNKNOWN cancels). :data:`SCENARIOS` holds them
+in that order.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from orderlane.testing.scenarios import tracking  # noqa: F401
 from orderlane.testing.scenarios import answers  # noqa: F401
 from orderlane.testing.scenarios import push  # noqa: F401
 from orderlane.testing.scenarios import recovery  # noqa: F401
+from orderlane.testing.scenarios import settlement  # noqa: F401
 
 # isort: on
 
