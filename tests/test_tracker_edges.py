@@ -27,6 +27,12 @@ async def opened(adapter: Any, url: str, clock: FakeClock, **config: Any) -> Asy
         yield engine
 
 
+async def held_order(engine: Engine, venue: MockVenue) -> Order:
+    """An order the venue accepted and holds open."""
+    venue.hold_next()
+    return await engine.execute(BUY)
+
+
 async def stored(engine: Engine, order: Order) -> Order:
     found = await engine.get_order(order.id)
     assert found is not None
@@ -40,8 +46,7 @@ async def test_an_unknown_order_with_a_broker_id_is_cancelled_by_hand_and_frees_
     sqlite_url: str, venue: MockVenue, clock: FakeClock
 ) -> None:
     async with opened(MockAdapter(venue), sqlite_url, clock, instrument_hold_timeout=1.0) as e:
-        venue.hold_next()
-        order = await e.execute(BUY)
+        order = await held_order(e, venue)
         venue.fail_next("connection", times=3, operation="cancel")  # every timeout cancel
         clock.advance(e.config.order_timeout)
         await e.tracker.poll_once()
@@ -61,8 +66,7 @@ async def test_a_failed_cancel_of_an_unknown_order_leaves_it_unknown_and_held(
     sqlite_url: str, venue: MockVenue, clock: FakeClock
 ) -> None:
     async with opened(MockAdapter(venue), sqlite_url, clock) as engine:
-        venue.hold_next()
-        order = await engine.execute(BUY)
+        order = await held_order(engine, venue)
         venue.fail_next("connection", times=6, operation="cancel")
         clock.advance(engine.config.order_timeout)
         await engine.tracker.poll_once()
@@ -106,8 +110,7 @@ async def test_the_late_fill_watch_ends_with_its_window(
     sqlite_url: str, venue: MockVenue, clock: FakeClock
 ) -> None:
     async with opened(MockAdapter(venue), sqlite_url, clock, late_fill_window=60.0) as engine:
-        venue.hold_next()
-        order = await engine.execute(BUY)
+        order = await held_order(engine, venue)
         cancelled = await engine.cancel(order.id)
         assert cancelled.status is OrderStatus.CANCELLED
         assert [o.id for o in engine.tracker.watched] == [order.id]
@@ -127,8 +130,7 @@ async def test_the_late_fill_watch_lasts_until_the_venues_day_ends(
     # The fake clock starts at midnight UTC, 09:00 in Seoul: the day there ends in 15 hours.
     adapter = MockAdapter(venue, timezone="Asia/Seoul")
     async with opened(adapter, sqlite_url, clock) as engine:
-        venue.hold_next()
-        order = await engine.execute(BUY)
+        order = await held_order(engine, venue)
         await engine.cancel(order.id)
         clock.advance(15 * 3600 - 1)
         await engine.tracker.poll_once()

@@ -27,7 +27,7 @@ from orderlane.testing.scenarios.checks import (
     until_status,
 )
 from orderlane.testing.scenarios.registry import ScenarioFailed, scenario
-from orderlane.testing.scenarios.tracking import time_out
+from orderlane.testing.scenarios.tracking import expect_late_fill_booked, time_out
 
 __all__: list[str] = []
 
@@ -40,6 +40,20 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
         if loop.time() >= deadline:
             raise ScenarioFailed(f"{what}: not within {BACKGROUND_WORK_LIMIT:g}s")
         await asyncio.sleep(0.001)
+
+
+async def sent_with_answer_delayed(run: ScenarioRun, engine: Engine) -> asyncio.Future[Order]:
+    """Execute the default signal; return the call once the venue holds the order, its
+    answer held back until ``run.harness.release_answers()``."""
+    harness = run.harness
+    harness.delay_answer_next()
+    call = asyncio.ensure_future(engine.execute(buy()))
+
+    async def at_venue() -> bool:
+        return len(harness.venue_order_ids()) == 1
+
+    await until(at_venue, "the order should reach the venue")
+    return call
 
 
 async def expect_one_owner_each(run: ScenarioRun, engine: Engine) -> None:
@@ -60,14 +74,8 @@ async def expect_one_owner_each(run: ScenarioRun, engine: Engine) -> None:
 )
 async def lookup_sibling_in_flight(run: ScenarioRun) -> None:
     harness = run.harness
-    harness.delay_answer_next()
     async with run.engine() as engine:
-        slow = asyncio.ensure_future(engine.execute(buy()))
-
-        async def at_venue() -> bool:
-            return len(harness.venue_order_ids()) == 1
-
-        await until(at_venue, "the first order should reach the venue")
+        slow = await sent_with_answer_delayed(run, engine)
         harness.fail_next("timeout_before")  # the sibling's send never reaches the venue
         lost = asyncio.ensure_future(engine.execute(buy()))
 
@@ -117,14 +125,8 @@ async def resend_refused_after_accept(run: ScenarioRun) -> None:
 )
 async def cancelled_caller(run: ScenarioRun) -> None:
     harness = run.harness
-    harness.delay_answer_next()
     async with run.engine() as engine:
-        call = asyncio.ensure_future(engine.execute(buy()))
-
-        async def at_venue() -> bool:
-            return len(harness.venue_order_ids()) == 1
-
-        await until(at_venue, "the order should reach the venue")
+        call = await sent_with_answer_delayed(run, engine)
         call.cancel()  # what asyncio.wait_for does when its time is up
         await asyncio.wait({call})
         expect(call.cancelled(), "the caller's wait should end cancelled")
@@ -156,15 +158,7 @@ async def late_fill_on_poll(run: ScenarioRun) -> None:
         await watch_cycles(run, engine, 3)  # nothing new yet
         run.harness.report_late_fill(venue_id, 3)
         await watch_cycles(run, engine, 2)
-        await engine.flush_events()
-        after = await stored(engine, order)
-        expect_equal(
-            (after.status, after.reason, after.filled_quantity),
-            (OrderStatus.FAILED, "timeout", 3),
-            "the order after the late report",
-        )
-        expect_equal([f.quantity for f in await engine.fills(order.id)], [3], "stored fills")
-        await expect_position(engine, 3, QUOTE)
+        await expect_late_fill_booked(engine, order, 3)
     expect_equal(statuses_of(run, order).count(OrderStatus.FAILED), 1, "moves to FAILED")
 
 

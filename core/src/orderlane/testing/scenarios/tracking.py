@@ -110,16 +110,22 @@ async def late_fill_after_timeout(run: ScenarioRun) -> None:
         # report reaches it through the next watch inquiry, no refresh needed.
         run.clock.advance(engine.config.late_fill_poll_interval)
         await engine.tracker.poll_once()
-        await engine.flush_events()
-        after = await stored(engine, order)
-        expect_equal(
-            (after.status, after.reason, after.filled_quantity),
-            (OrderStatus.FAILED, "timeout", 3),
-            "the order after the late report",
-        )
-        expect_equal([f.quantity for f in await engine.fills(order.id)], [3], "stored fills")
-        await expect_position(engine, 3, QUOTE)
+        await expect_late_fill_booked(engine, order, 3)
     expect_equal(statuses_of(run, order).count(OrderStatus.FAILED), 1, "moves to FAILED")
+
+
+async def expect_late_fill_booked(engine: Engine, order: Order, quantity: int) -> None:
+    """The timed-out ``order`` stays FAILED 'timeout' with a late fill of ``quantity`` booked
+    and in the position."""
+    await engine.flush_events()
+    after = await stored(engine, order)
+    expect_equal(
+        (after.status, after.reason, after.filled_quantity),
+        (OrderStatus.FAILED, "timeout", quantity),
+        "the order after the late report",
+    )
+    expect_equal([f.quantity for f in await engine.fills(order.id)], [quantity], "stored fills")
+    await expect_position(engine, quantity, QUOTE)
 
 
 async def open_many(run: ScenarioRun, engine: Engine) -> list[Order]:
