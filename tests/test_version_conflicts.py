@@ -9,12 +9,15 @@ this engine's tracker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Signal
+from orderlane import Engine, EngineConfig, FakeClock, Order, OrderSnapshot, OrderStatus, Signal
+from orderlane.broker import BrokerContext
+from orderlane.hookspecs import hookimpl
+from orderlane.journal.sql import SqlJournal
 from orderlane.testing.crash import StallingJournal, abandon
-from orderlane_mock import MockVenue
+from orderlane_mock import MockAdapter, MockVenue
 
 BUY = Signal("005930", "BUY", 10)
 OTHER = Signal("000660", "BUY", 5)
@@ -129,3 +132,68 @@ async def test_two_engines_recovering_one_crash_at_once_both_start(
     finally:
         for engine in engines:
             await engine.close()
+
+
+class PausedOwners(SqlJournal):
+    """A journal whose recovery pauses between reading the open orders and asking who owns
+    them, as a process starting while another finishes its order may."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.reached = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def order_owners(self, order_ids: Sequence[str]) -> dict[str, str | None]:
+        self.reached.set()
+        await self.go_on.wait()
+        return await super().order_owners(order_ids)
+
+
+class SlowAnswers(MockAdapter):
+    def __init__(self, venue: MockVenue) -> None:
+        super().__init__(venue)
+        self.answer = asyncio.Event()
+
+    @hookimpl
+    async def orderlane_place_order(self, ctx: BrokerContext, order: Order) -> OrderSnapshot:
+        snapshot = self.venue.place(order)
+        await self.answer.wait()
+        return snapshot
+
+
+async def test_an_engine_starting_while_another_finishes_its_order_starts(
+    database_url: str, venue: MockVenue, clock: FakeClock
+) -> None:
+    """Several CLI processes starting on one journal: one died with "order ... changed since
+    version 2" when the order it was recovering was another process's, finished meanwhile."""
+    adapter = SlowAnswers(venue)
+    config = EngineConfig(credential_key="first", load_entry_point_plugins=False)
+    first = Engine(adapter, database_url=database_url, clock=clock, config=config)
+    await first.start()
+    sending = asyncio.ensure_future(first.execute(BUY))
+    for _ in range(100_000):
+        if venue.orders:
+            break
+        await asyncio.sleep(0)
+    journal = PausedOwners(database_url)
+    second = Engine(
+        MockAdapter(venue),
+        journal=journal,
+        clock=clock,
+        config=EngineConfig(credential_key="second", load_entry_point_plugins=False),
+    )
+    starting = asyncio.ensure_future(second.start())
+    await journal.reached.wait()  # it read the first engine's SUBMITTING order
+    adapter.answer.set()
+    order = await sending
+    await first.close()  # its session ends: the order looks like nobody's
+    journal.go_on.set()
+    try:
+        await starting  # raised ConcurrentUpdateError before
+        stored = await second.get_order(order.id)
+        assert stored is not None
+        assert stored.status is OrderStatus.FILLED
+        assert [c.action for c in second.last_recovery] == ["settled elsewhere"]
+        assert len(venue.places) == 1
+    finally:
+        await second.close()
