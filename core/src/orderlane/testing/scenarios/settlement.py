@@ -68,8 +68,7 @@ async def expect_one_owner_each(run: ScenarioRun, engine: Engine) -> None:
 
 @scenario(
     "lookup-sibling-in-flight",
-    proves="an UNKNOWN order never adopts the venue order of a sibling whose answer is still "
-    "on its way: each venue order has one owner and the fill is booked once",
+    proves="an UNKNOWN order never adopts a sibling's venue order whose answer is on its way",
     requires={Capability.LOOKUP},
 )
 async def lookup_sibling_in_flight(run: ScenarioRun) -> None:
@@ -97,8 +96,7 @@ async def lookup_sibling_in_flight(run: ScenarioRun) -> None:
 
 @scenario(
     "resend-refused-after-accept",
-    proves="a resend refused as a duplicate after a lost answer is looked up and adopted "
-    "(FILLED), never REJECTED on a guess",
+    proves="a resend refused as a duplicate after a lost answer is looked up, never REJECTED",
     requires={Capability.CLIENT_ORDER_ID, Capability.LOOKUP},
 )
 async def resend_refused_after_accept(run: ScenarioRun) -> None:
@@ -119,8 +117,7 @@ async def resend_refused_after_accept(run: ScenarioRun) -> None:
 
 @scenario(
     "cancelled-caller",
-    proves="a caller that cancels its execute() wait leaves the order to the engine, which "
-    "books the venue's answer (FILLED) without a restart",
+    proves="a caller that cancels execute() leaves the order to the engine, which books it",
     requires={Capability.LOOKUP},
 )
 async def cancelled_caller(run: ScenarioRun) -> None:
@@ -147,8 +144,7 @@ async def watch_cycles(run: ScenarioRun, engine: Engine, count: int) -> None:
 
 @scenario(
     "late-fill-on-poll",
-    proves="an execution the venue reports through its inquiry cycles after a timeout's "
-    "confirmed cancel lands without any refresh; the order stays FAILED 'timeout'",
+    proves="a fill reported by the inquiry cycles after a timeout lands without a refresh",
     requires={Capability.CANCEL, Capability.BATCH_STATUS},
 )
 async def late_fill_on_poll(run: ScenarioRun) -> None:
@@ -179,8 +175,7 @@ async def unknown_with_broker_id(run: ScenarioRun, engine: Engine) -> Order:
 
 @scenario(
     "cancel-unknown-with-id",
-    proves="an UNKNOWN order with a broker id is cancelled by engine.cancel: CANCELLED once "
-    "the venue confirms, and its symbol is free again",
+    proves="an UNKNOWN order with a broker id is cancelled by hand and frees its symbol",
     requires={Capability.CANCEL},
 )
 async def cancel_unknown_with_id(run: ScenarioRun) -> None:
