@@ -204,18 +204,9 @@ class OrderTracker:
                 error,
             )
 
-    async def _apply_alone(self, order_id: str, snapshot: OrderSnapshot) -> None:
-        """:meth:`apply`, its failure logged with the order's id: the cycle goes on."""
-        try:
-            await self.apply(order_id, snapshot)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("Order %s: the broker's status could not be booked", order_id)
-
     async def _apply_deferred(self, order_id: str, snapshot: OrderSnapshot) -> None:
         try:
-            await self._apply_alone(order_id, snapshot)
+            await self.apply(order_id, snapshot)
         finally:
             self._deferred.discard(order_id)
 
@@ -362,7 +353,7 @@ class OrderTracker:
                 if order_id not in self._open and order_id not in self._watch:
                     continue
                 if not engine.order_lock(order_id).locked():
-                    now.append(self._apply_alone(order_id, snapshot))
+                    now.append(self.apply(order_id, snapshot))
                 elif order_id not in self._deferred:
                     # Someone holds the order (a cancel by hand, a resend): book it once they
                     # are done, not holding up the others meanwhile.
