@@ -470,3 +470,65 @@ async def test_balance_lists_holdings_and_one_summary(kis: KisClient) -> None:
     assert isinstance(body["output2"], list)
     assert len(body["output2"]) == 1
     assert body["output2"][0]["dnca_tot_amt"] == str(100_000_000 - 144_000)
+
+
+async def test_modify_to_a_market_order_executes_at_the_quote(kis: KisClient) -> None:
+    odno = (await kis.place(quantity=3, price=70_000)).json()["output"]["ODNO"]
+    body = {
+        "CANO": kis.cano,
+        "ACNT_PRDT_CD": kis.product,
+        "KRX_FWDG_ORD_ORGNO": "00950",
+        "ORGN_ODNO": odno,
+        "ORD_DVSN": "01",
+        "RVSE_CNCL_DVSN_CD": "01",
+        "ORD_QTY": "2",
+        "ORD_UNPR": "0",
+        "QTY_ALL_ORD_YN": "N",
+        "EXCG_ID_DVSN_CD": "KRX",
+    }
+    answer = await kis.http.post(
+        f"{TRADING}/order-rvsecncl", json=body, headers=kis.headers("VTTC0013U")
+    )
+    assert answer.json()["msg_cd"] == "40630000"
+    original, modified = kis.venue.orders()
+    assert (original["remaining"], modified["ord_dvsn"], modified["amount"]) == (1, "01", 144_000)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ORGN_ODNO", "abc"),
+        ("RVSE_CNCL_DVSN_CD", "03"),
+        ("EXCG_ID_DVSN_CD", "NYSE"),
+        ("ORD_QTY", "x"),
+        ("ORD_DVSN", "99"),
+        ("ORD_UNPR", "0"),
+        ("CANO", None),
+    ],
+)
+async def test_malformed_modify_requests_are_refused(
+    kis: KisClient, field: str, value: str | None
+) -> None:
+    kis.venue.hold_next()
+    odno = (await kis.place(quantity=3, price=70_000)).json()["output"]["ODNO"]
+    body = {
+        "CANO": kis.cano,
+        "ACNT_PRDT_CD": kis.product,
+        "KRX_FWDG_ORD_ORGNO": "00950",
+        "ORGN_ODNO": odno,
+        "ORD_DVSN": "00",
+        "RVSE_CNCL_DVSN_CD": "01",
+        "ORD_QTY": "1",
+        "ORD_UNPR": "71000",
+        "QTY_ALL_ORD_YN": "N",
+    }
+    if value is None:
+        del body[field]
+    else:
+        body[field] = value
+    answer = await kis.http.post(
+        f"{TRADING}/order-rvsecncl", json=body, headers=kis.headers("VTTC0013U")
+    )
+    assert answer.json()["rt_cd"] != "0"
+    assert field in answer.json()["msg1"]
+    assert len(kis.venue.orders()) == 1

@@ -192,3 +192,21 @@ async def test_token_and_approval_requests_do_not_count(kis: KisClient, clock: F
     body = {"grant_type": "client_credentials", "appkey": kis.app_key, "secretkey": kis.app_secret}
     assert (await kis.http.post("/oauth2/Approval", json=body)).status_code == 200
     assert (await kis.place()).json()["msg_cd"] == "EGW00201"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"INQR_STRT_DT": "2026-01-05"}, "INQR_STRT_DT"),
+        ({"EXCG_ID_DVSN_CD": "NXT"}, "EXCG_ID_DVSN_CD"),  # paper trades on KRX only
+        ({"CANO": "99999999"}, ""),
+    ],
+)
+async def test_malformed_inquiries_are_refused(
+    kis: KisClient, overrides: dict[str, str], field: str
+) -> None:
+    answer = await kis.inquiry(**overrides)
+    body = answer.json()
+    assert body["rt_cd"] != "0"
+    assert field in body["msg1"]
+    assert "tr_cont" in answer.headers

@@ -370,9 +370,16 @@ class Book:
         return row
 
     def modify(
-        self, account: Account, original: str, quantity: int | None, price: int, tr_id: str
+        self,
+        account: Account,
+        original: str,
+        quantity: int | None,
+        price: int,
+        tr_id: str,
+        ord_dvsn: str | None = None,
     ) -> VenueOrder | Answer:
-        """Move ``quantity`` (None: all) of what is open to a new order at ``price``."""
+        """Move ``quantity`` (None: all) of what is open to a new order at ``price`` (and of
+        division ``ord_dvsn``, default the original's; a market-like one executes at once)."""
         target = self.orders.get(original)
         if target is None or target.account != account.number or target.kind == "cancel":
             return Codes.ORDER_NOT_FOUND
@@ -381,14 +388,17 @@ class Book:
             return (
                 Codes.PAPER_NOTHING_TO_CANCEL if self.mode == "paper" else Codes.NOTHING_TO_CANCEL
             )
-        if not is_on_tick(price):
+        division = ord_dvsn or target.ord_dvsn
+        market = division in MARKET_LIKE
+        if not market and not is_on_tick(price):
             return Codes.PAPER_OFF_TICK if self.mode == "paper" else Codes.OFF_TICK
-        row = self._action_row(target, "modify", amount, price, tr_id)
+        row = self._action_row(target, "modify", amount, 0 if market else price, tr_id)
+        row.ord_dvsn = division
         target.replaced += amount
         row.held = target.held
-        self._emit(OrderEvent("modified", row, amount, price))
+        self._emit(OrderEvent("modified", row, amount, row.price))
         quote = self.instruments[row.symbol].quote
-        if not row.held and self._crosses(row, quote):
+        if not row.held and (market or self._crosses(row, quote)):
             self.execute(row, amount, quote)
         return row
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 import attrs
 
-from orderlane_kis.fake.book import BUY, ORDER_DIVISIONS, SELL, Book, VenueOrder
+from orderlane_kis.fake.book import BUY, MARKET_LIKE, ORDER_DIVISIONS, SELL, Book, VenueOrder
 from orderlane_kis.fake.codes import Answer, Codes
 from orderlane_kis.fake.tokens import App
 from orderlane_kis.krx import kst
@@ -178,10 +178,14 @@ class Trading:
         if action == "02":
             result = self.book.cancel(holder, odno, quantity, tr_id)
         else:
-            price = _int(params, "ORD_UNPR", minimum=1)
+            ord_dvsn = (params.get("ORD_DVSN") or "").strip() or None
+            if ord_dvsn is not None and ord_dvsn not in ORDER_DIVISIONS:
+                return Reply(Codes.bad_input("ORD_DVSN"))
+            market = ord_dvsn in MARKET_LIKE
+            price = 0 if market else _int(params, "ORD_UNPR", minimum=1)
             if isinstance(price, Answer):
                 return Reply(price)
-            result = self.book.modify(holder, odno, quantity, price, tr_id)
+            result = self.book.modify(holder, odno, quantity, price, tr_id, ord_dvsn)
         if isinstance(result, Answer):
             return Reply(result)
         if self.mode == "live":
