@@ -233,14 +233,15 @@ def test_bench_command_prints_both_limiters() -> None:
     args = ["bench", "rate-limit", "--limit", "30", "--requests", "75", "--period", "0.25"]
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
-    assert figures["orderlane"]["max_in_window"] <= 30
-    assert figures["orderlane"]["rejections"] == 0
-    assert figures["naive"]["name"] == "aiolimiter.AsyncLimiter(30, 0.25)"
+    report = json.loads(result.stdout)
+    assert report["raw"]["orderlane"]["max_in_window"] <= 30
+    assert report["raw"]["orderlane"]["rejections"] == 0
+    assert report["raw"]["baseline"]["name"] == "aiolimiter.AsyncLimiter(30, 0.25)"
+    assert report["baseline"] == "aiolimiter.AsyncLimiter(30, 0.25)"
 
-    table = CliRunner().invoke(app, args)
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
     assert table.exit_code == 0
-    assert "max in window" in table.output
+    assert "max in a window" in table.output
     assert "aiolimiter" in table.output
 
 

@@ -27,8 +27,9 @@ from rich.text import Text
 
 from orderlane import __version__
 from orderlane.broker import AdapterInfo, Broker, BrokerContext
+from orderlane.cli_bench import bench_app
 from orderlane.cli_plugins import add_plugin_commands
-from orderlane.cli_tools import bench_app, conformance, stdout_console
+from orderlane.cli_tools import conformance, stdout_console
 from orderlane.clock import SystemClock
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
