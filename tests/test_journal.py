@@ -501,6 +501,25 @@ async def test_one_bad_change_in_a_group_does_not_take_the_others_down(
             assert outcomes[index] == Committed(current, (), (), ())
 
 
+async def test_a_stale_change_in_a_group_commit_is_refused_alone(journal: SqlJournal) -> None:
+    stored = await asyncio.gather(*(insert(journal, new_order()) for _ in range(40)))
+    moves = [Transition(o.evolve(OrderStatus.SUBMITTING)) for o in stored]
+    moves[5] = Transition(attrs.evolve(stored[5], version=7).evolve(OrderStatus.SUBMITTING))
+    before = journal.commits
+
+    outcomes = await asyncio.gather(
+        *(journal.record(move) for move in moves), return_exceptions=True
+    )
+
+    assert isinstance(outcomes[5], ConcurrentUpdateError)
+    assert sum(isinstance(outcome, Committed) for outcome in outcomes) == 39
+    # The refusal wrote nothing, so the changes around it kept their shared transactions.
+    assert journal.commits - before < len(moves) - 1
+    events = await journal.events()
+    assert sum(kind == "OrderCreated" for kind, _ in events) == 40
+    assert len(events) == 40
+
+
 async def test_an_event_only_transition_is_journalled(journal: SqlJournal) -> None:
     order = await insert(journal, new_order())
     await journal.record(Transition(None, events=(OrderStatusChanged(order, order.status),)))

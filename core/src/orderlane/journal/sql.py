@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import Event, OrderFilled, PositionChanged
 from orderlane.journal import Committed, JournalRows, PnLSummary, Transition
+from orderlane.journal.fastpath import FastPath, execute
 from orderlane.journal.migrate import upgrade
 from orderlane.journal.rows import (
     event_from_row,
@@ -136,34 +137,13 @@ def safe_url(url: str) -> str:
     return parsed.set(query=query).render_as_string(hide_password=True)
 
 
-# The write path's statements, built once: building a statement per call (``.values(row)``)
-# costs far more CPU than executing it. Key parameters are named ``k_*``; the SET clause of an
-# update is the columns named in the parameters.
-_INSERT_ORDER = orders.insert()
-_UPDATE_ORDER = orders.update().where(
-    orders.c.id == sa.bindparam("k_id"), orders.c.version == sa.bindparam("k_version")
-)
-_HOLDER = (
-    sa.select(orders.c.id)
-    .where(
-        orders.c.status == OrderStatus.UNKNOWN.value,
-        orders.c.account_id == sa.bindparam("k_account"),
-        orders.c.symbol == sa.bindparam("k_symbol"),
-        orders.c.id != sa.bindparam("k_id"),
-    )
-    .limit(1)
-)
-_INSERT_FILL = fills.insert()
+# The position's row, locked until the commit (a fill reads it once per group commit). The
+# other statements of the write path run on the driver's cursor (orderlane.journal.fastpath).
 _POSITION_KEY = (
     positions.c.account_id == sa.bindparam("k_account"),
     positions.c.symbol == sa.bindparam("k_symbol"),
 )
 _POSITION_FOR_UPDATE = sa.select(positions).where(*_POSITION_KEY).with_for_update()
-_UPDATE_POSITION = positions.update().where(
-    *_POSITION_KEY, positions.c.version == sa.bindparam("k_version")
-)
-_INSERT_EVENT = order_events.insert()
-_INSTRUMENT_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k_key)")
 
 
 def _instrument_key(account_id: str, symbol: str) -> int:
@@ -177,9 +157,25 @@ class _Work:
     fn: Callable[[sa.Connection], Any]
     write: bool
     future: asyncio.Future[Any]
-    #: May be refused in the normal course (an instrument hold, a signal id already taken): it
-    #: runs under a savepoint, so its refusal does not undo the rest of a group commit.
-    refusable: bool = False
+
+
+class _Refused(Exception):
+    """A transition refused before it wrote anything (its ``error`` goes to the caller); the
+    rest of its group commit stands."""
+
+    def __init__(self, error: JournalError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@attrs.define
+class _Group:
+    """What the transitions of one transaction share: the driver's cursor, the positions they
+    moved (read once per transaction, the row stays locked until the commit), their events."""
+
+    cursor: Any
+    positions: dict[tuple[str, str], Position] = attrs.Factory(dict)
+    events: list[tuple[Any, ...]] = attrs.Factory(list)
 
 
 class SqlJournal:
@@ -209,6 +205,9 @@ class SqlJournal:
         self._engine: sa.Engine | None = None
         self._conn: sa.Connection | None = None
         self._listener: Callable[[Sequence[Event]], None] | None = None
+        #: Writer thread only: the statements of the write path, and the transaction's group.
+        self._fast_path: FastPath | None = None
+        self._group: _Group | None = None
         self.commits = 0  # transactions committed, for stats and tests of group commit
         #: This journal's engine session: every order it writes is marked with it, and its
         #: heartbeat tells other engines on the database that those orders are in good hands.
@@ -304,13 +303,11 @@ class SqlJournal:
 
     # ---------------------------------------------------------------- writer thread
 
-    def _submit(
-        self, fn: Callable[[sa.Connection], T], *, write: bool, refusable: bool = False
-    ) -> asyncio.Future[T]:
+    def _submit(self, fn: Callable[[sa.Connection], T], *, write: bool) -> asyncio.Future[T]:
         if self._thread is None or self._loop is None:
             raise JournalError("the journal is not open")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put(_Work(fn, write, future, refusable))
+        self._queue.put(_Work(fn, write, future))
         return future
 
     def _run(self) -> None:
@@ -363,37 +360,47 @@ class SqlJournal:
         if len(batch) > 1:
             try:
                 with conn.begin():
+                    group = self._group = _Group(_cursor(conn))
                     grouped = [self._run_in_group(conn, item) for item in batch]
+                    self._fast(conn).write_events(group.cursor, group.events)
             except Exception:
                 log.debug("group commit of %d changes failed; committing one by one", len(batch))
             else:
                 self.commits += 1
                 self._deliver(grouped)
                 return
+            finally:
+                self._group = None
         outcomes: list[tuple[_Work, Any, BaseException | None]] = []
         for item in batch:
             try:
                 with conn.begin():
+                    group = self._group = _Group(_cursor(conn))
                     result = item.fn(conn)
+                    self._fast(conn).write_events(group.cursor, group.events)
+            except _Refused as refused:
+                outcomes.append((item, None, refused.error))
             except Exception as error:
                 outcomes.append((item, None, error))
             else:
                 self.commits += 1
                 outcomes.append((item, result, None))
+            finally:
+                self._group = None
         self._deliver(outcomes)
 
     @staticmethod
     def _run_in_group(conn: sa.Connection, item: _Work) -> tuple[_Work, Any, BaseException | None]:
-        if not item.refusable:
-            return item, item.fn(conn), None  # a failure here redoes the group one by one
-        savepoint = conn.begin_nested()
+        # A refusal wrote nothing: the group goes on. Any other failure redoes it one by one.
         try:
-            result = item.fn(conn)
-        except (InstrumentHeldError, sa.exc.IntegrityError) as error:
-            savepoint.rollback()
-            return item, None, error
-        savepoint.commit()
-        return item, result, None
+            return item, item.fn(conn), None
+        except _Refused as refused:
+            return item, None, refused.error
+
+    def _fast(self, conn: sa.Connection) -> FastPath:
+        if self._fast_path is None or self._fast_path.dialect is not conn.dialect:
+            self._fast_path = FastPath(conn.dialect)
+        return self._fast_path
 
     def _deliver(self, outcomes: list[tuple[_Work, Any, BaseException | None]]) -> None:
         assert self._loop is not None
@@ -418,82 +425,42 @@ class SqlJournal:
 
     async def record(self, transition: Transition) -> Committed:
         """Commit ``transition``; returns once it is durable."""
-        return await self._submit(
-            lambda conn: self._apply(conn, transition),
-            write=True,
-            refusable=transition.hold_check or transition.new,
-        )
+        return await self._submit(lambda conn: self._apply(conn, transition), write=True)
 
     def _apply(self, conn: sa.Connection, transition: Transition) -> Committed:
+        group = self._group
+        assert group is not None
+        fast = self._fast(conn)
+        cursor = group.cursor
         now_order = transition.order
         stored: Order | None = None
-        if (
-            now_order is not None
-            and conn.dialect.name == "postgresql"
-            and (transition.hold_check or now_order.status is OrderStatus.UNKNOWN)
-        ):
-            # Serialize "may I send?" with "this instrument is now held" across processes:
-            # without it two engines could both pass the hold check while the other goes UNKNOWN.
-            # (SQLite needs nothing: BEGIN IMMEDIATE already serializes every write.)
-            conn.execute(
-                _INSTRUMENT_LOCK,
-                {"k_key": _instrument_key(now_order.account_id, now_order.symbol)},
-            )
-        if now_order is not None and transition.hold_check:
-            blocker = conn.execute(
-                _HOLDER,
-                {
-                    "k_account": now_order.account_id,
-                    "k_symbol": now_order.symbol,
-                    "k_id": now_order.id,
-                },
-            ).scalar()
-            if blocker is not None:
-                raise InstrumentHeldError(
-                    f"{now_order.symbol} is held by UNKNOWN order {blocker}", held_by=blocker
-                )
         if now_order is not None:
-            if transition.new:
-                stored = attrs.evolve(now_order, version=1)
-                conn.execute(_INSERT_ORDER, {**order_row(stored), "engine_id": self.engine_id})
-            else:
-                stored = attrs.evolve(now_order, version=now_order.version + 1)
-                result = conn.execute(
-                    _UPDATE_ORDER,
-                    {
-                        **order_row(stored),
-                        "engine_id": self.engine_id,
-                        "k_id": now_order.id,
-                        "k_version": now_order.version,
-                    },
-                )
-                if result.rowcount != 1:
-                    raise ConcurrentUpdateError(
-                        f"order {now_order.id} changed since version {now_order.version}"
-                    )
+            if conn.dialect.name == "postgresql" and (
+                transition.hold_check or now_order.status is OrderStatus.UNKNOWN
+            ):
+                # Serialize "may I send?" with "this instrument is now held" across processes:
+                # without it two engines could both pass the hold check while the other goes
+                # UNKNOWN. (SQLite needs nothing: BEGIN IMMEDIATE already serializes writes.)
+                lock = _instrument_key(now_order.account_id, now_order.symbol)
+                execute(cursor, fast.lock_instrument, (lock,))
+            stored = self._write_order(fast, cursor, transition, now_order)
         events: list[Event] = list(transition.events)
         stored_fills: list[Fill] = []
         moved: list[Position] = []
         for fill in transition.fills:
-            position = self._position_for_update(conn, fill.account_id, fill.symbol)
+            key = (fill.account_id, fill.symbol)
+            position = group.positions.get(key) or self._position_for_update(conn, *key)
             change = position.apply(fill, stored.symbol_name if stored else "")
             after = attrs.evolve(change.position, version=position.version + 1)
             booked = attrs.evolve(fill, realized_pnl=change.realized_pnl)
-            conn.execute(_INSERT_FILL, fill_row(booked))
-            result = conn.execute(
-                _UPDATE_POSITION,
-                {
-                    **position_row(after),
-                    "k_account": fill.account_id,
-                    "k_symbol": fill.symbol,
-                    "k_version": position.version,
-                },
-            )
-            if result.rowcount != 1:  # pragma: no cover - the row is locked since the select
+            fast.insert_fill(cursor, fill_row(booked))
+            if not fast.update_position(cursor, position_row(after), *key, position.version):
+                # pragma: no cover - the row is locked since it was read
                 raise ConcurrentUpdateError(
                     f"position {fill.account_id}/{fill.symbol} changed since version "
                     f"{position.version}"
                 )
+            group.positions[key] = after
             stored_fills.append(booked)
             moved.append(after)
             if stored is not None:
@@ -502,21 +469,40 @@ class SqlJournal:
                 PositionChanged(position=after, fill=booked, realized_pnl=change.realized_pnl)
             )
         if events:
-            recorded_at = stored.updated_at if stored is not None else None
-            conn.execute(
-                _INSERT_EVENT,
-                [
-                    {
-                        "order_id": ev.order_id,
-                        "type": ev.type,
-                        "payload": json.dumps(ev.payload(), ensure_ascii=False),
-                        "recorded_at": recorded_at or _now(),
-                    }
-                    for ev in events
-                ],
+            recorded_at = stored.updated_at if stored is not None else _now()
+            group.events.extend(
+                fast.event_row(
+                    ev.order_id, ev.type, json.dumps(ev.payload(), ensure_ascii=False), recorded_at
+                )
+                for ev in events
             )
         return Committed(
             order=stored, fills=tuple(stored_fills), positions=tuple(moved), events=tuple(events)
+        )
+
+    def _write_order(
+        self, fast: FastPath, cursor: Any, transition: Transition, order: Order
+    ) -> Order:
+        """Insert or update the order: its first write, so a refusal leaves nothing behind."""
+        hold = (order.account_id, order.symbol) if transition.hold_check else None
+        if transition.new:
+            if hold is not None:
+                blocker = fast.held_by(cursor, *hold, order.id)
+                if blocker is not None:
+                    raise _Refused(_held(order, blocker))
+            stored = attrs.evolve(order, version=1)
+            if not fast.insert_order(cursor, {**order_row(stored), "engine_id": self.engine_id}):
+                raise _Refused(SignalTakenError("an order with this signal id is already stored"))
+            return stored
+        stored = attrs.evolve(order, version=order.version + 1)
+        row = {**order_row(stored), "engine_id": self.engine_id}
+        if fast.update_order(cursor, row, order.id, order.version, hold):
+            return stored
+        blocker = None if hold is None else fast.held_by(cursor, *hold, order.id)
+        if blocker is not None:
+            raise _Refused(_held(order, blocker))
+        raise _Refused(
+            ConcurrentUpdateError(f"order {order.id} changed since version {order.version}")
         )
 
     def _position_for_update(self, conn: sa.Connection, account_id: str, symbol: str) -> Position:
@@ -717,6 +703,19 @@ class SqlJournal:
             return pnl_summaries(read_rows(conn.execute(sa.select(fills)), fill_from_row), by)
 
         return await self._read(read)
+
+
+def _cursor(conn: sa.Connection) -> Any:
+    """The driver's own cursor on ``conn`` (in its current transaction)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver.cursor()
+
+
+def _held(order: Order, blocker: str) -> InstrumentHeldError:
+    return InstrumentHeldError(
+        f"{order.symbol} is held by UNKNOWN order {blocker}", held_by=blocker
+    )
 
 
 def _now() -> Any:

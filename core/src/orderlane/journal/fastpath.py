@@ -1,0 +1,188 @@
+"""The statements every order transition runs, on the driver's own cursor.
+
+SQLAlchemy Core spends tens of microseconds on each execute before the driver sees it (the
+compiled-statement cache, parameter processing, result set-up, events): more than SQLite needs
+to run the statement. The few statements every order runs are therefore written once per dialect
+as plain SQL and run on the DBAPI cursor of the connection, inside the transaction SQLAlchemy
+opened; sqlite3 and psycopg keep them prepared by their text. Values are bound through the
+column types' own ``process_bind_param`` (exact money, UTC times, the same refusals). SQLAlchemy
+keeps the schema, the migrations and every query.
+
+Per transition, at most:
+
+- a new order: one ``INSERT ... ON CONFLICT (account_id, signal_id) DO NOTHING``; no row means
+  the signal id is taken.
+- a changed order: one ``UPDATE`` guarded by the version and, for a send, by the instrument hold
+  (no UNKNOWN order for the same account and symbol) in the same statement; only when it changes
+  no row is the cause looked up.
+- per fill: the position (read once per group commit), the fill's insert, the position's update.
+- events: kept and written with one ``executemany`` per group commit.
+
+A refusal (instrument held, signal id taken, version moved on) is found before the transition
+writes anything, so a group commit needs no savepoints: a refused transition leaves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from orderlane.journal.schema import fills, order_events, orders, positions
+
+__all__ = ["FastPath"]
+
+Binder = Callable[[Any], Any]
+
+_TEMPLATES = {
+    "insert_order": "INSERT INTO orders ({columns}) VALUES ({marks}) "
+    "ON CONFLICT (account_id, signal_id) DO NOTHING",
+    "update_order": "UPDATE orders SET {assignments} WHERE id = ? AND version = ?",
+    "insert_fill": "INSERT INTO fills ({columns}) VALUES ({marks})",
+    "update_position": "UPDATE positions SET {assignments} "
+    "WHERE account_id = ? AND symbol = ? AND version = ?",
+}
+#: The instrument hold, checked by the update of a send itself.
+_HOLD_CLAUSE = (
+    " AND NOT EXISTS (SELECT 1 FROM orders AS held WHERE held.status = 'UNKNOWN' "
+    "AND held.account_id = ? AND held.symbol = ? AND held.id <> ?)"
+)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class FastPath:
+    """Plain SQL for one dialect, with the binders of every column it writes."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.dialect = dialect
+        self._mark = "?" if dialect.name == "sqlite" else "%s"
+        self._binders: dict[tuple[str, str], Binder] = {}
+        for table in (orders, fills, positions, order_events):
+            for column in table.columns:
+                binder: Binder = _identity
+                if isinstance(column.type, sa.types.TypeDecorator):
+                    binder = _bind_with(column.type, dialect)
+                self._binders[table.name, column.name] = binder
+        self._sql: dict[tuple[str, tuple[str, ...], bool], str] = {}
+        self.insert_events = self._q(
+            "INSERT INTO order_events (order_id, type, payload, recorded_at) VALUES (?, ?, ?, ?)"
+        )
+        self._bind_recorded_at = self._binders["order_events", "recorded_at"]
+        self.holder = self._q(
+            "SELECT id FROM orders WHERE status = 'UNKNOWN' AND account_id = ? AND symbol = ? "
+            "AND id <> ? LIMIT 1"
+        )
+        self.lock_instrument = "SELECT pg_advisory_xact_lock(%s)"
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", self._mark)
+
+    def _params(self, table: str, row: Mapping[str, Any]) -> list[Any]:
+        binders = self._binders
+        return [binders[table, name](value) for name, value in row.items()]
+
+    def _statement(self, kind: str, keys: tuple[str, ...], hold: bool = False) -> str:
+        """The SQL of ``kind`` for rows with these ``keys`` (built once per shape)."""
+        cache_key = (kind, keys, hold)
+        sql = self._sql.get(cache_key)
+        if sql is not None:
+            return sql
+        template = _TEMPLATES[kind] + (_HOLD_CLAUSE if hold else "")
+        sql = template.format(  # column names are the journal's own, values go in as parameters
+            columns=", ".join(keys),
+            marks=", ".join("?" * len(keys)),
+            assignments=", ".join(f"{key} = ?" for key in keys),
+        )
+        sql = self._sql[cache_key] = self._q(sql)
+        return sql
+
+    # ------------------------------------------------------------------ statements
+
+    def insert_order(self, cursor: Any, row: Mapping[str, Any]) -> bool:
+        """Insert an order; False (nothing written) if its signal id is taken."""
+        sql = self._statement("insert_order", tuple(row))
+        return execute(cursor, sql, self._params("orders", row)) == 1
+
+    def update_order(
+        self,
+        cursor: Any,
+        row: Mapping[str, Any],
+        order_id: str,
+        version: int,
+        hold: tuple[str, str] | None = None,
+    ) -> bool:
+        """Update the order stored at ``version``; with ``hold`` (account, symbol) only while no
+        other order for that instrument is UNKNOWN. False (nothing written) otherwise."""
+        sql = self._statement("update_order", tuple(row), hold is not None)
+        params = self._params("orders", row)
+        params += (order_id, version)
+        if hold is not None:
+            params += (*hold, order_id)
+        return execute(cursor, sql, params) == 1
+
+    def held_by(self, cursor: Any, account_id: str, symbol: str, order_id: str) -> str | None:
+        """Another order for the instrument that is UNKNOWN, if any."""
+        execute(cursor, self.holder, (account_id, symbol, order_id))
+        found = cursor.fetchone()
+        return None if found is None else str(found[0])
+
+    def insert_fill(self, cursor: Any, row: Mapping[str, Any]) -> None:
+        execute(cursor, self._statement("insert_fill", tuple(row)), self._params("fills", row))
+
+    def update_position(
+        self, cursor: Any, row: Mapping[str, Any], account_id: str, symbol: str, version: int
+    ) -> bool:
+        sql = self._statement("update_position", tuple(row))
+        params = self._params("positions", row)
+        params += (account_id, symbol, version)
+        return execute(cursor, sql, params) == 1
+
+    def event_row(
+        self, order_id: str | None, kind: str, payload: str, recorded_at: Any
+    ) -> tuple[Any, ...]:
+        return (order_id, kind, payload, self._bind_recorded_at(recorded_at))
+
+    def write_events(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            execute(cursor, self.insert_events, rows, many=True)
+
+
+def _bind_with(column_type: sa.types.TypeDecorator[Any], dialect: sa.Dialect) -> Binder:
+    process = column_type.process_bind_param
+
+    def bind(value: Any) -> Any:
+        return process(value, dialect)
+
+    return bind
+
+
+def execute(cursor: Any, sql: str, params: Any, *, many: bool = False) -> int:
+    """Run one statement on the DBAPI cursor: its rowcount. A driver error comes out as
+    SQLAlchemy's wrapper of it (IntegrityError, OperationalError...), as from a Core execute."""
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+    except Exception as error:
+        dbapi = _dbapi_error(cursor)
+        if dbapi is None or not isinstance(error, dbapi):
+            raise
+        raise sa.exc.DBAPIError.instance(sql, params, error, dbapi) from error
+    return int(cursor.rowcount)
+
+
+_DBAPI_ERRORS: dict[type, type[Exception] | None] = {}
+
+
+def _dbapi_error(cursor: Any) -> type[Exception] | None:
+    """The driver's base ``Error`` class (sqlite3.Error, psycopg.Error)."""
+    kind = type(cursor)
+    if kind not in _DBAPI_ERRORS:
+        module = __import__(kind.__module__.split(".")[0])
+        _DBAPI_ERRORS[kind] = getattr(module, "Error", None)
+    return _DBAPI_ERRORS[kind]
