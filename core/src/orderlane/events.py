@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("orderlane.events")
+#: Each event class's field names (its hook's keyword arguments).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @attrs.frozen
@@ -56,7 +58,10 @@ class Event:
         return fill.order_id if isinstance(fill, Fill) else None
 
     def hook_kwargs(self) -> dict[str, Any]:
-        return {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in attrs.fields(type(self)))
+        return {name: getattr(self, name) for name in names}
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = unstructure(self)
@@ -125,7 +130,11 @@ class OrderTimedOut(Event):
 
 async def call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any]) -> None:
     """Call every implementation of an observer hook; log and swallow what each raises."""
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    await _call_impls(getattr(pm.hook, hook_name).get_hookimpls(), hook_name, kwargs)
+
+
+async def _call_impls(impls: list[Any], hook_name: str, kwargs: dict[str, Any]) -> None:
+    for impl in reversed(impls):
         try:
             await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
         except Exception:
@@ -139,7 +148,8 @@ class EventBus:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        #: One item per commit (its events), so a busy engine wakes the task once per commit.
+        self._queue: asyncio.Queue[Sequence[Event] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -149,8 +159,8 @@ class EventBus:
             )
 
     def publish(self, events: Sequence[Event]) -> None:
-        for event in events:
-            self._queue.put_nowait(event)
+        if events:
+            self._queue.put_nowait(events)
 
     async def flush(self) -> None:
         """Wait until every event published so far has reached every observer."""
@@ -165,11 +175,15 @@ class EventBus:
         await task
 
     async def _run(self) -> None:
+        hooks = self._pm.hook
         while True:
-            event = await self._queue.get()
+            events = await self._queue.get()
             try:
-                if event is None:
+                if events is None:
                     return
-                await call_each(self._pm, event.hook, event.hook_kwargs())
+                for event in events:
+                    impls = getattr(hooks, event.hook).get_hookimpls()
+                    if impls:  # nobody listening: not even the keyword arguments are built
+                        await _call_impls(impls, event.hook, event.hook_kwargs())
             finally:
                 self._queue.task_done()
