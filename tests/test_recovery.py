@@ -201,6 +201,36 @@ async def test_fills_that_happened_while_down_are_caught_up(sqlite_url: str) -> 
         await second.close()
 
 
+async def test_catching_up_many_orders_shares_commits(sqlite_url: str) -> None:
+    venue = MockVenue()
+    venue.hold_next(60)
+    first = Engine(MockAdapter(venue), database_url=sqlite_url, clock=FakeClock())
+    await first.start()
+    held = await asyncio.gather(
+        *(first.execute(Signal(f"{n % 12:06d}", "BUY", 1 + n % 3)) for n in range(60))
+    )
+    await first.close()
+    for order in held:
+        assert order.broker_order_id is not None
+        venue.fill(order.broker_order_id)
+
+    second = Engine(
+        MockAdapter(venue),
+        database_url=sqlite_url,
+        clock=FakeClock(),
+        journal=SqlJournal(sqlite_url),
+    )
+    await second.start()
+    try:
+        assert {o.status for o in await second.orders(limit=100)} == {OrderStatus.FILLED}
+        assert [c.order_id for c in second.last_recovery] == [o.id for o in held]
+        # Sixty fills booked while instruments are worked side by side: shared transactions.
+        assert second.journal.commits < 30
+        assert sum(p.quantity for p in await second.positions()) == sum(o.quantity for o in held)
+    finally:
+        await second.close()
+
+
 async def test_an_unknown_order_is_settled_at_restart(sqlite_url: str) -> None:
     venue = MockVenue()
     first = Engine(MockAdapter(venue), database_url=sqlite_url, clock=FakeClock())

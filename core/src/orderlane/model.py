@@ -289,7 +289,9 @@ class Order:
         """Return this order with ``fills`` added to its filled quantity, notional, commission."""
         quantity, notional, commission = self.filled_quantity, self.filled_notional, self.commission
         last = self.filled_at
+        added = False
         for fill in fills:
+            added = True
             quantity += fill.quantity
             notional += fill.price * fill.quantity
             commission += fill.commission
@@ -298,6 +300,8 @@ class Order:
             raise InvalidTransitionError(
                 f"order {self.id}: fills of {quantity} exceed the order quantity {self.quantity}"
             )
+        if not added:
+            return self  # nothing new (most status answers): no copy
         filled_at = last if quantity == self.quantity else self.filled_at
         return attrs.evolve(
             self,
