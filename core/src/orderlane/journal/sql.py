@@ -64,6 +64,8 @@ T = TypeVar("T")
 log = logging.getLogger("orderlane.journal")
 
 DEFAULT_DATABASE_URL = "sqlite:///orderlane.db"
+#: Events' payloads as stored (one encoder, not one per event).
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 _OPEN = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
 
 
@@ -474,9 +476,7 @@ class SqlJournal:
         if events:
             recorded_at = stored.updated_at if stored is not None else _now()
             group.events.extend(
-                fast.event_row(
-                    ev.order_id, ev.type, json.dumps(ev.payload(), ensure_ascii=False), recorded_at
-                )
+                fast.event_row(ev.order_id, ev.type, _PAYLOAD.encode(ev.payload()), recorded_at)
                 for ev in events
             )
         return Committed(

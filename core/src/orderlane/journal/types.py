@@ -72,7 +72,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise TypeError("datetimes must be timezone-aware")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # already UTC (the engine's own times): no copy
+            value = value.astimezone(UTC)
         if dialect.name == "sqlite":
             return value.isoformat(timespec="microseconds")
         return value
