@@ -148,6 +148,8 @@ class MockVenue:
         self.clock = clock
         self.requests: list[VenueRequest] = []
         self.orders: dict[str, VenueOrder] = {}
+        #: Broker ids per client order id, in the order accepted (lookups need not scan).
+        self._by_client: dict[str, list[str]] = collections.defaultdict(list)
         self._plans: collections.deque[_Plan] = collections.deque()
         self._failures: dict[str, collections.deque[FailKind]] = collections.defaultdict(
             collections.deque
@@ -428,7 +430,8 @@ class MockVenue:
         return [r for r in self.requests if r.operation == operation]
 
     def orders_for(self, client_order_id: str) -> list[VenueOrder]:
-        return [o for o in self.orders.values() if o.client_order_id == client_order_id]
+        known = self._by_client.get(client_order_id, ())
+        return [self.orders[broker_id] for broker_id in known if broker_id in self.orders]
 
     def _record(self, operation: str, client_id: str | None, broker_id: str | None) -> VenueRequest:
         request = VenueRequest(operation, client_id, broker_id, self.clock())
@@ -484,6 +487,7 @@ class MockVenue:
             created_at=self.clock(),
         )
         self.orders[broker_id] = accepted
+        self._by_client[order.id].append(broker_id)
         self.notices.send(accepted.snapshot())
         plan = self._plans.popleft() if self._plans else _Plan("fill")
         if plan.action == "fill":

@@ -146,6 +146,11 @@ _POSITION_KEY = (
     positions.c.symbol == sa.bindparam("k_symbol"),
 )
 _POSITION_FOR_UPDATE = sa.select(positions).where(*_POSITION_KEY).with_for_update()
+#: A flat position unless one is there (built once: compiling it per instrument costs more).
+_INSERT_FLAT_POSITION = {
+    "postgresql": postgresql.insert(positions).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(positions).on_conflict_do_nothing(),
+}
 
 
 def _instrument_key(account_id: str, symbol: str) -> int:
@@ -518,9 +523,8 @@ class SqlJournal:
         keys = {"k_account": account_id, "k_symbol": symbol}
         row = conn.execute(_POSITION_FOR_UPDATE, keys).first()
         if row is None:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             flat = Position(account_id=account_id, symbol=symbol)
-            conn.execute(insert(positions).values(position_row(flat)).on_conflict_do_nothing())
+            conn.execute(_INSERT_FLAT_POSITION[conn.dialect.name], position_row(flat))
             row = conn.execute(_POSITION_FOR_UPDATE, keys).one()
         return position_from_row(row)
 
