@@ -153,7 +153,37 @@ def test_a_broken_adapter_is_listed_with_its_error_and_hides_no_other(
 
     table = cli("adapters")
     assert table.exit_code == 0
-    assert "not a factory" in table.stdout
+    assert "Factory error" in table.stdout
+    first = next(line for line in table.stdout.splitlines() if "│ broken" in line)
+    assert first.split("│")[4].strip() == "-", "the error is not shown as capabilities"
+    assert "is not a" in table.stdout
+
+
+def test_a_factory_refusing_empty_options_shows_its_error_in_its_own_column(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Factories take empty options (settings are checked when the adapter starts); one that
+    # does not cannot be described, and says why in a column of its own.
+    site = tmp_path / "site"
+    info = site / "orderlane_picky-0.0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: orderlane-picky\nVersion: 0.0.1\n")
+    (info / "entry_points.txt").write_text("[orderlane.adapters]\npicky = picky:create\n")
+    (site / "picky.py").write_text(
+        "from orderlane.errors import ConfigurationError\n\n\n"
+        "def create(options):\n"
+        "    raise ConfigurationError('the option base_url is required')\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "picky", raising=False)
+
+    rows = {row["name"]: row for row in _json(cli("adapters", "--json"))}
+    assert rows["picky"]["error"] == "ConfigurationError: the option base_url is required"
+    assert rows["picky"]["capabilities"] == []
+    assert rows["mock"]["error"] is None
+    table = cli("adapters").stdout
+    header = next(line for line in table.splitlines() if "Capabilities" in line)
+    assert "Factory" in header
 
 
 def test_adapters_when_none_is_installed(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

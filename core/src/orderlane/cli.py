@@ -313,6 +313,8 @@ def _root(
 
 
 def _adapter_info(entry: AdapterEntry) -> AdapterInfo:
+    """What the adapter says of itself, built from no options (a factory takes empty options,
+    so an adapter is described without being configured) and never started."""
     plugin = entry.create({})
     pm = make_plugin_manager()
     pm.register(plugin, name=f"adapter:{entry.name}")
@@ -361,18 +363,19 @@ def adapters(json_output: JsonFlag = False) -> None:
     table.add_column("Distribution", no_wrap=True)
     table.add_column("Version", no_wrap=True)
     table.add_column("Capabilities")
+    failed = any(row["error"] for row in rows)
+    if failed:
+        table.add_column("Factory error", style="red")
     for row in rows:
-        capabilities = (
-            Text(row["error"], style="red")
-            if row["error"]
-            else Text(", ".join(row["capabilities"]))
-        )
-        table.add_row(
+        cells = [
             Text(row["name"]),
             Text(row["distribution"] or "-"),
             Text(row["version"] or "-"),
-            capabilities,
-        )
+            Text(", ".join(row["capabilities"]) or "-"),
+        ]
+        if failed:
+            cells.append(Text(row["error"] or ""))
+        table.add_row(*cells)
     console.print(table)
 
 

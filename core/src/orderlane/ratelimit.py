@@ -16,6 +16,7 @@ pauses every grant for the time the broker asked for (or one window).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import heapq
 import itertools
@@ -29,7 +30,7 @@ from orderlane.broker import RateLimit, RequestKind
 from orderlane.clock import Clock, SystemClock
 from orderlane.errors import ConfigurationError
 
-__all__ = ["LimiterStats", "RateLimiter", "shared_limiter"]
+__all__ = ["LimiterStats", "RateLimiter", "max_in_window", "shared_limiter"]
 
 log = logging.getLogger("orderlane.ratelimit")
 
@@ -245,3 +246,14 @@ def _same_timeline(first: Clock, second: Clock) -> bool:
 
 def _describe(limits: Sequence[RateLimit], margin: float) -> str:
     return f"{', '.join(map(str, limits)) or 'no limit'} (margin {margin:g})"
+
+
+def max_in_window(times: Sequence[float], period: float) -> int:
+    """The most timestamps that fall in any half-open window ``[t, t + period)``: what a broker
+    counting arrivals in a rolling window of ``period`` sees at its busiest."""
+    ordered = sorted(times)
+    best = 0
+    for i, start in enumerate(ordered):
+        end = bisect.bisect_left(ordered, start + period, lo=i)
+        best = max(best, end - i)
+    return best

@@ -32,6 +32,7 @@ from orderlane import (
 )
 from orderlane.broker import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
+from orderlane.testing.venue import declared_rate_limits
 from orderlane_mock.push import OrderUpdateFeed
 from orderlane_mock.venue import MockVenue, VenueOrder
 
@@ -253,13 +254,10 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
                 f"mock 'lookup' must be client_id or attributes, got {options['lookup']!r}"
             )
         venue.lookup_by = options["lookup"]
-    rate_limit = options.get("rate_limit")
-    period = float(options.get("rate_period", 1.0))
-    limits = (RateLimit(int(rate_limit), period),) if rate_limit else ()
     return MockAdapter(
         venue,
         latency=float(options.get("latency", 0.0)),
-        rate_limits=limits,
+        rate_limits=declared_rate_limits(options),
         timezone=str(options.get("timezone", "UTC")),
         push=flag(options.get("push", False), "push"),
     )

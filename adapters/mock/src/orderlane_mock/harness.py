@@ -23,13 +23,14 @@ from orderlane.testing.harness import (
     VenueHarness,
     VenueOperation,
 )
+from orderlane.testing.venue import HarnessBase
 from orderlane_mock.adapter import CAPABILITIES, flag
 from orderlane_mock.venue import MockVenue
 
 __all__ = ["MockHarness", "create_harness"]
 
 
-class MockHarness:
+class MockHarness(HarnessBase):
     """Scripts a :class:`MockVenue` that the adapter is handed as its ``venue`` option.
 
     ``push`` turns the venue's push stream on at once; ``offer_push`` only declares it, so the
@@ -52,13 +53,12 @@ class MockHarness:
         lookup: Literal["client_id", "attributes"] = "client_id",
         client_order_id: bool = False,
     ) -> None:
+        super().__init__()
         self.venue = MockVenue(dedupe_client_ids=client_order_id)
         #: ``attributes``: the venue looks orders up by intent, as a broker without client
         #: order ids does.
         self.venue.lookup_by = lookup
-        self._declared_limit: tuple[int, float] | None = None
         self._push = False
-        self._paged = False
         if client_order_id:
             self.capabilities = self.capabilities | {Capability.CLIENT_ORDER_ID}
         if offer_push:
@@ -71,20 +71,10 @@ class MockHarness:
     def __repr__(self) -> str:
         return f"MockHarness(orders={len(self.venue.orders)}, requests={len(self.venue.requests)})"
 
-    async def start(self) -> None:
-        """Nothing to bring up: the venue lives in this process."""
-
-    async def stop(self) -> None:
-        """Nothing to tear down."""
-
-    def adapter_options(self) -> dict[str, Any]:
+    def venue_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"venue": self.venue}
-        if self._declared_limit is not None:
-            options["rate_limit"], options["rate_period"] = self._declared_limit
         if self._push:
             options["push"] = True
-        if self._paged:
-            options["page_size"] = self.venue.page_size
         return options
 
     # ---------------------------------------------------------------- push and paging
@@ -115,7 +105,7 @@ class MockHarness:
     def set_page_size(self, size: int) -> None:
         """The venue's inquiry answers ``size`` orders per page (one request per page)."""
         self.venue.page_size = size
-        self._paged = True
+        self.declare_page_size(size)
 
     def drop_pushes(self, count: int) -> None:
         self.venue.drop_pushes(count)
@@ -201,7 +191,7 @@ class MockHarness:
 
     def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:
         self.venue.enforce_rate_limit(limit, period, monotonic)
-        self._declared_limit = (limit, period)
+        self.declare_rate_limit(limit, period)
 
     def request_count(self, operation: VenueOperation | None = None) -> int:
         if operation is None:

@@ -27,7 +27,6 @@ from typing import Literal
 
 import attrs
 
-from orderlane.bench import max_in_window
 from orderlane.errors import (
     BrokerConnectionError,
     BrokerError,
@@ -40,6 +39,7 @@ from orderlane.errors import (
     OrderValidationError,
 )
 from orderlane.model import Execution, Order, OrderSnapshot, OrderStatus, OrderType, Side
+from orderlane.testing.venue import RollingWindow
 from orderlane_mock.push import PushNotices
 
 __all__ = ["Corruption", "MockVenue", "VenueOrder", "VenueRequest"]
@@ -163,8 +163,7 @@ class MockVenue:
         #: Starts every broker order id; venues built by the adapter factory get a random one,
         #: so orders from separate runs on one journal never share a broker id.
         self.id_prefix = id_prefix
-        self._limit: tuple[int, float, Callable[[], float]] | None = None
-        self._arrivals: list[float] = []
+        self._window: RollingWindow | None = None
         #: Scripted status answers per broker order id: ("repeat", 0) or ("stale", executions).
         self._status_answers: dict[str, collections.deque[tuple[str, int]]] = (
             collections.defaultdict(collections.deque)
@@ -204,31 +203,23 @@ class MockVenue:
     ) -> None:
         """Refuse, like a broker, any request that would put more than ``limit`` arrivals into
         a rolling window of ``period`` (timed by ``monotonic``; pass the engine's fake clock)."""
-        self._limit = (limit, period, monotonic)
+        self._window = RollingWindow(limit, period, monotonic)
 
     @property
     def arrival_times(self) -> list[float]:
         """When each request arrived (only recorded while a rate limit is enforced)."""
-        return list(self._arrivals)
+        return [] if self._window is None else list(self._window.arrivals)
 
     def max_arrivals_in_window(self, period: float | None = None) -> int:
         """The most arrivals in any half-open window ``[t, t + period)``."""
-        if self._limit is None:
-            return 0
-        return max_in_window(self._arrivals, self._limit[1] if period is None else period)
+        return 0 if self._window is None else self._window.busiest(period)
 
     @property
     def rate_limit_rejections(self) -> int:
         return sum(1 for r in self.requests if r.operation.endswith(":rate-limited"))
 
     def _arrive(self, operation: str) -> None:
-        if self._limit is None:
-            return
-        limit, period, monotonic = self._limit
-        now = monotonic()
-        recent = sum(1 for t in self._arrivals if t > now - period)
-        self._arrivals.append(now)
-        if recent >= limit:
+        if self._window is not None and not self._window.arrive():
             self.requests.append(
                 VenueRequest(f"{operation}:rate-limited", None, None, self.clock(), accepted=False)
             )

@@ -45,6 +45,7 @@ from orderlane.errors import (
     OrderRejectedError,
     OrderValidationError,
 )
+from orderlane.testing.venue import declared_rate_limits
 
 from orderlane_adapter_template.venue import PAGE_SIZE, TemplateVenue, VenueError
 
@@ -186,11 +187,19 @@ class TemplateAdapter:
         owned_broker_ids: frozenset[str],
     ) -> LookupResult:
         await ctx.permit(RequestKind.INQUIRY)
+        # A request that fails raises, as in every hook: the engine retries the lookup (and
+        # the limiter slows down on a rate-limit answer); one that still fails is "cannot tell".
         try:
-            records = self.venue.find(order.id)
-        except (TimeoutError, ConnectionError, VenueError) as error:
-            return CannotTell(f"the venue's inquiry failed: {error}")
-        candidates = [r for r in records if r["order_no"] not in owned_broker_ids]
+            answer = self.venue.find(order.id)
+        except TimeoutError as error:
+            raise BrokerTimeoutError(str(error)) from error
+        except ConnectionError as error:
+            raise BrokerConnectionError(str(error)) from error
+        except VenueError as error:
+            raise _refusal(error) from error
+        if not answer["complete"]:  # an answer that does not settle it
+            return CannotTell("the venue's inquiry answered incomplete")
+        candidates = [r for r in answer["orders"] if r["order_no"] not in owned_broker_ids]
         if not candidates:
             return Absent()  # the inquiry is authoritative and the venue has no lag
         if len(candidates) > 1:
@@ -251,6 +260,4 @@ def create_adapter(options: Mapping[str, Any]) -> TemplateAdapter:
         venue = TemplateVenue(id_prefix=f"T{secrets.token_hex(3).upper()}-")
     if not isinstance(venue, TemplateVenue):
         raise ConfigurationError("the template adapter's 'venue' option must be a TemplateVenue")
-    limit = options.get("rate_limit")
-    period = float(options.get("rate_period", 1.0))
-    return TemplateAdapter(venue, (RateLimit(int(limit), period),) if limit else ())
+    return TemplateAdapter(venue, declared_rate_limits(options))

@@ -21,6 +21,7 @@ from orderlane.testing.harness import (
     VenueHarness,
     VenueOperation,
 )
+from orderlane.testing.venue import HarnessBase
 
 from orderlane_adapter_template import adapter
 from orderlane_adapter_template.venue import TemplateVenue
@@ -35,33 +36,20 @@ _REJECTION_CODES = {
 }
 
 
-_NO_PUSH = (
-    "the template's venue has no push stream (its adapter does not declare the push "
-    "capability), so its harness cannot script one"
-)
-
-
-class TemplateHarness:
-    """Scripts a :class:`TemplateVenue` and tells the adapter to use it."""
+class TemplateHarness(HarnessBase):
+    """Scripts a :class:`TemplateVenue` and tells the adapter to use it. :class:`HarnessBase`
+    brings what does not depend on the venue: ``start``/``stop`` for a venue in the process,
+    the options that declare the enforced limit, and push members saying there is no stream."""
 
     adapter_name = "template"
     capabilities: frozenset[Capability] = adapter.CAPABILITIES
 
     def __init__(self) -> None:
+        super().__init__()
         self.venue = TemplateVenue()
-        self._declared_limit: tuple[int, float] | None = None
 
-    async def start(self) -> None:
-        """Nothing to bring up: the venue lives in this process."""
-
-    async def stop(self) -> None:
-        """Nothing to tear down."""
-
-    def adapter_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"venue": self.venue}
-        if self._declared_limit is not None:
-            options["rate_limit"], options["rate_period"] = self._declared_limit
-        return options
+    def venue_options(self) -> dict[str, Any]:
+        return {"venue": self.venue}  # the adapter talks to this venue and nowhere else
 
     # ---------------------------------------------------------------- the next place requests
 
@@ -128,7 +116,7 @@ class TemplateHarness:
                 "learn the rate limit the venue enforces"
             )
         self.venue.enforce_rate_limit(limit, period, monotonic)
-        self._declared_limit = (limit, period)
+        self.declare_rate_limit(limit, period)
 
     # ---------------------------------------------------------------- the batch status inquiry
 
@@ -149,21 +137,8 @@ class TemplateHarness:
         finally:
             record["state"] = ended
 
-    # ---------------------------------------------------------------- the push stream
-    # The template's venue has no stream of order notices, so the harness does not declare
-    # push and the suite skips the push rows; the members exist because the protocol has them.
-
-    def enable_push(self) -> None:
-        raise NotImplementedError(_NO_PUSH)
-
-    def drop_pushes(self, count: int) -> None:
-        raise NotImplementedError(_NO_PUSH)
-
-    def reconnect_push(self) -> None:
-        raise NotImplementedError(_NO_PUSH)
-
-    def push_before_answer_next(self) -> None:
-        raise NotImplementedError(_NO_PUSH)
+    # The template's venue has no stream of order notices: the harness does not declare push,
+    # the suite skips the push rows, and HarnessBase's push members say why if called.
 
     # ---------------------------------------------------------------- slow answers and refusals
 
@@ -191,7 +166,7 @@ class TemplateHarness:
         return list(self.venue.books)
 
     def max_arrivals_in_window(self) -> int:
-        return self.venue.max_arrivals_in_window()
+        return 0 if self.venue.window is None else self.venue.window.busiest()
 
     def rate_limit_answers(self) -> int:
         return self.venue.rate_limit_answers()

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from orderlane.testing.venue import RollingWindow
+
 __all__ = ["PAGE_SIZE", "TemplateVenue", "VenueError"]
 
 #: The most orders one inquiry page holds.
@@ -65,8 +67,7 @@ class TemplateVenue:
         self._failures: collections.deque[str] = collections.deque()
         self._lookup_answers: collections.deque[str] = collections.deque()
         self._status_answers: dict[str, collections.deque[tuple[str, int]]] = {}
-        self._limit: tuple[int, float, Callable[[], float]] | None = None
-        self._arrivals: list[float] = []
+        self.window: RollingWindow | None = None  # the rate limit, once enforced
         self._cancel_failures = 0
         self._delayed_answers = 0
         self._answer_gates: list[asyncio.Event] = []
@@ -131,15 +132,15 @@ class TemplateVenue:
             raise VenueError("PAGE_TOO_LARGE", f"at most {PAGE_SIZE} orders per inquiry")
         return [self._answer(self.books[no]) for no in order_nos if no in self.books]
 
-    def find(self, client_id: str) -> list[Record]:
-        """Every order the venue holds under ``client_id``."""
+    def find(self, client_id: str) -> Record:
+        """Every order the venue holds under ``client_id``, and whether the inquiry is complete
+        (a venue whose order book is being rebuilt answers incomplete)."""
         self._arrive("lookup")
         answer = self._lookup_answers.popleft() if self._lookup_answers else None
         if answer == "cannot_tell":
-            raise TimeoutError("the inquiry did not answer")
-        if answer == "absent":
-            return []
-        return [self._copy(r) for r in self.books.values() if r["client_id"] == client_id]
+            return {"orders": [], "complete": False}
+        found = [self._copy(r) for r in self.books.values() if r["client_id"] == client_id]
+        return {"orders": [] if answer == "absent" else found, "complete": True}
 
     # ---------------------------------------------------------------- scripting
 
@@ -217,7 +218,7 @@ class TemplateVenue:
 
     def enforce_rate_limit(self, limit: int, period: float, monotonic: Callable[[], float]) -> None:
         """Refuse any request that would put more than ``limit`` into a rolling window."""
-        self._limit = (limit, period, monotonic)
+        self.window = RollingWindow(limit, period, monotonic)
 
     # ---------------------------------------------------------------- observation
 
@@ -227,31 +228,13 @@ class TemplateVenue:
     def rate_limit_answers(self) -> int:
         return sum(1 for _, refused in self.requests if refused)
 
-    def max_arrivals_in_window(self) -> int:
-        """The most arrivals in any window ``[t, t + period)`` of the enforced limit."""
-        if self._limit is None:
-            return 0
-        period, times = self._limit[1], sorted(self._arrivals)
-        start, most = 0, 0
-        for end, arrival in enumerate(times):
-            while times[start] <= arrival - period:
-                start += 1
-            most = max(most, end - start + 1)
-        return most
-
     # ---------------------------------------------------------------- inside the venue
 
     def _arrive(self, operation: str) -> None:
-        if self._limit is None:
-            self.requests.append((operation, False))
-            return
-        limit, period, monotonic = self._limit
-        now = monotonic()
-        recent = sum(1 for t in self._arrivals if t > now - period)
-        self._arrivals.append(now)
-        self.requests.append((operation, recent >= limit))
-        if recent >= limit:
-            raise VenueError("RATE_LIMITED", f"more than {limit} requests in {period:g}s")
+        refused = self.window is not None and not self.window.arrive()
+        self.requests.append((operation, refused))
+        if refused:
+            raise VenueError("RATE_LIMITED", "too many requests")
 
     def _accept(self, request: Record) -> Record:
         order_no = f"{self.id_prefix}{next(self._numbers):08d}"

@@ -29,7 +29,7 @@ from aiolimiter import AsyncLimiter
 from orderlane.bench.report import Figure, Goal, Report, figure
 from orderlane.broker import RateLimit, RequestKind
 from orderlane.clock import SystemClock
-from orderlane.ratelimit import RateLimiter
+from orderlane.ratelimit import RateLimiter, max_in_window
 from orderlane.serialization import unstructure
 
 __all__ = [
@@ -41,16 +41,6 @@ __all__ = [
     "run_rate_limit",
     "whole_window_fidelity",
 ]
-
-
-def max_in_window(times: Sequence[float], period: float) -> int:
-    """The most timestamps that fall in any half-open window ``[t, t + period)``."""
-    ordered = sorted(times)
-    best = 0
-    for i, start in enumerate(ordered):
-        end = bisect.bisect_left(ordered, start + period, lo=i)
-        best = max(best, end - i)
-    return best
 
 
 class RateLimitVenue:

@@ -106,7 +106,11 @@ class VenueHarness(Protocol):
     """Drives one adapter's venue for the conformance suite.
 
     Scripting methods (``*_next``) queue what the venue does with the next place requests, in
-    the order they were queued; an unscripted place fills at once. ``*_next_status`` methods
+    the order they were queued; an unscripted place fills at once. ``fill_next``,
+    ``partial_fill_next``, ``hold_next`` and ``reject_next`` share one queue; ``fail_next`` has
+    its own, applied first: a failure that takes the order takes it with the next entry of the
+    first queue, one that does not (``connection``, ``timeout_before``, ``rate_limit``) leaves
+    that entry for the next request. ``*_next_status`` methods
     queue what the venue's next status answers for one order say; an unscripted answer tells
     the truth. Venue actions act on orders the venue already holds. Observations report what
     reached the venue, refused requests included, so a scenario can count sends independently
@@ -170,7 +174,8 @@ class VenueHarness(Protocol):
         price: Decimal | None = None,
         commission: Decimal | None = None,
     ) -> None:
-        """Execute ``quantity`` (default: all that is left) of an open order at the venue."""
+        """Execute ``quantity`` (default: all that is left) of an open order at the venue, at
+        ``price`` (default: the quote) with ``commission`` (default: :data:`COMMISSION`)."""
 
     def cancel_by_venue(self, broker_order_id: str, reason: str) -> None:
         """The venue cancels an open order on its own, giving ``reason``."""

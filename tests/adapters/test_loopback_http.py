@@ -1,0 +1,98 @@
+"""The conformance kit as a third party meets it: an adapter for a broker behind HTTP (httpx),
+run against a fake broker served on 127.0.0.1 from the test's event loop.
+
+The adapter (``loopback_http``) and its venue and harness (``loopback_venue``) are published under
+entry points of their own, as an installed distribution's are. The whole suite passes on fake
+time, for a broker with and without client order ids; the rate-limit rows pass run after run
+(``ORDERLANE_LOOPBACK_REPEAT`` times, default 3; for the kit's acceptance run it with 100)::
+
+    ORDERLANE_LOOPBACK_REPEAT=100 python -m pytest tests/adapters/test_loopback_http.py \\
+        -k run_after_run --no-cov -q -s
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import loopback_http
+import pytest
+from loopback_venue import LoopbackHarness
+from typer.testing import CliRunner
+
+from orderlane import Capability, Engine
+from orderlane.cli import app
+from orderlane.errors import ConfigurationError
+from orderlane.testing import Outcome, run_conformance, select_cases
+
+ENTRY_POINTS = """\
+[orderlane.adapters]
+loopback-http = loopback_http:create_adapter
+
+[orderlane.harnesses]
+loopback-http = loopback_venue:create_harness
+"""
+RATE_LIMIT_ROWS = ["rate-limit-answer", "rate-limit-burst", "rate-limit-pages"]
+REPEAT = int(os.environ.get("ORDERLANE_LOOPBACK_REPEAT", "3"))
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter and its harness, published under the entry-point name ``loopback-http``."""
+    info = tmp_path / "site" / "orderlane_loopback_http-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: orderlane-loopback-http\nVersion: 0.1.0\n"
+    )
+    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+
+
+@pytest.mark.parametrize("client_order_id", [False, True], ids=["lookup", "client-order-id"])
+async def test_the_whole_suite_passes_on_fake_time(installed: None, client_order_id: bool) -> None:
+    def harness() -> LoopbackHarness:
+        return LoopbackHarness(client_order_id=client_order_id)
+
+    results = await run_conformance(harness)
+
+    assert [result.id for result in results] == [case.id for case in select_cases()]
+    failed = [(r.id, r.reason) for r in results if r.outcome is Outcome.FAILED]
+    assert failed == []
+    # Skipped: only rows needing what this broker lacks (push; client order ids, without them).
+    lacking = {Capability.PUSH} | (set() if client_order_id else {Capability.CLIENT_ORDER_ID})
+    skipped = {r.id for r in results if r.outcome is Outcome.SKIPPED}
+    assert skipped == {c.id for c in select_cases() if c.scenario.requires & lacking}
+    assert not any(id.startswith(("ambiguous", "rate-limit")) for id in skipped)
+
+
+async def test_the_rate_limit_rows_pass_run_after_run(installed: None) -> None:
+    for run in range(1, REPEAT + 1):
+        results = await run_conformance(LoopbackHarness, RATE_LIMIT_ROWS)
+        failed = [(r.id, r.reason) for r in results if r.outcome is not Outcome.PASSED]
+        assert failed == [], f"run {run} of {REPEAT}"
+    print(f"\n{REPEAT} consecutive runs of {', '.join(RATE_LIMIT_ROWS)}: all passed")
+
+
+async def test_the_adapter_needs_its_base_url_only_to_start(
+    installed: None, sqlite_url: str
+) -> None:
+    described = loopback_http.create_adapter({}).orderlane_adapter_info()
+    assert Capability.LOOKUP in described.capabilities
+
+    with pytest.raises(ConfigurationError, match="needs the option base_url"):
+        async with Engine.open("loopback-http", database_url=sqlite_url):
+            pass
+    with pytest.raises(ConfigurationError, match="unknown loopback-http adapter options"):
+        loopback_http.create_adapter({"base": "http://127.0.0.1:1"})
+
+
+def test_orderlane_adapters_describes_it_without_its_options(installed: None) -> None:
+    result = CliRunner().invoke(app, ["adapters", "--json"])
+
+    assert result.exit_code == 0, result.output
+    row = {row["name"]: row for row in json.loads(result.stdout)}["loopback-http"]
+    assert row["error"] is None
+    assert row["distribution"] == "orderlane-loopback-http"
+    assert set(row["capabilities"]) == {str(value) for value in loopback_http.CAPABILITIES}
+    assert row["description"] == "A broker reached over HTTP (httpx)"
