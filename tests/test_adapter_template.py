@@ -77,6 +77,7 @@ WITHOUT_HOOK = {
     "orderlane_order_statuses": "seed-happy-path",
     "orderlane_cancel_order": "cancel-open-order",
     "orderlane_lookup_order": "ambiguous-accepted",
+    "orderlane_lookup_orders": "batch-lookup",
     "orderlane_rate_limits": "rate-limit-burst",
 }
 

@@ -88,6 +88,7 @@ SUPPORTED_ROWS = {
     "late-fill-after-timeout",
     "batch-status",
     "rate-limit-pages",
+    "batch-lookup",
     "push-updates",
     "push-gap",
     "push-and-poll-same-fill",

@@ -392,6 +392,42 @@ class Broker:
             self.check(result.snapshot, hook, order)
         return result  # type: ignore[no-any-return]
 
+    @property
+    def has_batch_lookup(self) -> bool:
+        """Whether the adapter looks many orders up in one pass (``orderlane_lookup_orders``)."""
+        return "orderlane_lookup_orders" in self._impls
+
+    async def lookup_orders(
+        self,
+        orders: Sequence[Order],
+        windows: Mapping[str, LookupWindow],
+        owned_broker_ids: frozenset[str],
+    ) -> dict[str, LookupResult]:
+        """Lookups by order id in one pass where the adapter offers it, else one per order; an
+        order the adapter left out is ``CannotTell``."""
+        impl = self._impl("orderlane_lookup_orders", required=False)
+        if impl is None:
+            return {
+                order.id: await self.lookup_order(order, windows[order.id], owned_broker_ids)
+                for order in orders
+            }
+        result = await self._guard(
+            impl(
+                ctx=self.ctx,
+                orders=list(orders),
+                windows=dict(windows),
+                owned_broker_ids=owned_broker_ids,
+            )
+        )
+        _expect(result, Mapping, "orderlane_lookup_orders")
+        answers: dict[str, LookupResult] = {}
+        for order in orders:
+            answer = result.get(order.id, CannotTell("the adapter's batch lookup left it out"))
+            answers[order.id] = _expect(
+                answer, (Found, Absent, CannotTell), "orderlane_lookup_orders"
+            )
+        return answers
+
     def order_updates(self) -> AsyncIterator[PushItem] | None:
         """The adapter's push stream, or None when it does not declare the push capability.
 

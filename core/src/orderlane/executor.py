@@ -640,6 +640,27 @@ class Executor:
         except Exception as error:
             return CannotTell(f"lookup failed: {describe_error(error)}")
 
+    async def look_up_many(self, orders: list[Order]) -> dict[str, LookupResult]:
+        """Look many orders up in one pass where the adapter offers it (not retried: a failed
+        pass is "cannot tell" for each, and the tracker looks again)."""
+        if not orders:
+            return {}
+        now = self._engine.clock.now()
+        windows = {
+            o.id: LookupWindow(start=o.submitted_at or o.created_at, end=now) for o in orders
+        }
+        try:
+            owned: frozenset[str] = frozenset()
+            for account, symbol in sorted({(o.account_id, o.symbol) for o in orders}):
+                owned |= await self._engine.journal.owned_broker_ids(account, symbol)
+            return await self.broker.lookup_orders(orders, windows, owned)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            reason = f"lookup failed: {describe_error(error)}"
+            log.warning("batch lookup of %d orders failed: %s", len(orders), reason)
+            return {order.id: CannotTell(reason) for order in orders}
+
     async def book_answer(self, order: Order, snapshot: OrderSnapshot) -> Order:
         """Book what the broker answered about an order it holds (a place answer, a lookup).
 

@@ -166,6 +166,28 @@ def orderlane_lookup_order(
 
 
 @hookspec(firstresult=True)
+def orderlane_lookup_orders(
+    ctx: BrokerContext,
+    orders: Sequence[Order],
+    windows: Mapping[str, LookupWindow],
+    owned_broker_ids: frozenset[str],
+) -> Mapping[str, LookupResult]:
+    """Look many orders up at once, in one pass over the broker's order inquiry (paged).
+
+    Implemented by: adapters with the ``lookup`` capability whose broker lists the day's orders
+    in one inquiry (optional; without it the engine calls ``orderlane_lookup_order`` per order).
+    Called by recovery for every order left SUBMITTING or UNKNOWN without a broker id, and by
+    the tracker for the UNKNOWN orders due for a lookup. ``windows`` maps each ``order.id`` to
+    when it may have been sent; ``owned_broker_ids`` are the broker ids journal orders of the
+    account already own. Each page takes a permit. Returns a mapping from ``order.id`` to
+    ``Found``, ``Absent`` or ``CannotTell``, each under the rules of ``orderlane_lookup_order``;
+    a broker order that several of ``orders`` could own is a unique match for none of them (each
+    is ``CannotTell``), and no broker order is ``Found`` for two. An order missing from the
+    mapping is ``CannotTell``.
+    """
+
+
+@hookspec(firstresult=True)
 def orderlane_order_updates(ctx: BrokerContext) -> AsyncIterator[OrderSnapshot | StreamGap]:
     """Return an async iterator of pushed order snapshots (cumulative, with broker order ids).
 
@@ -272,6 +294,7 @@ _GROUPS: dict[str, str] = {
     "orderlane_order_status": "adapter",
     "orderlane_order_statuses": "adapter",
     "orderlane_lookup_order": "adapter",
+    "orderlane_lookup_orders": "adapter",
     "orderlane_order_updates": "adapter",
     "orderlane_classify_error": "retry",
     "orderlane_retry_policy": "retry",

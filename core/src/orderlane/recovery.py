@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from orderlane.broker import Absent, Found
+from orderlane.broker import Absent, Found, LookupResult
 from orderlane.clock import wall_now
 from orderlane.model import Order, OrderStatus
 
@@ -79,7 +79,10 @@ class Recovery:
             engine.tracker.observe(after)  # an unsettled order is looked up again by the tracker
             return _change(order, after, action)
 
-        results = await by_instrument(unsent, settle_unsent)
+        if engine.broker.has_batch_lookup:  # one pass over the broker's inquiry for all
+            results = await self._settle_all(unsent)
+        else:
+            results = await by_instrument(unsent, settle_unsent)
         settled = {change.order_id: change for change in results}
         changes = [left.get(order.id) or settled[order.id] for order in in_flight]
         changes.extend(await self._catch_up(by_id))
@@ -143,22 +146,61 @@ class Recovery:
             # there first: its write stands.
             return order, "settled elsewhere"
         after = await self.settle(order)
-        action = {
-            OrderStatus.UNKNOWN: "looked up: cannot tell yet",
-            OrderStatus.FAILED: "looked up: absent",
-        }.get(after.status, "looked up: found and adopted")
-        if after.status is OrderStatus.SUBMITTING or after.attempts > order.attempts:
-            action = "looked up: absent, sent again"
-        return after, action
+        return after, _lookup_action(order, after)
+
+    async def _settle_all(self, orders: list[Order]) -> list[RecoveryChange]:
+        """Settle the unsent orders with one batch lookup (pages of the inquiry, not orders)."""
+        engine = self._engine
+        executor = engine.executor
+        changes: list[RecoveryChange] = []
+        unknown: list[tuple[Order, Order]] = []
+        for order in orders:
+            async with engine.order_lock(order.id):
+                if order.status is OrderStatus.CREATED:
+                    failed = await executor.move(order, OrderStatus.FAILED, reason=NOT_SENT)
+                    changes.append(_change(order, failed, "never sent"))
+                    continue
+                current = order
+                if order.status is OrderStatus.SUBMITTING:
+                    current = await executor.move(
+                        order,
+                        OrderStatus.UNKNOWN,
+                        reason="outcome unknown: the engine stopped while sending",
+                    )
+                unknown.append((order, current))
+        results = await executor.look_up_many([current for _, current in unknown])
+        for before, current in unknown:
+            async with engine.order_lock(current.id):
+                after = await self.act_on_lookup(current, results[current.id])
+            engine.tracker.observe(after)
+            changes.append(_change(before, after, _lookup_action(current, after)))
+        return changes
+
+    async def settle_many(self, orders: list[Order]) -> None:
+        """Look UNKNOWN orders without broker id up in one batch and act on each answer."""
+        engine = self._engine
+        results = await engine.executor.look_up_many(orders)
+        for order in orders:
+            async with engine.order_lock(order.id):
+                current = await engine.journal.get_order(order.id)
+                if current is None or current.status is not OrderStatus.UNKNOWN:
+                    continue
+                if current.broker_order_id is not None:
+                    continue
+                await self.act_on_lookup(current, results[order.id])
 
     async def settle(self, order: Order) -> Order:
         """Look an UNKNOWN order without broker id up and act on the answer (lock held).
 
         Every write goes through the executor's reload-and-reapply path, so an engine that
         settled the order meanwhile wins and this one takes its result."""
+        result = await self._engine.executor.look_up(order)
+        return await self.act_on_lookup(order, result)
+
+    async def act_on_lookup(self, order: Order, result: LookupResult) -> Order:
+        """Adopt what was found, end (or resend) what is absent, keep UNKNOWN otherwise."""
         engine = self._engine
         executor = engine.executor
-        result = await executor.look_up(order)
         if isinstance(result, Found):
             return await executor.book_answer(order, result.snapshot)
         if isinstance(result, Absent):
@@ -232,6 +274,16 @@ async def by_instrument(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return [results[index] for index in range(len(orders))]
+
+
+def _lookup_action(order: Order, after: Order) -> str:
+    action = {
+        OrderStatus.UNKNOWN: "looked up: cannot tell yet",
+        OrderStatus.FAILED: "looked up: absent",
+    }.get(after.status, "looked up: found and adopted")
+    if after.status is OrderStatus.SUBMITTING or after.attempts > order.attempts:
+        action = "looked up: absent, sent again"
+    return action
 
 
 def _change(before: Order, after: Order, action: str) -> RecoveryChange:

@@ -54,6 +54,8 @@ _POLLED = frozenset(
 _TIMES_OUT = frozenset(
     {OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL}
 )
+#: The tracker's work key of a batch lookup (order ids are uuids: no clash).
+_BATCH_LOOKUP = "batch-lookup"
 #: How many ended orders' broker ids are remembered, so late pushed fills still land.
 _RECENTLY_ENDED = 4096
 
@@ -449,12 +451,22 @@ class OrderTracker:
         engine = self._engine
         now = engine.clock.monotonic()
         interval = engine.config.lookup_interval
-        for order in list(self._open.values()):
-            if order.status is not OrderStatus.UNKNOWN or order.broker_order_id is not None:
-                continue
-            if now - self._last_lookup.get(order.id, float("-inf")) < interval:
-                continue
+        due = [
+            order
+            for order in list(self._open.values())
+            if order.status is OrderStatus.UNKNOWN
+            and order.broker_order_id is None
+            and now - self._last_lookup.get(order.id, float("-inf")) >= interval
+        ]
+        for order in due:
             self._last_lookup[order.id] = now
+        if due and engine.broker.has_batch_lookup:
+            # One pass over the broker's inquiry for all of them, in a task of its own.
+            free = [order for order in due if order.id not in self._work]
+            if free:
+                self._start_work(_BATCH_LOOKUP, engine.recovery.settle_many(free))
+            return
+        for order in due:
             self._start_work(order.id, self._look_up(order.id))
 
     async def _look_up(self, order_id: str) -> None:

@@ -194,6 +194,36 @@ class MockAdapter:
             return CannotTell("the matching venue order belongs to another journal order")
         return Found(found.snapshot())
 
+    @hookimpl
+    async def orderlane_lookup_orders(
+        self,
+        ctx: BrokerContext,
+        orders: Sequence[Order],
+        windows: Mapping[str, LookupWindow],
+        owned_broker_ids: frozenset[str],
+    ) -> Mapping[str, LookupResult]:
+        asked = [order.id for order in orders]
+        found: dict[str, Any] = {}
+        page, more = 0, True
+        while more:
+            await self._request(ctx, RequestKind.INQUIRY)  # the broker counts every page
+            answers, more = self.venue.lookup_page(asked, page)
+            for client_id, answer in answers.items():
+                found.setdefault(client_id, answer)
+            page += 1
+        results: dict[str, LookupResult] = {}
+        for order in orders:
+            answer = found.get(order.id)
+            if answer == "cannot_tell":
+                results[order.id] = CannotTell("the venue's inquiry did not settle it")
+            elif answer is None:
+                results[order.id] = Absent()
+            elif answer.broker_order_id in owned_broker_ids:
+                results[order.id] = CannotTell("the matching venue order belongs to another order")
+            else:
+                results[order.id] = Found(answer.snapshot())
+        return results
+
 
 def _by_attributes(
     found: list[VenueOrder] | Literal["cannot_tell"], owned_broker_ids: frozenset[str]

@@ -584,6 +584,35 @@ class MockVenue:
             == (order.symbol, order.side, order.quantity, order.order_type, order.limit_price)
         ]
 
+    def lookup_page(
+        self, client_order_ids: Sequence[str], page: int
+    ) -> tuple[dict[str, VenueOrder | Literal["cannot_tell"] | None], bool]:
+        """Page ``page`` (from 0) of the day's orders, one request per page, matched against
+        ``client_order_ids``: a batch lookup costs pages of the day's orders, not one request
+        per order. The answers cover every asked id once the last page is read (scripted
+        lookup answers apply to the asked ids in turn, on the first page)."""
+        if page < 0:
+            raise ValueError(f"pages count from 0, got {page}")
+        self._fail("lookup", None)
+        self._record("lookup", None, None)
+        answers: dict[str, VenueOrder | Literal["cannot_tell"] | None] = {}
+        if page == 0:
+            for client_id in client_order_ids:
+                if not self._lookup_answers:
+                    break
+                scripted = self._lookup_answers.popleft()
+                answers[client_id] = "cannot_tell" if scripted == "cannot_tell" else None
+        start = page * self.page_size
+        asked = set(client_order_ids)
+        for order in list(self.orders.values())[start : start + self.page_size]:
+            if order.client_order_id in asked:
+                answers.setdefault(order.client_order_id, order)
+        more = start + self.page_size < len(self.orders)
+        if not more:
+            for client_id in client_order_ids:
+                answers.setdefault(client_id, None)
+        return answers, more
+
 
 def _dec(value: Decimal | int | str | None) -> Decimal | None:
     return None if value is None else Decimal(value)

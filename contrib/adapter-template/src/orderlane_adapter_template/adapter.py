@@ -199,12 +199,43 @@ class TemplateAdapter:
             raise _refusal(error) from error
         if not answer["complete"]:  # an answer that does not settle it
             return CannotTell("the venue's inquiry answered incomplete")
-        candidates = [r for r in answer["orders"] if r["order_no"] not in owned_broker_ids]
-        if not candidates:
-            return Absent()  # the inquiry is authoritative and the venue has no lag
-        if len(candidates) > 1:
-            return CannotTell(f"{len(candidates)} venue orders carry this client id")
-        return Found(parse_record(candidates[0]))
+        return _judge(answer["orders"], owned_broker_ids)
+
+    @hookimpl
+    async def orderlane_lookup_orders(
+        self,
+        ctx: BrokerContext,
+        orders: Sequence[Order],
+        windows: Mapping[str, LookupWindow],
+        owned_broker_ids: frozenset[str],
+    ) -> Mapping[str, LookupResult]:
+        # Recovery and the tracker look many orders up at once: one pass over the day's
+        # orders costs pages, where one lookup per order would cost a request each.
+        records: list[dict[str, Any]] = []
+        page, more = 0, True
+        while more:
+            await ctx.permit(RequestKind.INQUIRY)  # one permit per page
+            try:
+                chunk, more = self.venue.day_orders(page)
+            except (TimeoutError, ConnectionError, VenueError) as error:
+                failed = CannotTell(f"the venue's inquiry failed: {error}")
+                return {order.id: failed for order in orders}
+            records.extend(chunk)
+            page += 1
+        return {
+            order.id: _judge([r for r in records if r["client_id"] == order.id], owned_broker_ids)
+            for order in orders
+        }
+
+
+def _judge(records: list[dict[str, Any]], owned: frozenset[str]) -> LookupResult:
+    """The venue's records under ``order``'s client id, as a lookup's answer."""
+    candidates = [r for r in records if r["order_no"] not in owned]
+    if not candidates:
+        return Absent()  # the inquiry is authoritative and the venue has no lag
+    if len(candidates) > 1:
+        return CannotTell(f"{len(candidates)} venue orders carry this client id")
+    return Found(parse_record(candidates[0]))
 
 
 def parse_record(answer: object) -> OrderSnapshot:

@@ -132,6 +132,20 @@ class TemplateVenue:
             raise VenueError("PAGE_TOO_LARGE", f"at most {PAGE_SIZE} orders per inquiry")
         return [self._answer(self.books[no]) for no in order_nos if no in self.books]
 
+    def day_orders(self, page: int) -> tuple[list[Record], bool]:
+        """Page ``page`` (from 0) of every order the venue took today, at most PAGE_SIZE, and
+        whether more pages follow (a batch lookup reads these instead of one find per order)."""
+        self._arrive("lookup")
+        answer = self._lookup_answers.popleft() if self._lookup_answers else None
+        if answer == "cannot_tell":
+            raise TimeoutError("the inquiry did not answer")
+        if answer == "absent":
+            return [], False
+        records = list(self.books.values())
+        start = page * PAGE_SIZE
+        chunk = [self._copy(r) for r in records[start : start + PAGE_SIZE]]
+        return chunk, start + PAGE_SIZE < len(records)
+
     def find(self, client_id: str) -> Record:
         """Every order the venue holds under ``client_id``, and whether the inquiry is complete
         (a venue whose order book is being rebuilt answers incomplete)."""

@@ -11,6 +11,7 @@ on the same database is the restart, which must settle what the crash left.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from orderlane.engine import Engine
@@ -28,42 +29,57 @@ CrashPoint = Literal[
 
 
 class StallingJournal(SqlJournal):
-    """A journal whose flow stops dead at a :data:`CrashPoint`; ``reached`` is set there."""
+    """A journal whose flow stops dead at a :data:`CrashPoint`; ``reached`` is set there.
 
-    def __init__(self, url: str, at: CrashPoint) -> None:
+    ``points`` gives some orders (by their signal id) a crash point of their own.
+    """
+
+    def __init__(
+        self, url: str, at: CrashPoint, points: Mapping[str, CrashPoint] | None = None
+    ) -> None:
         super().__init__(url)
         self.at = at
+        self.points = dict(points or {})
         self.reached = asyncio.Event()
+        #: How many flows stopped dead here so far.
+        self.stalled = 0
 
     async def record(self, transition: Transition) -> Committed:
         order = transition.order
-        if order is not None and self.at == "before_answer" and order.broker_order_id:
+        if order is not None and self._at(order) == "before_answer" and order.broker_order_id:
             await self._stall()
         committed = await super().record(transition)
         if order is not None and self._stops_after(order):
             await self._stall()
         return committed
 
+    def _at(self, order: Order) -> CrashPoint:
+        return self.points.get(order.signal_id or "", self.at)
+
     def _stops_after(self, order: Order) -> bool:
-        if self.at == "after_created":
+        at = self._at(order)
+        if at == "after_created":
             return order.status is OrderStatus.CREATED
-        return self.at == "after_submitting" and order.status is OrderStatus.SUBMITTING
+        return at == "after_submitting" and order.status is OrderStatus.SUBMITTING
 
     async def _stall(self) -> None:
+        self.stalled += 1
         self.reached.set()
         # Never resolved: the flow waits here until it is cancelled, as if the process died.
         await asyncio.get_running_loop().create_future()
 
 
-async def abandon(engine: Engine, flow: asyncio.Task[Any]) -> None:
-    """Cancel ``flow`` and drop the engine's connections (tracker, adapter, event delivery,
+async def abandon(engine: Engine, *flows: asyncio.Future[Any]) -> None:
+    """Cancel ``flows`` and drop the engine's connections (tracker, adapter, event delivery,
     journal) without a clean shutdown: nothing of the flow is finished or rolled back.
 
-    The flow's own outcome (its result or error, if it ended before the crash) stays on the
-    task for the caller to inspect.
+    A flow's own outcome (its result or error, if it ended before the crash) stays on its task
+    for the caller to inspect.
     """
-    flow.cancel()
-    await asyncio.wait({flow})
+    for flow in flows:
+        flow.cancel()
+    if flows:
+        await asyncio.wait(flows)
     await engine.executor.stop()  # the order's settlement dies with the engine
     await engine.tracker.stop()
     await engine.broker.stop()

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -72,6 +72,8 @@ SYMBOL = "005930"
 QUOTE = Decimal(72000)
 #: The commission a fresh venue charges per execution.
 COMMISSION = Decimal(100)
+#: Real seconds :meth:`ScenarioRun.crash_many` waits for every flow to reach its crash point.
+CRASH_WAIT_LIMIT = 60.0
 
 RejectKind = Literal["insufficient_balance", "invalid_symbol", "validation"]
 FailKind = Literal[
@@ -460,6 +462,43 @@ class ScenarioRun:
         error = flow.exception()  # the flow ended by itself: abandoning it cancelled nothing
         ended = f"raised {error!r}" if error is not None else f"ended {flow.result().status.value}"
         raise AssertionError(f"the engine should have died at {at}, but the order's flow {ended}")
+
+    async def crash_many(self, plan: Sequence[tuple[Signal, CrashPoint]]) -> None:
+        """Execute every signal of ``plan`` at once on one engine, each flow dying at its own
+        crash point (as :meth:`crash` does for one); returns once each flow stopped there.
+        Each signal needs a ``signal_id`` (it names the flow's crash point).
+
+        Raises ``AssertionError`` if a flow ended without reaching its point, or if they did
+        not all get there within :data:`CRASH_WAIT_LIMIT` real seconds.
+        """
+        points = {signal.signal_id: at for signal, at in plan if signal.signal_id is not None}
+        if len(points) != len(plan):
+            raise ValueError("crash_many needs signals with distinct signal ids")
+        signals = [signal for signal, _ in plan]
+        at = plan[0][1] if plan else "after_created"
+        journal = StallingJournal(self.database_url, at, points)
+        engine = self.build_engine(journal=journal)
+        await engine.start()
+        flows = [asyncio.ensure_future(engine.execute(signal)) for signal in signals]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CRASH_WAIT_LIMIT
+        try:
+            while journal.stalled < len(flows) and loop.time() < deadline:
+                if any(flow.done() for flow in flows):
+                    break
+                await asyncio.sleep(0.005)  # real time: the flows run on the fake clock
+        finally:
+            ended = [flow for flow in flows if flow.done() and not flow.cancelled()]
+            await abandon(engine, *flows)
+        if ended:
+            error = ended[0].exception()
+            outcome = f"raised {error!r}" if error else f"ended {ended[0].result().status.value}"
+            raise AssertionError(f"the engine should have died, but a flow {outcome}")
+        if journal.stalled < len(flows):
+            raise AssertionError(
+                f"only {journal.stalled} of {len(flows)} flows reached their crash point "
+                f"within {CRASH_WAIT_LIMIT:g}s"
+            )
 
     @contextlib.contextmanager
     def capturing_logs(self) -> Iterator[None]:

@@ -13,6 +13,7 @@ from orderlane.testing.scenarios.ambiguous import leave_unknown
 from orderlane.testing.scenarios.checks import (
     broker_id,
     buy,
+    expect,
     expect_equal,
     expect_position,
     open_order,
@@ -154,3 +155,44 @@ async def recover_unknown(run: ScenarioRun) -> None:
         await expect_position(engine, 10, QUOTE)
     expect_equal(run.harness.request_count("place"), sends, "place requests")
     expect_equal(run.harness.venue_order_ids(), venue_ids, "orders at the venue")
+
+
+@scenario(
+    "batch-lookup",
+    proves="40 orders a crash left SUBMITTING settle by pages of the inquiry, not a lookup each",
+    requires={Capability.LOOKUP, Capability.BATCH_STATUS},
+)
+async def batch_lookup(run: ScenarioRun) -> None:
+    # Each order its own intent (quantity), so a broker without client order ids can tell them
+    # apart by their attributes.
+    present = [buy(quantity, signal_id=f"batch-{quantity}") for quantity in range(1, 21)]
+    absent = [buy(quantity, signal_id=f"batch-{quantity}") for quantity in range(21, 41)]
+    for _ in present:
+        run.harness.hold_next()
+    await run.crash_many(
+        [(signal, "before_answer") for signal in present]
+        + [(signal, "after_submitting") for signal in absent]
+    )
+    venue_ids = run.harness.venue_order_ids()
+    expect_equal(len(venue_ids), len(present), "orders the venue took before the engine died")
+    before = run.harness.request_count()
+    async with run.engine() as engine:
+        requests = run.harness.request_count() - before
+        page_size = engine.broker.info.page_size or len(venue_ids)
+        pages = -(-len(venue_ids) // page_size)
+        orders = {order.quantity: order for order in await engine.orders(limit=100)}
+        expect_equal(len(orders), len(present) + len(absent), "orders in the journal")
+        adopted = {orders[signal.quantity].broker_order_id for signal in present}
+        expect_equal(adopted, set(venue_ids), "venue orders adopted, one each")
+        for signal in present:
+            expect_equal(orders[signal.quantity].status, OrderStatus.SUBMITTED, "an adopted order")
+        for signal in absent:
+            order = orders[signal.quantity]
+            expect_equal((order.status, order.reason), (OrderStatus.FAILED, "not sent"), "order")
+        expect(
+            requests <= pages + 1,
+            f"settling {len(orders)} orders took {requests} requests; the venue's inquiry has "
+            f"{pages} page(s) of {page_size}: a lookup per order does not scale (implement "
+            "orderlane_lookup_orders: one pass over the inquiry for all of them)",
+        )
+    expect_equal(run.harness.request_count("place"), len(present), "place requests")
