@@ -1,0 +1,250 @@
+"""The daily order inquiry (``inquire-daily-ccld``): statuses and lookups, one request a page.
+
+One inquiry returns every order of the day, so the tracker's statuses, a lookup and a batch of
+lookups are each one paged pass (15 rows a page on paper, 100 live; ``tr_cont`` and the
+continuation keys lead from page to page), each page taking an inquiry permit.
+
+Lookup by attributes: KIS keeps no client order id, so an order whose place answer was lost is
+matched by symbol, side, quantity, price and order time (within its send window), skipping the
+KIS orders other journal orders own. A KIS order that more than one unresolved journal order
+could own is no unique match (DESIGN §4): each of them is "cannot tell" until the others settle.
+"Absent" is said only once the order's last send is older than the lag KIS's inquiry may show.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderSnapshot, RequestKind
+from orderlane.broker import BrokerContext, LookupResult
+from orderlane.model import OrderType
+from orderlane_kis.errors import answer_error
+from orderlane_kis.http import KisHttp
+from orderlane_kis.parsing import KST, InquiryRow, RowFormatError, parse_row, snapshot_from_row
+
+__all__ = ["INQUIRY_PATH", "DailyOrders", "inquiry_params", "match_orders"]
+
+log = logging.getLogger("orderlane.kis.inquiry")
+
+INQUIRY_PATH = "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
+INQUIRY_TR = {"live": "TTTC0081R", "paper": "VTTC0081R"}
+#: How far a KIS order time may sit outside an order's send window (whole seconds, clock skew).
+TIME_SLACK = timedelta(seconds=2)
+
+
+def _kst_day(moment: datetime) -> date:
+    return moment.astimezone(KST).date()
+
+
+def inquiry_params(
+    cano: str,
+    product: str,
+    first: date,
+    last: date,
+    *,
+    odno: str = "",
+    fk: str = "",
+    nk: str = "",
+) -> dict[str, str]:
+    """The query of one page: every parameter the document names, in KIS's uppercase."""
+    return {
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "INQR_STRT_DT": first.strftime("%Y%m%d"),
+        "INQR_END_DT": last.strftime("%Y%m%d"),
+        "SLL_BUY_DVSN_CD": "00",
+        "INQR_DVSN": "00",
+        "PDNO": "",
+        "CCLD_DVSN": "00",
+        "ORD_GNO_BRNO": "",
+        "ODNO": odno,
+        "INQR_DVSN_3": "00",
+        "INQR_DVSN_1": "",
+        "EXCG_ID_DVSN_CD": "KRX",
+        "CTX_AREA_FK100": fk,
+        "CTX_AREA_NK100": nk,
+    }
+
+
+class DailyOrders:
+    """Reads the daily inquiry for one account; remembers each order's branch (for cancels)."""
+
+    def __init__(self, http: KisHttp, branches: dict[str, str]) -> None:
+        self.http = http
+        self.branches = branches
+        #: Inquiry pages requested so far (each one a request KIS counts).
+        self.pages = 0
+
+    def __repr__(self) -> str:
+        return f"DailyOrders(pages={self.pages})"
+
+    async def pages_of(
+        self, ctx: BrokerContext, first: date, last: date, *, odno: str = ""
+    ) -> AsyncIterator[list[InquiryRow]]:
+        """The rows of each page, newest first; a malformed row is logged and left out."""
+        settings = self.http.settings
+        fk = nk = ""
+        while True:
+            params = inquiry_params(
+                settings.cano, settings.product_code, first, last, odno=odno, fk=fk, nk=nk
+            )
+            answer = await self.http.call(
+                ctx,
+                RequestKind.INQUIRY,
+                "GET",
+                INQUIRY_PATH,
+                INQUIRY_TR[settings.mode],
+                params=params,
+                tr_cont="N" if fk or nk else "",
+            )
+            self.pages += 1
+            if not answer.ok:
+                raise answer_error(answer.body, answer.status, settings, what="daily inquiry")
+            yield self._rows(answer.body.get("output1"))
+            fk = str(answer.body.get("ctx_area_fk100") or "").strip()
+            nk = str(answer.body.get("ctx_area_nk100") or "").strip()
+            if not answer.more or not (fk or nk):
+                return
+
+    def _rows(self, raw: object) -> list[InquiryRow]:
+        if raw is None or raw == "":
+            return []
+        if not isinstance(raw, list):
+            log.warning("daily inquiry: output1 is a %s, not a list; page ignored", type(raw))
+            return []
+        rows = []
+        for item in raw:
+            try:
+                row = parse_row(item)
+            except RowFormatError as error:
+                odno = item.get("odno") if isinstance(item, Mapping) else None
+                log.warning("daily inquiry: row of order %s left out: %s", odno, error)
+                continue
+            if row.branch and not row.is_cancel_order:
+                self.branches[row.broker_order_id] = row.branch
+            rows.append(row)
+        return rows
+
+    async def statuses(
+        self, ctx: BrokerContext, orders: Sequence[Order]
+    ) -> dict[str, OrderSnapshot]:
+        """Snapshots by ``order.id``; paging stops once every asked order was seen (newest
+        first, so a cancel row, being newer than its order, is seen before the order)."""
+        wanted = {o.broker_order_id: o.id for o in orders if o.broker_order_id}
+        if not wanted:
+            return {}
+        now = ctx.clock.now()
+        first = min(_kst_day(o.submitted_at or o.created_at) for o in orders)
+        cancels: dict[str, list[InquiryRow]] = collections.defaultdict(list)
+        found: dict[str, OrderSnapshot] = {}
+        odno = next(iter(wanted)) if len(wanted) == 1 else ""
+        async for page in self.pages_of(ctx, min(first, _kst_day(now)), _kst_day(now), odno=odno):
+            for row in page:
+                if row.is_cancel_order:
+                    cancels[row.original_order_id].append(row)
+                elif row.broker_order_id in wanted:
+                    try:
+                        snapshot = snapshot_from_row(row, cancels[row.broker_order_id])
+                    except RowFormatError as error:
+                        log.warning(
+                            "daily inquiry: order %s left out: %s", row.broker_order_id, error
+                        )
+                        continue
+                    found[wanted[row.broker_order_id]] = snapshot
+            if len(found) == len(wanted):
+                break
+        return found
+
+    async def rows_between(self, ctx: BrokerContext, start: datetime) -> list[InquiryRow]:
+        """Every row from ``start``'s KST day to today (one full paged pass)."""
+        now = ctx.clock.now()
+        rows: list[InquiryRow] = []
+        async for page in self.pages_of(ctx, min(_kst_day(start), _kst_day(now)), _kst_day(now)):
+            rows.extend(page)
+        return rows
+
+    async def lookup(
+        self,
+        ctx: BrokerContext,
+        orders: Sequence[Order],
+        windows: Mapping[str, LookupWindow],
+        owned_broker_ids: frozenset[str],
+        lag: timedelta,
+        last_sent: Mapping[str, datetime],
+    ) -> dict[str, LookupResult]:
+        """Look every order up in one pass over the day's orders."""
+        if not orders:
+            return {}
+        latest = max(_sent(o, windows[o.id], last_sent) for o in orders)
+        wait = (latest + lag - ctx.clock.now()).total_seconds()
+        if wait > 0:
+            # KIS's inquiry may not show an order sent within its lag: wait that out first.
+            await ctx.clock.sleep(wait)
+        rows = await self.rows_between(ctx, min(w.start for w in windows.values()))
+        return match_orders(orders, windows, rows, owned_broker_ids)
+
+
+def _sent(order: Order, window: LookupWindow, last_sent: Mapping[str, datetime]) -> datetime:
+    """When the order was last sent, as far as anyone knows."""
+    return max(window.start, order.updated_at, last_sent.get(order.id, window.start))
+
+
+def _matches(order: Order, row: InquiryRow, window: LookupWindow) -> bool:
+    price = order.limit_price if order.order_type is OrderType.LIMIT else Decimal(0)
+    if (row.symbol, row.side, row.quantity, row.price) != (
+        order.symbol,
+        order.side,
+        order.quantity,
+        price,
+    ):
+        return False
+    if row.ordered_at is None:
+        return True  # cannot be ruled out
+    return window.start - TIME_SLACK <= row.ordered_at <= window.end + TIME_SLACK
+
+
+def match_orders(
+    orders: Iterable[Order],
+    windows: Mapping[str, LookupWindow],
+    rows: Iterable[InquiryRow],
+    owned_broker_ids: frozenset[str],
+) -> dict[str, LookupResult]:
+    """Match journal orders to KIS orders by intent and time; a KIS order two unresolved
+    orders could own settles neither, and no KIS order is given to two orders."""
+    all_rows = list(rows)
+    cancels: dict[str, list[InquiryRow]] = collections.defaultdict(list)
+    for row in all_rows:
+        if row.is_cancel_order:
+            cancels[row.original_order_id].append(row)
+    free = [
+        r for r in all_rows if not r.is_cancel_order and r.broker_order_id not in owned_broker_ids
+    ]
+    orders = list(orders)
+    candidates = {o.id: [r for r in free if _matches(o, r, windows[o.id])] for o in orders}
+    claims = collections.Counter(r.broker_order_id for rs in candidates.values() for r in rs)
+    results: dict[str, LookupResult] = {}
+    for order in orders:
+        found = candidates[order.id]
+        if not found:
+            results[order.id] = Absent()
+        elif len(found) > 1:
+            results[order.id] = CannotTell(
+                f"{len(found)} KIS orders match {order.side.value} {order.quantity} "
+                f"{order.symbol}: " + ", ".join(r.broker_order_id for r in found)
+            )
+        elif claims[found[0].broker_order_id] > 1:
+            results[order.id] = CannotTell(
+                f"KIS order {found[0].broker_order_id} matches "
+                f"{claims[found[0].broker_order_id]} unresolved orders of the same intent"
+            )
+        else:
+            row = found[0]
+            try:
+                results[order.id] = Found(snapshot_from_row(row, cancels[row.broker_order_id]))
+            except RowFormatError as error:
+                results[order.id] = CannotTell(f"KIS order {row.broker_order_id}: {error}")
+    return results

@@ -1,0 +1,260 @@
+"""KIS order notices over WebSocket (H0STCNI0 live, H0STCNI9 paper) as the tracker's push stream.
+
+The stream takes an approval key, subscribes with the HTS id, reads the ack's AES key and iv,
+and decrypts each data frame (``1|H0STCNI0|001|<base64>``: AES-256-CBC, PKCS7). A fill notice
+(``CNTG_YN`` 2) adds to the order's running total, which is yielded as a cumulative snapshot;
+notices with ``CNTG_YN`` 1 (accept, modify, cancel, refusal) are never fills: a cancel or a
+refusal makes the tracker poll for KIS's authoritative answer. A frame that does not parse is
+logged without its content and answered with a gap (a poll), never guessed at. ``PINGPONG`` is
+answered with a pong frame. A dropped connection is reopened with backoff, and every reconnect
+yields a gap, since notices sent meanwhile are lost; the gap poll resynchronises the totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import websockets
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from websockets.asyncio.client import ClientConnection
+
+from orderlane import BrokerContext, OrderSnapshot, OrderStatus, StreamGap
+from orderlane.broker import PushItem
+from orderlane.errors import BrokerError
+from orderlane_kis.http import KisHttp
+from orderlane_kis.parsing import NOTICE_COLUMNS, Notice, NoticeFormatError, parse_notice
+
+__all__ = ["NOTICE_TR", "NoticeStream", "RunningTotals", "decrypt", "subscribe_message"]
+
+log = logging.getLogger("orderlane.kis.notices")
+
+NOTICE_TR = {"live": "H0STCNI0", "paper": "H0STCNI9"}
+NOTICE_PATH = "/tryitout"
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+
+
+def subscribe_message(approval_key: str, tr_id: str, hts_id: str) -> str:
+    return json.dumps(
+        {
+            "header": {
+                "approval_key": approval_key,
+                "custtype": "P",
+                "tr_type": "1",
+                "content-type": "utf-8",
+            },
+            "body": {"input": {"tr_id": tr_id, "tr_key": hts_id}},
+        }
+    )
+
+
+def decrypt(key: str, iv: str, data: str) -> str:
+    """AES-256-CBC with PKCS7 padding, as KIS encrypts notices; ValueError when it fails."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+        decryptor = Cipher(algorithms.AES(key.encode()), modes.CBC(iv.encode())).decryptor()
+        padded = decryptor.update(raw) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        return (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot decrypt ({type(error).__name__})") from None
+
+
+@attrs.define
+class _Total:
+    quantity: int = 0
+    notional: Decimal = Decimal(0)
+
+
+class RunningTotals:
+    """Each order's executions as the notices told them, resynchronised by the gap poll."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, _Total] = {}
+        self.resync_pending = False
+
+    def __len__(self) -> int:
+        return len(self._totals)
+
+    def add(self, notice: Notice) -> OrderSnapshot:
+        total = self._totals.setdefault(notice.broker_order_id, _Total())
+        total.quantity += notice.quantity
+        total.notional += notice.price * notice.quantity
+        done = notice.order_quantity and total.quantity >= notice.order_quantity
+        return OrderSnapshot(
+            status=OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED,
+            broker_order_id=notice.broker_order_id,
+            filled_quantity=total.quantity,
+            filled_notional=total.notional,
+        )
+
+    def resync(self, snapshots: Sequence[OrderSnapshot]) -> None:
+        """After a gap: start again from what the inquiry says (never below it)."""
+        if not self.resync_pending:
+            return
+        for snapshot in snapshots:
+            if snapshot.broker_order_id is None:
+                continue
+            total = self._totals.setdefault(snapshot.broker_order_id, _Total())
+            notional = snapshot.cumulative_notional
+            if snapshot.filled_quantity > total.quantity and notional is not None:
+                total.quantity, total.notional = snapshot.filled_quantity, notional
+        self.resync_pending = False
+
+
+class _Subscription:
+    def __init__(self, key: str, iv: str) -> None:
+        self.key = key
+        self.iv = iv
+
+
+class NoticeStream:
+    """One account's notice stream; :meth:`updates` is ``orderlane_order_updates``."""
+
+    def __init__(
+        self, http: KisHttp, totals: RunningTotals, columns: Sequence[str] = NOTICE_COLUMNS
+    ) -> None:
+        self.http = http
+        self.totals = totals
+        self.columns = tuple(columns)
+        self.connections = 0
+        self.unparsed = 0
+
+    def __repr__(self) -> str:
+        return f"NoticeStream(connections={self.connections}, unparsed={self.unparsed})"
+
+    @property
+    def tr_id(self) -> str:
+        return NOTICE_TR[self.http.settings.mode]
+
+    async def updates(self, ctx: BrokerContext) -> AsyncIterator[PushItem]:
+        settings = self.http.settings
+        backoff = BACKOFF_FIRST
+        while True:
+            try:
+                approval = await self.http.approval.issue(ctx)
+                async with websockets.connect(
+                    settings.ws_url + NOTICE_PATH,
+                    open_timeout=settings.timeout,
+                    ping_interval=None,
+                    proxy=None,
+                ) as socket:
+                    subscription = await self._subscribe(socket, approval)
+                    self.connections += 1
+                    if self.connections > 1:
+                        self.totals.resync_pending = True
+                        yield StreamGap("KIS notice stream reconnected")
+                    backoff = BACKOFF_FIRST
+                    async for item in self._read(socket, subscription):
+                        yield item
+                log.warning("KIS notice stream closed; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as error:
+                log.warning(
+                    "KIS notice stream: %s; reconnecting in %.1fs", type(error).__name__, backoff
+                )
+            except BrokerError as error:
+                log.warning("KIS notice stream: %s; reconnecting in %.1fs", error, backoff)
+            self.totals.resync_pending = True
+            yield StreamGap("KIS notice stream disconnected")
+            await ctx.clock.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _subscribe(self, socket: ClientConnection, approval: str) -> _Subscription:
+        settings = self.http.settings
+        assert settings.hts_id is not None
+        await socket.send(subscribe_message(approval, self.tr_id, settings.hts_id))
+        while True:
+            received = await asyncio.wait_for(socket.recv(), settings.timeout)
+            text = received.decode() if isinstance(received, bytes) else received
+            if not text.startswith("{"):
+                continue  # a data frame before the ack cannot be read yet
+            ack = _json(text)
+            if _table(ack, "header").get("tr_id") == "PINGPONG":
+                await socket.pong(text.encode())
+                continue
+            body = _table(ack, "body")
+            output = _table(body, "output")
+            if str(body.get("rt_cd")) != "0":
+                code, message = body.get("msg_cd"), body.get("msg1")
+                raise BrokerError(f"KIS refused the notice subscription: [{code}] {message}")
+            key, iv = output.get("key"), output.get("iv")
+            if not (
+                isinstance(key, str) and len(key) == 32 and isinstance(iv, str) and len(iv) == 16
+            ):
+                raise BrokerError("KIS's subscription ack carries no usable key and iv")
+            log.info("KIS notices subscribed (%s)", self.tr_id)
+            return _Subscription(key, iv)
+
+    async def _read(
+        self, socket: ClientConnection, subscription: _Subscription
+    ) -> AsyncIterator[PushItem]:
+        async for message in socket:
+            text = message.decode() if isinstance(message, bytes) else message
+            if text.startswith("{"):
+                if _table(_json(text), "header").get("tr_id") == "PINGPONG":
+                    await socket.pong(text.encode())
+                continue
+            for item in self._frame(text, subscription):
+                yield item
+
+    def _frame(self, text: str, subscription: _Subscription) -> list[PushItem]:
+        parts = text.split("|", 3)
+        if len(parts) != 4 or parts[1] != self.tr_id:
+            return self._unparsed("a frame that is not an order notice", parts[1:2])
+        encrypted, _, count_text, data = parts
+        try:
+            plain = decrypt(subscription.key, subscription.iv, data) if encrypted == "1" else data
+        except ValueError as error:
+            return self._unparsed(str(error), parts[1:2])
+        count = int(count_text) if count_text.isdigit() and int(count_text) > 0 else 1
+        values = plain.split("^")
+        width = len(self.columns)
+        if len(values) != count * width:
+            return self._unparsed(f"{len(values)} fields for {count} x {width}", parts[1:2])
+        items: list[PushItem] = []
+        for index in range(count):
+            record = "^".join(values[index * width : (index + 1) * width])
+            try:
+                notice = parse_notice(record, self.columns)
+            except NoticeFormatError as error:
+                return [*items, *self._unparsed(str(error), parts[1:2])]
+            if notice.is_fill:
+                items.append(self.totals.add(notice))
+            elif notice.refused or notice.original_order_id.strip("0"):
+                # A refusal or a cancel/modify confirmation: KIS's inquiry says how it ended.
+                items.append(StreamGap(f"KIS notice on order {notice.broker_order_id}"))
+        return items
+
+    def _unparsed(self, why: str, tr: Sequence[str]) -> list[PushItem]:
+        """Log (the reason and TR id only: a frame carries the account) and poll instead."""
+        self.unparsed += 1
+        log.warning(
+            "KIS notice frame %s not understood (%s); polling to close the gap",
+            tr[0] if tr else "?",
+            why,
+        )
+        return [StreamGap("a KIS notice did not parse")]
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,115 @@
+"""Lookup by attributes: KIS keeps no client order id, so orders are matched by intent and time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderStatus, Signal
+from orderlane.model import Side
+from orderlane_kis.inquiry import match_orders
+from orderlane_kis.parsing import InquiryRow
+
+T0 = datetime(2026, 1, 5, 0, 0, 10, tzinfo=UTC)  # 09:00:10 KST
+
+
+def _order(quantity: int = 10, price: str | None = None, at: datetime = T0) -> Order:
+    signal = Signal(
+        "005930",
+        "BUY",
+        quantity,
+        order_type="LIMIT" if price else "MARKET",
+        limit_price=Decimal(price) if price else None,
+    )
+    return Order.from_signal(signal, account_id="acct", now=at - timedelta(seconds=1))
+
+
+def _row(
+    odno: str, quantity: int = 10, price: str = "0", at: datetime = T0, **extra: object
+) -> InquiryRow:
+    fields: dict[str, object] = dict(
+        broker_order_id=odno,
+        original_order_id="",
+        branch="00950",
+        symbol="005930",
+        side=Side.BUY,
+        quantity=quantity,
+        price=Decimal(price),
+        ordered_at=at,
+        filled_quantity=0,
+        filled_amount=Decimal(0),
+        average_price=Decimal(0),
+        cancelled=False,
+        remaining=quantity,
+        rejected=0,
+        cancel_confirmed=0,
+    )
+    fields.update(extra)
+    return InquiryRow(**fields)  # type: ignore[arg-type]
+
+
+def _window(start: datetime = T0, seconds: float = 5) -> LookupWindow:
+    return LookupWindow(start - timedelta(seconds=1), start + timedelta(seconds=seconds))
+
+
+def _windows(*orders: Order) -> dict[str, LookupWindow]:
+    return {order.id: _window() for order in orders}
+
+
+def test_one_match_is_found_with_its_state() -> None:
+    order = _order()
+    filled = _row("0000000001", filled_quantity=10, filled_amount=Decimal(720000), remaining=0)
+    result = match_orders([order], _windows(order), [filled], frozenset())[order.id]
+    assert isinstance(result, Found)
+    assert (result.snapshot.broker_order_id, result.snapshot.status) == (
+        "0000000001",
+        OrderStatus.FILLED,
+    )
+
+
+def test_no_match_is_absent_and_other_intents_do_not_match() -> None:
+    order = _order(10)
+    rows = [
+        _row("1", quantity=11),
+        _row("2", price="72000"),
+        _row("3", side=Side.SELL),
+        _row("4", symbol="000660"),
+        _row("5", at=T0 + timedelta(minutes=5)),  # sent long after the window
+    ]
+    assert isinstance(match_orders([order], _windows(order), rows, frozenset())[order.id], Absent)
+
+
+def test_limit_orders_match_by_price() -> None:
+    order = _order(price="72000")
+    rows = [_row("1", price="72100"), _row("2", price="72000")]
+    result = match_orders([order], _windows(order), rows, frozenset())[order.id]
+    assert isinstance(result, Found)
+    assert result.snapshot.broker_order_id == "2"
+
+
+def test_owned_orders_and_cancel_rows_are_never_candidates() -> None:
+    order = _order()
+    rows = [_row("1"), _row("2", original_order_id="7", cancelled=True), _row("3")]
+    result = match_orders([order], _windows(order), rows, frozenset({"1"}))[order.id]
+    assert isinstance(result, Found)
+    assert result.snapshot.broker_order_id == "3"
+
+
+def test_two_candidates_cannot_tell() -> None:
+    order = _order()
+    result = match_orders([order], _windows(order), [_row("1"), _row("2")], frozenset())
+    assert isinstance(result[order.id], CannotTell)
+    assert "2 KIS orders match" in result[order.id].reason  # type: ignore[union-attr]
+
+
+def test_a_kis_order_two_unresolved_siblings_could_own_settles_neither() -> None:
+    first, second = _order(), _order()
+    results = match_orders([first, second], _windows(first, second), [_row("1")], frozenset())
+    assert all(isinstance(result, CannotTell) for result in results.values())
+    assert "2 unresolved orders" in results[first.id].reason  # type: ignore[union-attr]
+
+
+def test_a_row_without_a_readable_time_is_never_ruled_out() -> None:
+    order = _order()
+    result = match_orders([order], _windows(order), [_row("1", at=None)], frozenset())
+    assert isinstance(result[order.id], Found)
