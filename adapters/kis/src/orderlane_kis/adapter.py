@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import httpx
+
 from orderlane import (
     AdapterInfo,
     BrokerContext,
@@ -27,7 +29,7 @@ from orderlane import (
     hookimpl,
 )
 from orderlane.broker import CancelResult, LookupResult, PushItem
-from orderlane.errors import OrderNotFoundError
+from orderlane.errors import ConfigurationError, OrderNotFoundError
 from orderlane_kis.config import KisSettings, Mode, load_settings
 from orderlane_kis.execution import cancel_order, place_order
 from orderlane_kis.http import KisHttp
@@ -60,9 +62,11 @@ def _version() -> str:
 class KisAdapter:
     """KIS Open API, domestic stocks, for one account (paper or live)."""
 
-    def __init__(self, settings: KisSettings) -> None:
+    def __init__(
+        self, settings: KisSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
-        self.http = KisHttp(settings)
+        self.http = KisHttp(settings, transport)
         #: KIS order number -> the branch (``KRX_FWDG_ORD_ORGNO``) a cancel must name.
         self.branches: dict[str, str] = {}
         self.inquiry = DailyOrders(self.http, self.branches)
@@ -102,7 +106,8 @@ class KisAdapter:
 
     @hookimpl
     def orderlane_rate_limits(self, ctx: BrokerContext) -> Sequence[RateLimit]:
-        return [RateLimit(self.settings.rate_limit, 1.0, f"KIS {self.settings.mode} per second")]
+        settings = self.settings
+        return [RateLimit(settings.rate_limit, settings.rate_period, f"KIS {settings.mode}")]
 
     @hookimpl
     async def orderlane_adapter_start(self, ctx: BrokerContext) -> None:
@@ -190,11 +195,16 @@ class KisAdapter:
 
 
 def _create(mode: Mode, options: Mapping[str, Any]) -> KisAdapter:
-    return KisAdapter(load_settings(mode, options))
+    settings = dict(options)
+    transport = settings.pop("transport", None)
+    if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+        raise ConfigurationError("kis option 'transport' must be an httpx.AsyncBaseTransport")
+    return KisAdapter(load_settings(mode, settings), transport)
 
 
 def create_paper_adapter(options: Mapping[str, Any]) -> KisAdapter:
-    """Entry point ``kis-paper``: KIS paper trading (settings in :mod:`orderlane_kis.config`)."""
+    """Entry point ``kis-paper``: KIS paper trading (settings in :mod:`orderlane_kis.config`;
+    the option ``transport``, an httpx transport, carries the requests in tests)."""
     return _create("paper", options)
 
 

@@ -43,10 +43,6 @@ TOKEN_ATTEMPTS = 3
 _LOCK_POLL = 0.05
 
 
-def wall_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @attrs.frozen(repr=False)
 class CachedToken:
     """A token and when it expires (and when the last one was issued, for KIS's 1 a minute)."""
@@ -155,12 +151,10 @@ class Tokens:
         settings: KisSettings,
         post: Post,
         store: TokenStore | None = None,
-        now: Callable[[], datetime] = wall_now,
     ) -> None:
         self._settings = settings
         self._post = post
         self.store = store or TokenStore(settings.token_cache, settings.credential_key)
-        self._now = now
         self._token: CachedToken | None = None
         self._lock = asyncio.Lock()
         #: Tokens this process had KIS issue (each one notifies the account holder).
@@ -172,7 +166,7 @@ class Tokens:
     async def token(self, ctx: BrokerContext) -> str:
         """A usable token: from memory, else the cache file, else issued by KIS."""
         current = self._token
-        if current is not None and current.usable(self._now()):
+        if current is not None and current.usable(ctx.clock.now()):
             return current.access_token
         return await self._refresh(ctx, stale=None)
 
@@ -187,7 +181,7 @@ class Tokens:
                 if (
                     candidate is not None
                     and candidate.access_token != stale
-                    and candidate.usable(self._now())
+                    and candidate.usable(ctx.clock.now())
                 ):
                     self._token = candidate
                     return candidate.access_token
@@ -208,7 +202,7 @@ class Tokens:
         for attempt in range(1, TOKEN_ATTEMPTS + 1):
             await self._pace(ctx)
             await ctx.permit(RequestKind.AUTH)
-            asked_at = self._now()
+            asked_at = ctx.clock.now()
             response = await self._post("/oauth2/tokenP", body)
             answer = _json(response)
             code = str(answer.get("error_code") or answer.get("msg_cd") or "")
@@ -223,7 +217,7 @@ class Tokens:
                 self._remember_throttle(asked_at)
                 await ctx.clock.sleep(settings.token_interval)
                 cached = self.store.read()
-                if cached is not None and cached.usable(self._now()):
+                if cached is not None and cached.usable(ctx.clock.now()):
                     return cached
                 continue
             token = answer.get("access_token")
@@ -246,7 +240,8 @@ class Tokens:
         cached = self.store.read()
         if cached is None:
             return
-        wait = (cached.issued_at - self._now()).total_seconds() + self._settings.token_interval
+        elapsed = (ctx.clock.now() - cached.issued_at).total_seconds()
+        wait = min(self._settings.token_interval - elapsed, self._settings.token_interval)
         if wait > 0:
             log.info("waiting %.1fs: KIS issues one token a minute", wait)
             await ctx.clock.sleep(wait)

@@ -58,6 +58,7 @@ _KNOWN = (
     "ws_url",
     "token_cache",
     "rate_limit",
+    "rate_period",
     "token_interval",
     "timeout",
     "new_order_lag",
@@ -104,6 +105,7 @@ class KisSettings:
     hts_id: str | None = None
     token_cache: Path = attrs.field(factory=lambda: default_token_cache())
     rate_limit: int = 1
+    rate_period: float = 1.0
     token_interval: float = 60.0
     timeout: float = 10.0
     new_order_lag: float = 2.0
@@ -116,7 +118,8 @@ class KisSettings:
     def __repr__(self) -> str:
         return (
             f"KisSettings(mode={self.mode!r}, account={self.masked_account!r}, "
-            f"rest_url={self.rest_url!r}, ws_url={self.ws_url!r}, rate_limit={self.rate_limit})"
+            f"rest_url={self.rest_url!r}, ws_url={self.ws_url!r}, "
+            f"rate_limit={self.rate_limit}/{self.rate_period:g}s)"
         )
 
     @property
@@ -278,6 +281,7 @@ def load_settings(
         hts_id=_text(values.get("hts_id")),
         token_cache=Path(cache).expanduser() if cache else default_token_cache(),
         rate_limit=_number(values.get("rate_limit", DEFAULT_RATE[mode]), "rate_limit", int),
+        rate_period=_number(values.get("rate_period", 1.0), "rate_period", float),
         token_interval=_number(values.get("token_interval", 60.0), "token_interval", float),
         timeout=_number(values.get("timeout", 10.0), "timeout", float),
         new_order_lag=_number(values.get("new_order_lag", 2.0), "new_order_lag", float, zero=True),

@@ -127,7 +127,8 @@ async def cancel_order(http: KisHttp, ctx: Any, order: Order, branch: str) -> Ca
     )
     if answer.ok:
         return CancelAccepted()
-    if answer.code in NOTHING_TO_CANCEL:
+    if answer.code in NOTHING_TO_CANCEL or answer.status == 200:
+        # KIS refuses a cancel as a business answer when nothing is left to cancel (paper
+        # 40330000; live codes vary): the status inquiry that follows says how the order ended.
         return NothingToCancel(f"KIS: {describe(answer.body)}")
-    error = refusal(answer.body, answer.status, settings)
-    raise BrokerError(f"KIS refused the cancel of {order.broker_order_id}: {error}")
+    raise refusal(answer.body, answer.status, settings)

@@ -192,12 +192,16 @@ def snapshot_from_row(
         raise RowFormatError(
             f"order {row.broker_order_id}: filled {row.filled_quantity} of {row.quantity}"
         )
-    cancelled = row.cancelled or any(c.cancel_confirmed > 0 or c.cancelled for c in cancels)
+    cancelled = (
+        row.cancelled
+        or row.cancel_confirmed > 0
+        or any(c.cancel_confirmed > 0 or c.cancelled for c in cancels)
+    )
     if row.filled_quantity >= row.quantity:
         status = OrderStatus.FILLED
     elif row.rejected > 0 and row.filled_quantity == 0:
         status = OrderStatus.REJECTED
-    elif cancelled or (row.remaining == 0 and row.rejected == 0 and row.filled_quantity > 0):
+    elif cancelled or row.remaining == 0:
         status = OrderStatus.CANCELLED
     elif row.filled_quantity > 0:
         status = OrderStatus.PARTIALLY_FILLED
@@ -216,7 +220,7 @@ def snapshot_from_row(
         broker_order_id=row.broker_order_id,
         filled_quantity=row.filled_quantity,
         filled_notional=amount if row.filled_quantity else None,
-        broker_time=broker_time or row.ordered_at,
+        broker_time=broker_time,
         reason=reason,
     )
 

@@ -120,6 +120,14 @@ class VenueHarness(Protocol):
 
     Optional attribute: ``venue_clock`` (see :func:`venue_clock`), ``"real"`` for a venue that
     keeps real time because it runs outside the test's event loop.
+
+    Optional members for venues of real brokers: ``use_clock(clock)``, called with the clock the
+    scenario's engine runs on before :meth:`start`, so the venue's dates and order times agree
+    with the engine's; ``place_answer = "ack"`` for a broker whose place answer only acknowledges
+    the order (its fills come from the next status inquiry or the push stream: scenarios then
+    take them from one poll cycle); ``reports_commission = False`` for a broker whose answers
+    carry no commission (scenarios then expect none booked); ``reports_reasons = False`` for a
+    broker whose order inquiry gives no reason for a cancel or refusal of its own.
     """
 
     @property

@@ -116,6 +116,9 @@ async def run_case(case: Case, harness: VenueHarness, directory: Path) -> None:
         variant=case.variant,
         real_time=case.scenario.venue_time and venue_clock(harness) == "real",
     )
+    use_clock = getattr(harness, "use_clock", None)
+    if use_clock is not None:
+        use_clock(run.time)  # the venue keeps the scenario's time (dates, order times)
     await harness.start()
     try:
         with run.capturing_logs():

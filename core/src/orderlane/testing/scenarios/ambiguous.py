@@ -18,6 +18,7 @@ from orderlane.model import Order, OrderStatus
 from orderlane.testing.harness import FailKind, ScenarioRun
 from orderlane.testing.scenarios.checks import (
     buy,
+    executed,
     expect,
     expect_equal,
     show,
@@ -115,7 +116,7 @@ async def ambiguous_accepted(run: ScenarioRun) -> None:
 async def ambiguous_not_accepted(run: ScenarioRun) -> None:
     run.harness.fail_next("timeout_before")
     async with run.engine() as engine:
-        order = await engine.execute(buy())
+        order = await executed(run, engine, buy())
         await engine.flush_events()
     expect_equal(order.status, OrderStatus.FILLED, "order status")
     expect_equal(run.harness.venue_order_ids(), [order.broker_order_id], "orders at the venue")

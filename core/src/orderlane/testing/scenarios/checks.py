@@ -16,11 +16,15 @@ from orderlane.testing.scenarios.registry import ScenarioFailed
 __all__ = [
     "broker_id",
     "buy",
+    "commission",
+    "executed",
     "expect",
     "expect_equal",
     "expect_position",
+    "expect_reason",
     "expect_waited",
     "open_order",
+    "settled",
     "show",
     "statuses",
     "statuses_of",
@@ -58,6 +62,42 @@ def show(value: Any) -> str:
 def buy(quantity: int = 10, **fields: Any) -> Signal:
     """The catalogue's default signal: BUY ``quantity`` x 005930 at market."""
     return Signal(SYMBOL, Side.BUY, quantity, **fields)
+
+
+async def executed(run: ScenarioRun, engine: Engine, signal: Signal) -> Order:
+    """``engine.execute(signal)``, as the venue left it at once: for a broker whose place answer
+    only acknowledges (harness ``place_answer = "ack"``), one poll cycle books what the venue did
+    at once (a fill, a partial fill). Returns the order as stored."""
+    [order] = await settled(run, engine, [await engine.execute(signal)])
+    return order
+
+
+async def settled(run: ScenarioRun, engine: Engine, orders: list[Order]) -> list[Order]:
+    """``orders`` as the venue left them at once: for a broker whose place answer only
+    acknowledges, after one poll cycle (see :func:`executed`)."""
+    acked = getattr(run.harness, "place_answer", "fills") == "ack"
+    if not acked or all(order.status is not OrderStatus.SUBMITTED for order in orders):
+        return orders
+    await engine.tracker.poll_once()
+    return [await stored(engine, order) for order in orders]
+
+
+def commission(run: ScenarioRun, charged: Decimal) -> Decimal:
+    """What the engine books of ``charged``: all of it, or nothing for a broker whose answers
+    carry no commission (harness ``reports_commission = False``)."""
+    return charged if getattr(run.harness, "reports_commission", True) else Decimal(0)
+
+
+def expect_reason(run: ScenarioRun, order: Order, reason: str) -> None:
+    """The order's reason carries the venue's ``reason``; for a broker whose order inquiry
+    gives no reason text (harness ``reports_reasons = False``), it carries a reason."""
+    if getattr(run.harness, "reports_reasons", True):
+        expect(
+            order.reason is not None and reason in order.reason,
+            f"the reason should carry the venue's, got {order.reason!r}",
+        )
+    else:
+        expect(bool(order.reason), f"the {order.status.value} order should carry a reason")
 
 
 def statuses(run: ScenarioRun) -> list[OrderStatus]:

@@ -18,9 +18,12 @@ from orderlane.testing.harness import COMMISSION, QUOTE, ScenarioRun
 from orderlane.testing.scenarios.checks import (
     broker_id,
     buy,
+    commission,
+    executed,
     expect,
     expect_equal,
     expect_position,
+    expect_reason,
     open_order,
     show,
     statuses_of,
@@ -42,7 +45,7 @@ _ORDER_CHANGES = ("order_submitted", "order_status_changed", "order_filled", "po
 async def partial_then_fill(run: ScenarioRun) -> None:
     run.harness.partial_fill_next(4, Decimal(71900))
     async with run.engine() as engine:
-        order = await engine.execute(buy())
+        order = await executed(run, engine, buy())
         expect_equal(order.status, OrderStatus.PARTIALLY_FILLED, "status after the first fill")
         expect_equal(order.filled_quantity, 4, "filled quantity after the first fill")
         await expect_position(engine, 4, Decimal(71900), "position after the first fill")
@@ -54,7 +57,9 @@ async def partial_then_fill(run: ScenarioRun) -> None:
         expect_equal(order.filled_quantity, 10, "filled quantity")
         # (4 x 71,900 + 6 x 72,100) / 10
         expect_equal(order.average_fill_price, Decimal(72020), "weighted average fill price")
-        expect_equal(order.commission, 2 * COMMISSION, "commission of both executions")
+        expect_equal(
+            order.commission, commission(run, 2 * COMMISSION), "commission of both executions"
+        )
         expect_equal(len(engine.tracker), 0, "orders the tracker still follows")
         await expect_position(engine, 10, Decimal(72020), "position after the second fill")
     grown = [event["position"].quantity for event in run.events.of("position_changed")]
@@ -124,10 +129,7 @@ async def broker_cancel(run: ScenarioRun) -> None:
         await engine.tracker.poll_once()
         after = await stored(engine, order)
         expect_equal(after.status, OrderStatus.CANCELLED, "order status")
-        expect(
-            after.reason is not None and "trading halted" in after.reason,
-            f"the reason should carry the venue's, got {after.reason!r}",
-        )
+        expect_reason(run, after, "trading halted")
         expect_equal(len(engine.tracker), 0, "orders the tracker still follows")
         expect_equal(await engine.positions(), [], "positions")
     expect_equal(run.harness.request_count("cancel"), 0, "cancel requests")
@@ -145,10 +147,7 @@ async def reject_after_accept(run: ScenarioRun) -> None:
         after = await stored(engine, order)
         await engine.flush_events()
         expect_equal(after.status, OrderStatus.REJECTED, "order status")
-        expect(
-            after.reason is not None and "price outside the daily band" in after.reason,
-            f"the reason should carry the venue's, got {after.reason!r}",
-        )
+        expect_reason(run, after, "price outside the daily band")
         expect_equal(len(engine.tracker), 0, "orders the tracker still follows")
         expect_equal(await engine.positions(), [], "positions")
     expect_equal(
@@ -192,7 +191,7 @@ async def duplicate_fills(run: ScenarioRun) -> None:
     # quantity, so the repeated and the stale answers come while it is partly filled.
     run.harness.partial_fill_next(4)
     async with run.engine() as engine:
-        order = await engine.execute(buy())
+        order = await executed(run, engine, buy())
         venue_id = broker_id(order)
         # One inquiry after each change at the venue, each getting the answer scripted for it.
         run.harness.fill(venue_id, 3)
@@ -210,13 +209,17 @@ async def duplicate_fills(run: ScenarioRun) -> None:
         run.harness.repeat_fill_in_next_status(venue_id)
         filled = await engine.refresh(order.id)
         expect_equal((filled.status, filled.filled_quantity), (OrderStatus.FILLED, 10), "order")
-        expect_equal(filled.commission, 3 * COMMISSION, "commission of the three executions")
+        expect_equal(
+            filled.commission, commission(run, 3 * COMMISSION), "commission of the three executions"
+        )
         run.harness.stale_next_status(venue_id, 2)
         after_filled = await engine.refresh(order.id)
         expect_equal(after_filled, filled, "the FILLED order after an older answer")
         await engine.flush_events()
         fills = [fill.quantity for fill in await engine.fills(order.id)]
-        expect_equal(fills, [4, 3, 3], "stored fills")
+        # Fills booked at one moment (a venue that gives no execution times) may list in any
+        # order: what counts is that each was booked once.
+        expect_equal(sorted(fills), [3, 3, 4], "stored fills")
         await expect_position(engine, 10, QUOTE)
     grown = [event["position"].quantity for event in run.events.of("position_changed")]
     expect_equal(grown, [4, 7, 10], "position quantity at each change")

@@ -7,7 +7,7 @@ import asyncio
 
 from orderlane.model import OrderStatus
 from orderlane.testing.harness import ScenarioRun
-from orderlane.testing.scenarios.checks import buy, expect, expect_equal
+from orderlane.testing.scenarios.checks import buy, executed, expect, expect_equal, settled
 from orderlane.testing.scenarios.registry import scenario
 
 __all__: list[str] = []
@@ -28,7 +28,7 @@ async def rate_limit_answer(run: ScenarioRun) -> None:
     run.harness.enforce_rate_limit(LIMIT, PERIOD, run.time.monotonic)
     run.harness.fail_next("rate_limit")
     async with run.engine() as engine:
-        order = await engine.execute(buy())
+        order = await executed(run, engine, buy())
         limiter = engine.stats()["rate_limiter"]
     expect_equal(order.status, OrderStatus.FILLED, "order status")
     expect_equal(run.harness.request_count("place"), 2, "place requests")
@@ -47,6 +47,7 @@ async def rate_limit_burst(run: ScenarioRun) -> None:
     run.harness.enforce_rate_limit(LIMIT, PERIOD, run.time.monotonic)
     async with run.engine() as engine:
         orders = await asyncio.gather(*(engine.execute(buy(1)) for _ in range(BURST)))
+        orders = await settled(run, engine, orders)
         limiter = engine.stats()["rate_limiter"]
     expect_equal({order.status for order in orders}, {OrderStatus.FILLED}, "statuses of the burst")
     expect_equal(run.harness.request_count("place"), BURST, "place requests")

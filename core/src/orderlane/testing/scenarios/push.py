@@ -133,6 +133,8 @@ async def notice_before_answer(run: ScenarioRun) -> None:
         await consume_stream(engine)
         run.harness.push_before_answer_next()
         order = await engine.execute(buy())
+        if order.status is not OrderStatus.FILLED:  # an acknowledging answer: the held notice
+            order = await until_status(engine, order, OrderStatus.FILLED, "the pushed fill")
         await engine.flush_events()
         expect_equal((order.status, order.filled_quantity), (OrderStatus.FILLED, 10), "order")
         expect_equal(await stored(engine, order), order, "the stored order")

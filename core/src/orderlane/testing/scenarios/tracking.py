@@ -18,6 +18,7 @@ from orderlane.testing.harness import QUOTE, ScenarioRun
 from orderlane.testing.scenarios.checks import (
     broker_id,
     buy,
+    executed,
     expect,
     expect_equal,
     expect_position,
@@ -42,7 +43,11 @@ async def time_out(run: ScenarioRun, engine: Engine, order: Order) -> Order:
     as stored after the second, checking that the first left it open and sent no cancel."""
     timeout = engine.config.order_timeout
     expect_equal(timeout, DEFAULT_TIMEOUT, "the default order timeout, in seconds")
-    run.clock.advance(timeout - 1)
+    submitted = order.submitted_at
+    if submitted is None:
+        raise ScenarioFailed("the order the venue accepted has no submission time")
+    # The timeout counts from the submission, which a rate limiter may have kept waiting.
+    run.clock.advance(timeout - 1 - (run.clock.now() - submitted).total_seconds())
     await engine.tracker.poll_once()
     early = await stored(engine, order)
     expect_equal(early.status, order.status, "status one second before the timeout")
@@ -52,9 +57,6 @@ async def time_out(run: ScenarioRun, engine: Engine, order: Order) -> Order:
     await engine.flush_events()
     after = await stored(engine, order)
     expect_equal((after.status, after.reason), (OrderStatus.FAILED, "timeout"), "order")
-    submitted = order.submitted_at
-    if submitted is None:
-        raise ScenarioFailed("the order the venue accepted has no submission time")
     expect(
         after.updated_at - submitted >= timedelta(seconds=timeout),
         f"the order ended {after.updated_at - submitted} after its submission",
@@ -88,7 +90,7 @@ async def seed_timeout(run: ScenarioRun) -> None:
 async def partial_then_timeout(run: ScenarioRun) -> None:
     run.harness.partial_fill_next(4)
     async with run.engine() as engine:
-        order = await engine.execute(buy())
+        order = await executed(run, engine, buy())
         expect_equal(order.status, OrderStatus.PARTIALLY_FILLED, "status after the first fill")
         after = await time_out(run, engine, order)
         expect_equal(after.filled_quantity, 4, "filled quantity kept")
