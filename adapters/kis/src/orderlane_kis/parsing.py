@@ -297,7 +297,8 @@ def parse_notice(plaintext: str, columns: Sequence[str] = NOTICE_COLUMNS) -> Not
     """Read a decrypted notice; :class:`NoticeFormatError` when it does not fit ``columns``.
 
     The checks are the ones a changed layout trips: the field count, numeric quantities and
-    prices, ``CNTG_YN`` in 1/2, ``SELN_BYOV_CLS`` in 01/02 and a numeric order number. A
+    prices, ``CNTG_YN`` in 1/2, ``SELN_BYOV_CLS`` in 01/02, order numbers (``OODER_NO`` empty or
+    as long as ``ODER_NO``) and no execution above the order's quantity. A
     ``CNTG_YN`` 1 notice reports an accept, modify, cancel or refusal: its ``CNTG_QTY`` is the
     order's quantity, so it is never read as an execution.
     """
@@ -317,19 +318,26 @@ def parse_notice(plaintext: str, columns: Sequence[str] = NOTICE_COLUMNS) -> Not
     order_no = fields["ODER_NO"].strip()
     if not order_no.isdigit():
         raise NoticeFormatError("ODER_NO is not an order number")
+    original = fields.get("OODER_NO", "").strip()
+    if original and not (original.isdigit() and len(original) == len(order_no)):
+        raise NoticeFormatError("OODER_NO is not an order number like ODER_NO")
     price_text = fields.get("CNTG_UNPR", "0").strip() or "0"
     if not price_text.isdigit():
         raise NoticeFormatError("CNTG_UNPR is not a whole price")
+    quantity = _notice_int(fields, "CNTG_QTY")
+    ordered = _notice_int(fields, "ODER_QTY") if "ODER_QTY" in fields else 0
+    if kind == "2" and ordered and quantity > ordered:
+        raise NoticeFormatError("CNTG_QTY is above ODER_QTY")
     return Notice(
         broker_order_id=order_no,
-        original_order_id=fields.get("OODER_NO", "").strip(),
+        original_order_id=original,
         symbol=fields["STCK_SHRN_ISCD"].strip(),
         side=Side.SELL if side == "01" else Side.BUY,
         is_fill=kind == "2",
         refused=fields.get("RFUS_YN", "0").strip() == "1",
         accept_code=fields.get("ACPT_YN", "").strip(),
-        quantity=_notice_int(fields, "CNTG_QTY"),
+        quantity=quantity,
         price=Decimal(price_text),
-        order_quantity=_notice_int(fields, "ODER_QTY") if "ODER_QTY" in fields else 0,
+        order_quantity=ordered,
         at=fields.get("STCK_CNTG_HOUR", "").strip(),
     )

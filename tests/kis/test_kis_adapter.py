@@ -1,0 +1,374 @@
+"""The KIS adapters against the fake KIS venue on loopback: what goes on the wire (golden
+requests per operation and mode), tokens, KIS's codes, ticks, market hours and secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import stat
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Signal
+from orderlane.errors import ConfigurationError
+from orderlane_kis.adapter import create_live_adapter, create_paper_adapter
+from orderlane_kis.fake import FakeKisVenue
+
+KIS_HEADERS = ("content-type", "authorization", "appkey", "appsecret", "tr_id", "custtype")
+
+
+def options(venue: FakeKisVenue, cache: Path, **extra: Any) -> dict[str, Any]:
+    credentials = venue.credentials
+    settings: dict[str, Any] = {
+        "app_key": credentials.app_key,
+        "app_secret": credentials.app_secret,
+        "account": credentials.account,
+        "rest_url": venue.rest_url,
+        "ws_url": venue.ws_url,
+        "token_cache": str(cache),
+        "timeout": "2",
+        "new_order_lag": "0",
+        "push": False,
+    }
+    if venue.mode == "live":
+        settings["live_trading"] = credentials.account
+    settings.update(extra)
+    return settings
+
+
+@pytest.fixture
+async def paper(clock: FakeClock) -> AsyncIterator[FakeKisVenue]:
+    async with FakeKisVenue("paper", clock=clock, ping_interval=None) as venue:
+        yield venue
+
+
+@pytest.fixture
+async def live(clock: FakeClock) -> AsyncIterator[FakeKisVenue]:
+    async with FakeKisVenue("live", clock=clock, ping_interval=None) as venue:
+        yield venue
+
+
+def build_engine(
+    venue: FakeKisVenue, clock: FakeClock, url: str, cache: Path, **extra: Any
+) -> Engine:
+    factory = create_live_adapter if venue.mode == "live" else create_paper_adapter
+    return Engine(
+        factory(options(venue, cache, **extra)),
+        clock=clock,
+        database_url=url,
+        config=EngineConfig(load_entry_point_plugins=False),
+    )
+
+
+@contextlib.asynccontextmanager
+async def engine_on(
+    venue: FakeKisVenue, clock: FakeClock, url: str, cache: Path, **extra: Any
+) -> AsyncIterator[Engine]:
+    engine = build_engine(venue, clock, url, cache, **extra)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+def requests_of(venue: FakeKisVenue, operation: str) -> list[dict[str, Any]]:
+    return venue.recorded_requests(operation)
+
+
+def header(request: dict[str, Any], name: str) -> str | None:
+    for key, value in request["headers"]:
+        if key == name:
+            return str(value)
+    return None
+
+
+# ------------------------------------------------------------------ golden requests
+
+
+@pytest.mark.parametrize(
+    ("mode", "buy_tr", "sell_tr", "cancel_tr", "inquiry_tr"),
+    [
+        ("paper", "VTTC0012U", "VTTC0011U", "VTTC0013U", "VTTC0081R"),
+        ("live", "TTTC0012U", "TTTC0011U", "TTTC0013U", "TTTC0081R"),
+    ],
+)
+async def test_each_operation_sends_what_the_kis_document_says(
+    mode: str,
+    buy_tr: str,
+    sell_tr: str,
+    cancel_tr: str,
+    inquiry_tr: str,
+    clock: FakeClock,
+    sqlite_url: str,
+    tmp_path: Path,
+) -> None:
+    async with FakeKisVenue(mode, clock=clock, ping_interval=None) as venue:  # type: ignore[arg-type]
+        venue.set_holding("005930", 10)
+        account = venue.credentials.account
+        async with engine_on(venue, clock, sqlite_url, tmp_path) as engine:
+            venue.hold_next()
+            limit = await engine.execute(
+                Signal("005930", "BUY", 3, order_type="LIMIT", limit_price=Decimal(71000))
+            )
+            await engine.execute(Signal("005930", "SELL", 2))
+            await engine.cancel(limit.id)
+        token_value = venue.credentials.app_key
+        places = requests_of(venue, "place")
+        cancels = requests_of(venue, "cancel")
+        inquiries = requests_of(venue, "inquiry")
+    assert [p["method"] for p in places] == ["POST", "POST"]
+    assert {p["path"] for p in places} == {"/uapi/domestic-stock/v1/trading/order-cash"}
+    assert [header(p, "tr_id") for p in places] == [buy_tr, sell_tr]
+    for request in [*places, *cancels, *inquiries]:
+        for name in KIS_HEADERS:
+            assert header(request, name) is not None, (request["path"], name)
+        assert header(request, "content-type") == "application/json; charset=utf-8"
+        assert (header(request, "authorization") or "").startswith("Bearer ")
+        assert header(request, "appkey") == token_value
+        assert header(request, "custtype") == "P"
+    cano, product = account.split("-")
+    assert json.loads(places[0]["body"]) == {
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "PDNO": "005930",
+        "ORD_DVSN": "00",
+        "ORD_QTY": "3",
+        "ORD_UNPR": "71000",
+        "EXCG_ID_DVSN_CD": "KRX",
+    }
+    assert json.loads(places[1]["body"]) == {
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "PDNO": "005930",
+        "ORD_DVSN": "01",
+        "ORD_QTY": "2",
+        "ORD_UNPR": "0",
+        "EXCG_ID_DVSN_CD": "KRX",
+        "SLL_TYPE": "01",
+    }
+    [cancel] = cancels
+    assert cancel["path"] == "/uapi/domestic-stock/v1/trading/order-rvsecncl"
+    assert header(cancel, "tr_id") == cancel_tr
+    body = json.loads(cancel["body"])
+    assert body["ORGN_ODNO"] == limit.broker_order_id
+    assert {k: body[k] for k in ("RVSE_CNCL_DVSN_CD", "QTY_ALL_ORD_YN", "ORD_QTY")} == {
+        "RVSE_CNCL_DVSN_CD": "02",
+        "QTY_ALL_ORD_YN": "Y",
+        "ORD_QTY": "0",
+    }
+    assert all(isinstance(value, str) and key.isupper() for key, value in body.items())
+    assert inquiries, "the cancel is confirmed through the daily inquiry"
+    first = inquiries[0]
+    assert first["method"] == "GET"
+    assert first["path"] == "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
+    assert header(first, "tr_id") == inquiry_tr
+    query = dict(first["query"])
+    assert query["CANO"] == cano
+    assert query["INQR_DVSN_3"] == "00"
+    assert query["CTX_AREA_FK100"] == query["CTX_AREA_NK100"] == ""
+    assert header(first, "tr_cont") == ""
+
+
+async def test_the_inquiry_pages_with_continuation_keys(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    async with engine_on(paper, clock, sqlite_url, tmp_path) as engine:
+        for quantity in range(1, 21):
+            paper.hold_next()
+            await engine.execute(Signal("005930", "BUY", quantity))
+        before = len(requests_of(paper, "inquiry"))
+        await engine.tracker.poll_once()
+        pages = requests_of(paper, "inquiry")[before:]
+    assert len(pages) == 2  # 20 orders, 15 a page on paper
+    assert header(pages[1], "tr_cont") == "N"
+    assert dict(pages[1]["query"])["CTX_AREA_NK100"] != ""
+
+
+# ------------------------------------------------------------------ tokens
+
+
+async def test_tokens_are_cached_owner_only_and_reused_by_the_next_engine(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "tokens"
+    async with engine_on(paper, clock, sqlite_url, cache) as engine:
+        await engine.execute(Signal("005930", "BUY", 1))
+    async with engine_on(paper, clock, sqlite_url, cache) as engine:
+        await engine.execute(Signal("005930", "BUY", 1))
+    assert len(requests_of(paper, "token")) == 1
+    [token_file] = cache.glob("*.json")
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert paper.credentials.app_key not in token_file.name
+
+
+async def test_concurrent_callers_share_one_token_request(
+    paper: FakeKisVenue, clock: FakeClock, tmp_path: Path
+) -> None:
+    adapter = create_paper_adapter(options(paper, tmp_path))
+    others = [create_paper_adapter(options(paper, tmp_path)) for _ in range(3)]
+    engine = Engine(adapter, clock=clock, database_url=f"sqlite:///{tmp_path / 'j.db'}")
+    ctx = engine.broker.ctx
+    tokens = await asyncio.gather(
+        *(a.http.tokens.token(ctx) for a in [adapter, *others] for _ in range(3))
+    )
+    assert len(set(tokens)) == 1
+    assert len(requests_of(paper, "token")) == 1
+    for each in [adapter, *others]:
+        await each.http.aclose()
+
+
+async def test_an_expired_token_is_refreshed_once_and_the_request_repeated(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    async with engine_on(paper, clock, sqlite_url, tmp_path) as engine:
+        paper.expire_tokens()
+        clock.advance(61)  # the venue issues one token a minute
+        order = await engine.execute(Signal("005930", "BUY", 1))
+    assert order.status is OrderStatus.SUBMITTED
+    assert [r["msg_cd"] for r in requests_of(paper, "place")] == ["EGW00123", "40600000"]
+    assert len(requests_of(paper, "token")) == 2
+
+
+async def test_a_throttled_token_request_is_answered_by_waiting(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    async with engine_on(paper, clock, sqlite_url, tmp_path / "a"):
+        pass
+    # Another machine's cache: the venue has issued a token within the minute.
+    async with engine_on(paper, clock, sqlite_url, tmp_path / "b") as engine:
+        order = await engine.execute(Signal("005930", "BUY", 1))
+    assert order.status is OrderStatus.SUBMITTED
+    answers = [r["status"] for r in requests_of(paper, "token")]
+    assert answers == [200, 403, 200]
+    assert 60.0 in clock.sleeps
+
+
+# ------------------------------------------------------------------ KIS's answers
+
+
+async def test_kis_codes_become_the_error_tree(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    async with engine_on(paper, clock, sqlite_url, tmp_path) as engine:
+        paper.add_fault("rate_limit", operation="place")
+        retried = await engine.execute(Signal("005930", "BUY", 1))
+        paper.add_fault("gateway_timeout", operation="place")
+        adopted = await engine.execute(Signal("005930", "BUY", 2))
+        paper.reject_next("insufficient_cash")
+        poor = await engine.execute(Signal("005930", "BUY", 3))
+    assert retried.status is OrderStatus.SUBMITTED
+    assert [r["msg_cd"] for r in requests_of(paper, "place")][:2] == ["EGW00201", "40600000"]
+    assert adopted.status in (OrderStatus.SUBMITTED, OrderStatus.FILLED)  # looked up, adopted
+    assert poor.status is OrderStatus.REJECTED
+    assert "InsufficientBalanceError" in (poor.reason or "")
+
+
+async def test_a_paper_key_on_the_live_host_names_the_hosts(
+    live: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    paper_key = live.add_app("50000002-01", "other", mode="paper")
+    engine = build_engine(
+        live,
+        clock,
+        sqlite_url,
+        tmp_path,
+        account="50000002-01",
+        live_trading="50000002-01",
+        **paper_key,
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        await engine.start()
+    message = str(refused.value)
+    assert "EGW02004" in message
+    assert "openapivts" in message
+    assert "kis-paper" in message
+    assert paper_key["app_key"] not in message
+
+
+async def test_market_closed_is_a_rejection_naming_the_session(
+    paper: FakeKisVenue, sqlite_url: str, tmp_path: Path
+) -> None:
+    night = FakeClock(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))  # 21:00 KST
+    async with FakeKisVenue("paper", clock=night, ping_interval=None) as venue:
+        venue.set_market_hours(True)
+        async with engine_on(venue, night, sqlite_url, tmp_path) as engine:
+            order = await engine.execute(Signal("005930", "BUY", 1))
+    assert order.status is OrderStatus.REJECTED
+    assert "09:00 to 15:30 KST" in (order.reason or "")
+
+
+async def test_off_tick_limit_prices_are_refused_before_sending(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    async with engine_on(paper, clock, sqlite_url, tmp_path) as engine:
+        order = await engine.execute(
+            Signal("005930", "BUY", 1, order_type="LIMIT", limit_price=Decimal(72050))
+        )
+    assert order.status is OrderStatus.REJECTED
+    assert "72,000 and 72,100" in (order.reason or "")
+    assert requests_of(paper, "place") == []
+
+
+async def test_live_refuses_to_start_without_the_opt_in(
+    live: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = build_engine(live, clock, sqlite_url, tmp_path, live_trading=None)
+    with pytest.raises(ConfigurationError, match="ORDERLANE_KIS_LIVE_TRADING"):
+        await engine.start()
+    assert live.request_count() == 0
+
+
+# ------------------------------------------------------------------ secrets
+
+
+async def test_a_debug_session_shows_no_secret(
+    paper: FakeKisVenue,
+    clock: FakeClock,
+    sqlite_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    credentials = paper.credentials
+    shown: list[str] = []
+    async with engine_on(
+        paper, clock, sqlite_url, tmp_path, push=True, hts_id=credentials.hts_id
+    ) as engine:
+        await engine.tracker.start(poll=False)
+        paper.hold_next()
+        held = await engine.execute(Signal("005930", "BUY", 2))
+        await engine.cancel(held.id)
+        paper.reject_next("insufficient_cash")
+        await engine.execute(Signal("005930", "BUY", 3))
+        paper.set_notice_layout("drifted")  # a frame that does not parse is logged
+        await engine.execute(Signal("005930", "BUY", 1))
+        await asyncio.sleep(0.2)
+        shown += [repr(engine), repr(engine.broker.ctx), str(engine.stats())]
+        shown += [repr(order) for order in await engine.orders()]
+        shown += [order.reason or "" for order in await engine.orders()]
+    token = json.loads(await asyncio.to_thread(_token_text, tmp_path))["access_token"]
+    subscriptions = [
+        json.loads(m["text"])
+        for m in paper.notice_messages()
+        if m["direction"] == "in" and m["text"].startswith("{")
+    ]
+    approval = subscriptions[0]["header"]["approval_key"]
+    secrets = [credentials.app_key, credentials.app_secret, token, approval, credentials.account]
+    secrets.append(credentials.account.replace("-", ""))
+    text = "\n".join([*(r.getMessage() for r in caplog.records), *shown])
+    assert any("notice frame" in r.getMessage() for r in caplog.records)
+    for secret in secrets:
+        assert secret not in text
+
+
+def _token_text(cache: Path) -> str:
+    return next(cache.glob("*.json")).read_text()
