@@ -701,6 +701,14 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the temporary journal and print where it is.")
     ] = False,
+    adapter: Annotated[
+        str,
+        typer.Option(
+            "--adapter",
+            help="Run through this adapter against the venue its conformance harness starts "
+            "(kis-paper: a fake KIS venue on loopback); prints the requests it received.",
+        ),
+    ] = "mock",
 ) -> None:
     """Run a scripted session on the mock venue: fills, a partial fill, a sale, a rejection."""
     from orderlane.demo import run_demo
@@ -710,6 +718,6 @@ def demo(
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        run(run_demo(database_url, stdout_console(), keep=keep))
+        run(run_demo(database_url, stdout_console(), keep=keep, adapter=adapter))
     finally:
         logger.setLevel(level)

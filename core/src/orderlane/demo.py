@@ -4,6 +4,10 @@ It shows what orderlane does with the outcomes a strategy meets on a real day (a
 fill completed later, a sale that realizes P&L, a rejection) on a real journal, so a new user sees
 orders, positions and P&L without a broker account. Tests run :func:`run_demo` and check its
 figures. The mock adapter is a separate distribution: it is imported only when the demo runs.
+
+``orderlane demo --adapter NAME`` runs the same session through another adapter, against the
+venue its conformance harness starts (the fake KIS venue on loopback for ``kis-paper``: the real
+HTTP and WebSocket path, without an account), and prints the requests the venue received.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import shutil
 import tempfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 from rich.console import Console
@@ -30,7 +35,7 @@ from orderlane.engine import Engine
 from orderlane.errors import ConfigurationError
 from orderlane.journal import PnLSummary
 from orderlane.journal.sql import resolve_database_url
-from orderlane.model import Order, Side, Signal
+from orderlane.model import Order, OrderStatus, Side, Signal
 from orderlane.positions import Position
 
 __all__ = ["DEMO_ACCOUNT", "DEMO_SESSION", "DemoResult", "run_demo"]
@@ -58,17 +63,20 @@ class DemoResult:
         return sum((summary.realized_pnl for summary in self.pnl_by_session), Decimal(0))
 
 
-async def run_demo(database_url: str | None, console: Console, *, keep: bool = False) -> DemoResult:
+async def run_demo(
+    database_url: str | None, console: Console, *, keep: bool = False, adapter: str = "mock"
+) -> DemoResult:
     """Run the session on ``database_url`` (which must hold no orders), else on a fresh SQLite
-    file in a new temporary directory, removed afterwards unless ``keep``."""
+    file in a new temporary directory, removed afterwards unless ``keep``; through ``adapter``
+    (another than the mock runs against the venue of its conformance harness)."""
     if database_url is not None:
         url = resolve_database_url(database_url)
-        result = await _session(url, console)
+        result = await _run(url, console, adapter)
         return attrs.evolve(result, kept_at=url)
     directory = Path(tempfile.mkdtemp(prefix="orderlane-demo-"))
     url = f"sqlite:///{directory / 'orderlane.db'}"
     try:
-        result = await _session(url, console)
+        result = await _run(url, console, adapter)
     finally:
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
@@ -78,22 +86,52 @@ async def run_demo(database_url: str | None, console: Console, *, keep: bool = F
     return result
 
 
-async def _session(url: str, console: Console) -> DemoResult:
-    try:
-        from orderlane_mock import MockVenue
-    except ImportError:  # pragma: no cover - the workspace always installs the mock
-        raise ConfigurationError(
-            "the demo needs the mock venue: pip install orderlane-mock"
-        ) from None
+async def _run(url: str, console: Console, adapter: str) -> DemoResult:
+    if adapter == "mock":
+        try:
+            from orderlane_mock import MockVenue
+        except ImportError:  # pragma: no cover - the workspace always installs the mock
+            raise ConfigurationError(
+                "the demo needs the mock venue: pip install orderlane-mock"
+            ) from None
+        venue = MockVenue(quotes={SAMSUNG[0]: Decimal(72000), HYNIX[0]: Decimal(185000)})
+        options = {"venue": venue, "timezone": "Asia/Seoul"}
+        return await _session(url, console, "mock", options, venue)
+    from orderlane.testing.runner import harness_factory
 
-    venue = MockVenue(quotes={SAMSUNG[0]: Decimal(72000), HYNIX[0]: Decimal(185000)})
+    harness = harness_factory(adapter)()
+    console.print(Text(f"Starting {adapter}'s venue on loopback ...", style="dim"))
+    await harness.start()
+    try:
+        result = await _session(url, console, adapter, harness.adapter_options(), harness)
+    finally:
+        await harness.stop()
+    describe = getattr(harness, "requests_made", None)
+    if describe is not None:
+        console.print(Text(f"\nRequests {adapter}'s venue received:", style="bold"))
+        for line in describe():
+            console.print(Text(f"  {line}"))
+    return result
+
+
+async def _session(
+    url: str, console: Console, adapter: str, options: dict[str, Any], venue: Any
+) -> DemoResult:
+    """The session; ``venue`` scripts what happens (a mock venue or a conformance harness)."""
     console.print(Text(f"Journal: {display_url(url)}", style="dim"))
     async with Engine.open(
-        "mock",
-        adapter_options={"venue": venue, "timezone": "Asia/Seoul"},
+        adapter,
+        adapter_options=options,
         database_url=url,
         account_id=DEMO_ACCOUNT,
     ) as engine:
+
+        async def execute(signal: Signal) -> Order:
+            order = await engine.execute(signal)
+            if order.status is OrderStatus.SUBMITTED:  # a broker that answers with an ack only
+                order = await engine.refresh(order.id)
+            return order
+
         if await engine.orders(limit=1):
             raise ConfigurationError(
                 f"the demo needs an empty journal and {display_url(url)} already holds orders; "
@@ -107,29 +145,32 @@ async def _session(url: str, console: Console) -> DemoResult:
         def report(order: Order) -> None:
             console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
 
-        venue.fill_next(price=72000, commission=100)
-        bought = await engine.execute(signal(SAMSUNG, Side.BUY, 10))
+        venue.fill_next(price=Decimal(72000), commission=Decimal(100))
+        bought = await execute(signal(SAMSUNG, Side.BUY, 10))
         report(bought)
 
-        venue.partial_fill_next(5)
-        partial = await engine.execute(signal(HYNIX, Side.BUY, 20))
+        venue.partial_fill_next(5, Decimal(185000))
+        partial = await execute(signal(HYNIX, Side.BUY, 20))
         report(partial)
         assert partial.broker_order_id is not None
-        venue.fill(partial.broker_order_id)
+        venue.fill(partial.broker_order_id, price=Decimal(185000))
         console.print(
             f"  the venue fills the other {partial.remaining_quantity}; engine.refresh books them:"
         )
         completed = await engine.refresh(partial.id)
         console.print(Text.assemble("  ", describe_outcome(completed)))
 
-        venue.fill_next(price=73000, commission=50)
-        sold = await engine.execute(signal(SAMSUNG, Side.SELL, 4))
+        venue.fill_next(price=Decimal(73000), commission=Decimal(50))
+        sold = await execute(signal(SAMSUNG, Side.SELL, 4))
         report(sold)
         realized = sum((fill.realized_pnl for fill in await engine.fills(sold.id)), Decimal(0))
-        console.print(f"  realized (73,000 - 72,000) x 4 - 50 = {format_money(realized)}")
+        fee = sum((fill.commission for fill in await engine.fills(sold.id)), Decimal(0))
+        console.print(
+            f"  realized (73,000 - 72,000) x 4 - {format_money(fee)} = {format_money(realized)}"
+        )
 
         venue.reject_next("insufficient_balance", "insufficient balance for 1,000 x 005930")
-        rejected = await engine.execute(signal(SAMSUNG, Side.BUY, 1000))
+        rejected = await execute(signal(SAMSUNG, Side.BUY, 1000))
         report(rejected)
 
         stored = [await engine.get_order(order.id) for order in (bought, partial, sold, rejected)]

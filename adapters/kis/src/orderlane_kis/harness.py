@@ -272,6 +272,21 @@ class KisHarness:
             count += self.transport.refused
         return count
 
+    def requests_made(self) -> list[str]:
+        """Every request the venue received, one line each (no header, no body: they carry the
+        keys and the account), for ``orderlane demo --adapter kis-paper``."""
+        lines = []
+        for request in self.venue.recorded_requests():
+            tr_id = dict((k.lower(), v) for k, v in request["headers"]).get("tr_id", "")
+            answer = "no answer" if request["status"] is None else f"HTTP {request['status']}"
+            code = f" {request['msg_cd']}" if request["msg_cd"] else ""
+            tr = f" {tr_id}" if tr_id else ""
+            lines.append(f"{request['method']} {request['path']}{tr} -> {answer}{code}")
+        refused = self.transport.refused
+        if refused:
+            lines.append(f"({refused} connection(s) refused before reaching the venue)")
+        return lines
+
     def venue_order_ids(self) -> list[str]:
         return [row["odno"] for row in self.venue.orders() if not row.get("orgn_odno")]
 
