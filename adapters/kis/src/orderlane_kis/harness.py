@@ -235,6 +235,9 @@ class KisHarness:
     def stale_next_status(self, broker_order_id: str, executions: int) -> None:
         self.venue.stale_next_status(broker_order_id, executions)
 
+    def malform_next_status(self, broker_order_id: str) -> None:
+        self.venue.malform_next_status(broker_order_id)
+
     def report_late_fill(self, broker_order_id: str, quantity: int) -> None:
         self.venue.report_late_fill(broker_order_id, quantity)
 

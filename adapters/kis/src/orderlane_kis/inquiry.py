@@ -78,6 +78,8 @@ class DailyOrders:
         self.branches = branches
         #: Inquiry pages requested so far (each one a request KIS counts).
         self.pages = 0
+        #: KIS order number -> why its latest row did not parse.
+        self.malformed: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"DailyOrders(pages={self.pages})"
@@ -123,6 +125,8 @@ class DailyOrders:
             except RowFormatError as error:
                 odno = item.get("odno") if isinstance(item, Mapping) else None
                 log.warning("daily inquiry: row of order %s left out: %s", odno, error)
+                if odno:
+                    self.malformed[str(odno).strip()] = str(error)
                 continue
             if row.branch and not row.is_cancel_order:
                 self.branches[row.broker_order_id] = row.branch
@@ -142,6 +146,7 @@ class DailyOrders:
         cancels: dict[str, list[InquiryRow]] = collections.defaultdict(list)
         found: dict[str, OrderSnapshot] = {}
         odno = next(iter(wanted)) if len(wanted) == 1 else ""
+        self.malformed.clear()
         async for page in self.pages_of(ctx, min(first, _kst_day(now)), _kst_day(now), odno=odno):
             for row in page:
                 if row.is_cancel_order:
@@ -157,6 +162,14 @@ class DailyOrders:
                     found[wanted[row.broker_order_id]] = snapshot
             if len(found) == len(wanted):
                 break
+        for broker_id, why in self.malformed.items():
+            if broker_id in wanted and wanted[broker_id] not in found:
+                log.error(
+                    "order %s: KIS's answer for %s does not parse (%s); nothing booked from it",
+                    wanted[broker_id],
+                    broker_id,
+                    why,
+                )
         return found
 
     async def rows_between(self, ctx: BrokerContext, start: datetime) -> list[InquiryRow]:

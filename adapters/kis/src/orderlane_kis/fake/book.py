@@ -192,6 +192,7 @@ class Book:
         self.holidays: frozenset[date] = frozenset()
         self.inquiry_lag = 0.0
         self.stale: dict[str, int] = {}  # order -> executions its next inquiry row shows
+        self.malformed: set[str] = set()  # orders whose next inquiry row carries a bad amount
         self.branch = "00950" if mode == "paper" else "06010"
         self._numbers = itertools.count(1569157 if mode == "live" else 31001)
 

@@ -260,6 +260,12 @@ class FakeKisVenue(VenueCore):
         self.book.stale[self._order(odno).odno] = int(executions)
 
     @control
+    def malform_next_status(self, odno: str) -> None:
+        """The next daily-inquiry row of the order carries amounts that are no amounts
+        (``avg_prvs`` "NaN", a negative ``tot_ccld_amt``), as a broker's slip does."""
+        self.book.malformed.add(self._order(odno).odno)
+
+    @control
     def orders(self) -> list[dict[str, Any]]:
         """Every order row the venue holds (cancels and modifies included), oldest first."""
         return [order_dict(order) for order in self.book.orders.values()]

@@ -275,6 +275,13 @@ class Trading:
         return row if executions is None else row.as_of(executions)
 
     def _row(self, row: VenueOrder) -> dict[str, str]:
+        answer = self._true_row(row)
+        if row.odno in self.book.malformed:  # a scripted slip: amounts that are no amounts
+            self.book.malformed.discard(row.odno)
+            answer.update(avg_prvs="NaN", tot_ccld_amt="-" + answer["tot_ccld_amt"])
+        return answer
+
+    def _true_row(self, row: VenueOrder) -> dict[str, str]:
         name = self.book.instruments[row.symbol].name if row.symbol in self.book.instruments else ""
         side_name = _SIDE_NAMES[row.side]
         if row.kind == "cancel":
