@@ -7,16 +7,17 @@ a layout KIS changes is one list to edit, and a frame that does not fit it is re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 
 from orderlane.errors import OrderValidationError
 from orderlane.model import OrderSnapshot, OrderStatus, Side
+from orderlane_kis.krx import KST, is_on_tick, nearest_ticks, tick_size
 
 __all__ = [
     "KST",
@@ -32,27 +33,6 @@ __all__ = [
     "tick_size",
 ]
 
-KST = ZoneInfo("Asia/Seoul")
-
-#: KRX's tick grid for stocks (KOSPI and KOSDAQ, one table since 2023): (prices below, step).
-TICK_GRID: tuple[tuple[int | None, int], ...] = (
-    (2_000, 1),
-    (5_000, 5),
-    (20_000, 10),
-    (50_000, 50),
-    (200_000, 100),
-    (500_000, 500),
-    (None, 1_000),
-)
-
-
-def tick_size(price: Decimal | int) -> int:
-    """The tick of a stock price on KRX's grid."""
-    for below, step in TICK_GRID:
-        if below is None or price < below:
-            return step
-    raise AssertionError("unreachable: the grid ends with an open band")  # pragma: no cover
-
 
 def check_tick(price: Decimal) -> None:
     """Refuse a limit price KRX would refuse, naming the two nearest valid prices.
@@ -62,15 +42,16 @@ def check_tick(price: Decimal) -> None:
     """
     if price <= 0:
         raise OrderValidationError(f"limit price {price} is not a positive price")
-    step = tick_size(price)
-    if price == price.to_integral_value() and int(price) % step == 0:
+    whole = price == price.to_integral_value()
+    if whole and is_on_tick(int(price)):
         return
-    lower = (int(price) // step) * step
-    upper = lower + step
-    below = f"{lower:,}" if lower > 0 else "none"
+    below = nearest_ticks(math.floor(price))[0] if price >= 1 else 0
+    above = nearest_ticks(math.ceil(price))[1]
+    step = tick_size(math.floor(price))
+    shown = f"{below:,}" if below > 0 else "none"
     raise OrderValidationError(
         f"limit price {price:,} is off KRX's tick grid (step {step:,} won at this price): "
-        f"the nearest valid prices are {below} and {upper:,}"
+        f"the nearest valid prices are {shown} and {above:,}"
     )
 
 
