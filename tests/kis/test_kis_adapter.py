@@ -372,3 +372,39 @@ async def test_a_debug_session_shows_no_secret(
 
 def _token_text(cache: Path) -> str:
     return next(cache.glob("*.json")).read_text()
+
+
+async def test_notices_answer_pingpong_and_resubscribe_after_a_drop(
+    paper: FakeKisVenue,
+    clock: FakeClock,
+    sqlite_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    hts = paper.credentials.hts_id
+
+    async def until(condition: Any) -> None:
+        for _ in range(500):  # real time: WebSocket frames on their way over loopback
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+    def subscriptions() -> int:
+        return sum(
+            1
+            for m in paper.notice_messages()
+            if m["direction"] == "in" and "approval_key" in m["text"]
+        )
+
+    async with engine_on(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts) as engine:
+        await engine.tracker.start(poll=False)
+        await until(lambda: subscriptions() == 1)
+        paper.send_pingpong()
+        await until(lambda: paper.counters()["pongs"] >= 1)
+        paper.disconnect_notices()
+        await until(lambda: subscriptions() == 2)
+    assert paper.counters()["pongs"] >= 1
+    assert subscriptions() == 2
+    assert len(paper.recorded_requests("approval")) == 2
+    assert any("push stream gap" in r.getMessage() for r in caplog.records)

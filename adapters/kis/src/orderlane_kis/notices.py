@@ -6,7 +6,7 @@ and decrypts each data frame (``1|H0STCNI0|001|<base64>``: AES-256-CBC, PKCS7). 
 notices with ``CNTG_YN`` 1 (accept, modify, cancel, refusal) are never fills: a cancel or a
 refusal makes the tracker poll for KIS's authoritative answer. A frame that does not parse is
 logged without its content and answered with a gap (a poll), never guessed at. ``PINGPONG`` is
-answered with a pong frame. A dropped connection is reopened with backoff, and every reconnect
+answered with a pong frame and the text echoed. A dropped connection is reopened with backoff, and every reconnect
 yields a gap, since notices sent meanwhile are lost; the gap poll resynchronises the totals.
 """
 
@@ -181,7 +181,7 @@ class NoticeStream:
                 continue  # a data frame before the ack cannot be read yet
             ack = _json(text)
             if _table(ack, "header").get("tr_id") == "PINGPONG":
-                await socket.pong(text.encode())
+                await _answer_pingpong(socket, text)
                 continue
             body = _table(ack, "body")
             output = _table(body, "output")
@@ -203,7 +203,7 @@ class NoticeStream:
             text = message.decode() if isinstance(message, bytes) else message
             if text.startswith("{"):
                 if _table(_json(text), "header").get("tr_id") == "PINGPONG":
-                    await socket.pong(text.encode())
+                    await _answer_pingpong(socket, text)
                 continue
             for item in self._frame(text, subscription):
                 yield item
@@ -245,6 +245,13 @@ class NoticeStream:
             why,
         )
         return [StreamGap("a KIS notice did not parse")]
+
+
+async def _answer_pingpong(socket: ClientConnection, text: str) -> None:
+    """Answer KIS's ``PINGPONG`` as its own client does (a pong frame) and as other clients do
+    (the text echoed back); KIS takes either."""
+    await socket.pong(text.encode())
+    await socket.send(text)
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
