@@ -119,9 +119,12 @@ class KisAdapter:
             self.settings.rest_url,
         )
         await self.http.tokens.token(ctx)
+        if self.settings.notices:
+            self.notices.start(ctx)
 
     @hookimpl
     async def orderlane_adapter_stop(self, ctx: BrokerContext) -> None:
+        await self.notices.stop()
         await self.http.aclose()
 
     @hookimpl

@@ -6,8 +6,10 @@ and decrypts each data frame (``1|H0STCNI0|001|<base64>``: AES-256-CBC, PKCS7). 
 notices with ``CNTG_YN`` 1 (accept, modify, cancel, refusal) are never fills: a cancel or a
 refusal makes the tracker poll for KIS's authoritative answer. A frame that does not parse is
 logged without its content and answered with a gap (a poll), never guessed at. ``PINGPONG`` is
-answered with a pong frame and the text echoed. A dropped connection is reopened with backoff, and every reconnect
-yields a gap, since notices sent meanwhile are lost; the gap poll resynchronises the totals.
+answered with a pong frame and the text echoed. The connection opens when the engine starts and
+keeps what arrives until the tracker reads it. A dropped connection is reopened with backoff,
+and every reconnect yields a gap, since notices sent meanwhile are lost; the gap poll
+resynchronises the totals.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -128,6 +131,8 @@ class NoticeStream:
         self.columns = tuple(columns)
         self.connections = 0
         self.unparsed = 0
+        self._queue: asyncio.Queue[PushItem] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"NoticeStream(connections={self.connections}, unparsed={self.unparsed})"
@@ -136,7 +141,30 @@ class NoticeStream:
     def tr_id(self) -> str:
         return NOTICE_TR[self.http.settings.mode]
 
+    def start(self, ctx: BrokerContext) -> None:
+        """Connect and subscribe now (the engine's start), keeping notices until the tracker
+        reads them: a notice sent before anyone reads the stream is not lost."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._pump(ctx))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _pump(self, ctx: BrokerContext) -> None:
+        async for item in self._connections(ctx):
+            self._queue.put_nowait(item)
+
     async def updates(self, ctx: BrokerContext) -> AsyncIterator[PushItem]:
+        """``orderlane_order_updates``: what the connection kept and keeps receiving."""
+        self.start(ctx)
+        while True:
+            yield await self._queue.get()
+
+    async def _connections(self, ctx: BrokerContext) -> AsyncIterator[PushItem]:
         settings = self.http.settings
         backoff = BACKOFF_FIRST
         while True:
