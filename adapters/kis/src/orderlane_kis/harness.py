@@ -14,6 +14,8 @@ a commission (``reports_commission = False``) nor a reason for a cancel or refus
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import shutil
 import socket
 import tempfile
@@ -35,7 +37,7 @@ from orderlane.testing.harness import (
 )
 from orderlane_kis.adapter import CAPABILITIES
 from orderlane_kis.config import Mode
-from orderlane_kis.execution import ORDER_PATH
+from orderlane_kis.execution import CANCEL_PATH, ORDER_PATH
 from orderlane_kis.fake import FakeKisVenue
 
 __all__ = ["KisHarness", "RefusingTransport", "create_live_harness", "create_paper_harness"]
@@ -82,26 +84,42 @@ def _closed_port() -> int:
 
 
 class RefusingTransport(httpx.AsyncBaseTransport):
-    """httpx's own transport, except that the next scripted place requests are sent to a
-    loopback port nothing listens on, so the connection is refused for real (nothing reaches
-    the venue) and the harness counts them as place requests, as a scenario expects."""
+    """httpx's own transport, with the faults a network gives: the next scripted requests of a
+    path are sent to a loopback port nothing listens on, so the connection is refused for real
+    (nothing reaches the venue; the harness counts them, as scenarios expect), and the answers
+    of the next scripted place requests are held back until released (a slow broker)."""
 
     def __init__(self) -> None:
         self._inner: httpx.AsyncHTTPTransport | None = None
-        self.refuse = 0
-        self.refused = 0
+        self.refuse: collections.Counter[str] = collections.Counter()
+        self.refused: collections.Counter[str] = collections.Counter()
+        self.hold = 0
+        self._release = asyncio.Event()
 
     def __repr__(self) -> str:
-        return f"RefusingTransport(refuse={self.refuse}, refused={self.refused})"
+        return f"RefusingTransport(refused={dict(self.refused)}, hold={self.hold})"
+
+    def release(self) -> None:
+        self._release.set()
+        self._release = asyncio.Event()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._inner is None:
             self._inner = httpx.AsyncHTTPTransport()
-        if self.refuse and request.url.path == ORDER_PATH:
-            self.refuse -= 1
-            self.refused += 1
+        path = request.url.path
+        if self.refuse[path]:
+            self.refuse[path] -= 1
+            self.refused[path] += 1
             request.url = request.url.copy_with(host="127.0.0.1", port=_closed_port())
-        return await self._inner.handle_async_request(request)
+        held = path == ORDER_PATH and self.hold > 0
+        if held:
+            self.hold -= 1
+        release = self._release
+        response = await self._inner.handle_async_request(request)
+        if held:
+            await response.aread()
+            await release.wait()
+        return response
 
     async def aclose(self) -> None:
         inner, self._inner = self._inner, None
@@ -188,7 +206,7 @@ class KisHarness:
 
     def fail_next(self, kind: FailKind, times: int = 1) -> None:
         if kind == "connection":
-            self.transport.refuse += times
+            self.transport.refuse[ORDER_PATH] += times
             return
         action = {
             "timeout_before": "stall_before",
@@ -235,6 +253,18 @@ class KisHarness:
     def stale_next_status(self, broker_order_id: str, executions: int) -> None:
         self.venue.stale_next_status(broker_order_id, executions)
 
+    def delay_answer_next(self) -> None:
+        self.transport.hold += 1
+
+    def release_answers(self) -> None:
+        self.transport.release()
+
+    def fail_next_cancel(self, times: int = 1) -> None:
+        self.transport.refuse[CANCEL_PATH] += times
+
+    def refuse_duplicate_next(self) -> None:
+        raise NotImplementedError("KIS takes no client order id: it has no duplicates to refuse")
+
     def malform_next_status(self, broker_order_id: str) -> None:
         self.venue.malform_next_status(broker_order_id)
 
@@ -272,7 +302,9 @@ class KisHarness:
         names = _TRADING if operation is None else _OPERATIONS[operation]
         count = sum(self.venue.request_count(name) for name in names)
         if operation in (None, "place"):
-            count += self.transport.refused
+            count += self.transport.refused[ORDER_PATH]
+        if operation in (None, "cancel"):
+            count += self.transport.refused[CANCEL_PATH]
         return count
 
     def requests_made(self) -> list[str]:
@@ -285,7 +317,7 @@ class KisHarness:
             code = f" {request['msg_cd']}" if request["msg_cd"] else ""
             tr = f" {tr_id}" if tr_id else ""
             lines.append(f"{request['method']} {request['path']}{tr} -> {answer}{code}")
-        refused = self.transport.refused
+        refused = sum(self.transport.refused.values())
         if refused:
             lines.append(f"({refused} connection(s) refused before reaching the venue)")
         return lines
@@ -315,7 +347,8 @@ class KisHarness:
 def _create(mode: Mode, options: Mapping[str, Any]) -> VenueHarness:
     if options:
         raise ConfigurationError(f"the kis-{mode} harness takes no options, got {sorted(options)}")
-    return KisHarness(mode)
+    harness: VenueHarness = KisHarness(mode)
+    return harness
 
 
 def create_paper_harness(options: Mapping[str, Any]) -> VenueHarness:

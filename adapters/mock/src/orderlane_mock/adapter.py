@@ -7,6 +7,7 @@ taking a permit per page, as an adapter for a real broker must.
 
 from __future__ import annotations
 
+import collections
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
@@ -202,6 +203,8 @@ class MockAdapter:
         windows: Mapping[str, LookupWindow],
         owned_broker_ids: frozenset[str],
     ) -> Mapping[str, LookupResult]:
+        if self.venue.lookup_by == "attributes":
+            return await self._lookup_many_by_attributes(ctx, orders, owned_broker_ids)
         asked = [order.id for order in orders]
         found: dict[str, Any] = {}
         page, more = 0, True
@@ -222,6 +225,34 @@ class MockAdapter:
                 results[order.id] = CannotTell("the matching venue order belongs to another order")
             else:
                 results[order.id] = Found(answer.snapshot())
+        return results
+
+    async def _lookup_many_by_attributes(
+        self, ctx: BrokerContext, orders: Sequence[Order], owned: frozenset[str]
+    ) -> dict[str, LookupResult]:
+        """One pass over the day's orders, matched by intent; a venue order that two of
+        ``orders`` could own settles neither (DESIGN §4)."""
+        found: dict[str, list[VenueOrder]] = {order.id: [] for order in orders}
+        scripted: dict[str, str] = {}
+        page, more = 0, True
+        while more:
+            await self._request(ctx, RequestKind.INQUIRY)  # the broker counts every page
+            answers, more = self.venue.lookup_like_page(orders, page, scripted)
+            for order_id, held in answers.items():
+                found[order_id] += [h for h in held if h.broker_order_id not in owned]
+            page += 1
+        claims = collections.Counter(h.broker_order_id for held in found.values() for h in held)
+        results: dict[str, LookupResult] = {}
+        for order in orders:
+            held = found[order.id]
+            if scripted.get(order.id) == "cannot_tell":
+                results[order.id] = CannotTell("the venue's inquiry did not settle it")
+            elif scripted.get(order.id) == "absent" or not held:
+                results[order.id] = Absent()
+            elif len(held) == 1 and claims[held[0].broker_order_id] == 1:
+                results[order.id] = Found(held[0].snapshot())
+            else:
+                results[order.id] = CannotTell("several venue orders or orders match this intent")
         return results
 
 

@@ -584,6 +584,31 @@ class MockVenue:
             == (order.symbol, order.side, order.quantity, order.order_type, order.limit_price)
         ]
 
+    def lookup_like_page(
+        self, orders: Sequence[Order], page: int, scripted: dict[str, str]
+    ) -> tuple[dict[str, list[VenueOrder]], bool]:
+        """Page ``page`` of the day's orders, one request per page, matched by intent against
+        each of ``orders``. On the first page, scripted lookup answers are taken for the orders
+        in turn into ``scripted`` (order id -> "cannot_tell" or "absent")."""
+        self._fail("lookup", None)
+        self._record("lookup", None, None)
+        if page == 0:
+            for order in orders:
+                if not self._lookup_answers:
+                    break
+                scripted[order.id] = self._lookup_answers.popleft()
+        start = page * self.page_size
+        held = list(self.orders.values())[start : start + self.page_size]
+        answers: dict[str, list[VenueOrder]] = {}
+        for order in orders:
+            intent = (order.symbol, order.side, order.quantity, order.order_type, order.limit_price)
+            answers[order.id] = [
+                h
+                for h in held
+                if (h.symbol, h.side, h.quantity, h.order_type, h.limit_price) == intent
+            ]
+        return answers, start + self.page_size < len(self.orders)
+
     def lookup_page(
         self, client_order_ids: Sequence[str], page: int
     ) -> tuple[dict[str, VenueOrder | Literal["cannot_tell"] | None], bool]:

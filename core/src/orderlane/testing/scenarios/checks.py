@@ -14,6 +14,7 @@ from orderlane.testing.harness import SYMBOL, ScenarioRun
 from orderlane.testing.scenarios.registry import ScenarioFailed
 
 __all__ = [
+    "answer_status",
     "broker_id",
     "buy",
     "commission",
@@ -70,6 +71,13 @@ async def executed(run: ScenarioRun, engine: Engine, signal: Signal) -> Order:
     at once (a fill, a partial fill). Returns the order as stored."""
     [order] = await settled(run, engine, [await engine.execute(signal)])
     return order
+
+
+def answer_status(run: ScenarioRun) -> OrderStatus:
+    """What a place answer books for an order the venue fills at once: FILLED, or SUBMITTED
+    for a broker whose place answer only acknowledges (see :func:`executed`)."""
+    acked = getattr(run.harness, "place_answer", "fills") == "ack"
+    return OrderStatus.SUBMITTED if acked else OrderStatus.FILLED
 
 
 async def settled(run: ScenarioRun, engine: Engine, orders: list[Order]) -> list[Order]:

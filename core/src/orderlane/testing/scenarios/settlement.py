@@ -17,11 +17,14 @@ from orderlane.retry import Operation
 from orderlane.testing.harness import QUOTE, SYMBOL, ScenarioRun
 from orderlane.testing.scenarios.checks import (
     BACKGROUND_WORK_LIMIT,
+    answer_status,
     buy,
+    executed,
     expect,
     expect_equal,
     expect_position,
     open_order,
+    settled,
     statuses_of,
     stored,
     until_status,
@@ -84,7 +87,7 @@ async def lookup_sibling_in_flight(run: ScenarioRun) -> None:
 
         await until(looking, "the second order should go UNKNOWN")
         harness.release_answers()
-        first, second = await asyncio.gather(slow, lost)
+        first, second = await settled(run, engine, list(await asyncio.gather(slow, lost)))
         await engine.flush_events()
         expect_equal(first.status, OrderStatus.FILLED, "status of the order the venue took")
         expect(
@@ -129,7 +132,9 @@ async def cancelled_caller(run: ScenarioRun) -> None:
         expect(call.cancelled(), "the caller's wait should end cancelled")
         harness.release_answers()
         (order,) = await engine.orders()
-        after = await until_status(engine, order, OrderStatus.FILLED, "the order")
+        answered = until_status(engine, order, answer_status(run), "the order")
+        [after] = await settled(run, engine, [await answered])
+        expect_equal(after.status, OrderStatus.FILLED, "the order")
         expect_equal(after.broker_order_id, harness.venue_order_ids()[0], "its broker id")
         await expect_position(engine, 10, QUOTE)
     expect_equal(harness.request_count("place"), 1, "place requests")
@@ -187,6 +192,6 @@ async def cancel_unknown_with_id(run: ScenarioRun) -> None:
         expect_equal(await stored(engine, unknown), cancelled, "the stored order")
         expect_equal(run.harness.request_count("cancel") - before, 1, "cancel requests")
         places = run.harness.request_count("place")
-        after = await engine.execute(buy())
+        after = await executed(run, engine, buy())
         expect_equal(after.status, OrderStatus.FILLED, "a new order for the freed symbol")
         expect_equal(run.harness.request_count("place"), places + 1, "place requests")
