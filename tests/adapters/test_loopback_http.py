@@ -58,7 +58,10 @@ async def test_the_whole_suite_passes_on_fake_time(installed: None, client_order
 
     assert [result.id for result in results] == [case.id for case in select_cases()]
     failed = [(r.id, r.reason) for r in results if r.outcome is Outcome.FAILED]
-    assert failed == []
+    # This adapter offers no batch lookup hook: batch-lookup is the one row it must fail, and the
+    # row's reason must tell its author which hook to implement.
+    assert [row for row, _ in failed] == ["batch-lookup"]
+    assert "orderlane_lookup_orders" in failed[0][1]
     # Skipped: only rows needing what this broker lacks (push; client order ids, without them).
     lacking = {Capability.PUSH} | (set() if client_order_id else {Capability.CLIENT_ORDER_ID})
     skipped = {r.id for r in results if r.outcome is Outcome.SKIPPED}
