@@ -4,8 +4,11 @@ Why not a token bucket: a bucket (or GCRA, or ``aiolimiter.AsyncLimiter(limit, p
 bucket) that allows a burst of N lets about 2N-1 requests through one window after an idle spell:
 the burst, then the refill that drips in during the same window. Brokers count requests per rolling
 window, so orderlane keeps a log of the last N grant times per limit and grants the next request
-only when the oldest of them has left the window. The window is lengthened by a small margin
-because what the broker counts is the arrival, a little after the grant. aiolimiter stays in use as
+only when the oldest of them has left the window. A permit handed to a waiting request is stamped
+again when that request resumes, so an event loop that runs late (a busy machine, a long garbage
+collection) moves the logged time with the request instead of letting the next window's grants
+bunch up behind it. The window is lengthened by a small margin for the rest of the way: what the
+broker counts is the arrival, a little after the caller resumes. aiolimiter stays in use as
 the baseline ``orderlane bench rate-limit`` compares against.
 
 Waiting requests queue instead of failing, cancels first, new orders next and inquiries last, with
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import collections
 import heapq
 import itertools
 import logging
@@ -59,18 +61,37 @@ class LimiterStats:
         return self.total_wait / self.waited if self.waited else 0.0
 
 
+class _Permit:
+    """One grant's time; a waiter that resumes later moves it to when it resumed."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+
 class _Window:
-    """The last ``limit`` grant times of one limit."""
+    """The last ``limit`` permits of one limit."""
 
     def __init__(self, limit: RateLimit, margin: float) -> None:
         self.limit = limit.limit
         self.span = limit.period * (1.0 + margin)
-        self.grants: collections.deque[float] = collections.deque(maxlen=limit.limit)
+        self.permits: list[_Permit] = []
+
+    def _oldest(self) -> int:
+        permits = self.permits
+        return min(range(len(permits)), key=lambda index: permits[index].at)
 
     def free_at(self, now: float) -> float:
-        if len(self.grants) < self.limit:
+        if len(self.permits) < self.limit:
             return now
-        return max(now, self.grants[0] + self.span)
+        # Stamps move forward when waiters resume, so the oldest is not always the first.
+        return max(now, self.permits[self._oldest()].at + self.span)
+
+    def add(self, permit: _Permit) -> None:
+        if len(self.permits) >= self.limit:
+            del self.permits[self._oldest()]
+        self.permits.append(permit)
 
 
 @attrs.define(order=True)
@@ -78,7 +99,7 @@ class _Waiter:
     priority: int
     seq: int
     kind: RequestKind = attrs.field(order=False)
-    future: asyncio.Future[None] = attrs.field(order=False)
+    future: asyncio.Future[_Permit] = attrs.field(order=False)
     since: float = attrs.field(order=False)
 
 
@@ -131,11 +152,13 @@ class RateLimiter:
             free = max(free, window.free_at(now))
         return free
 
-    def _grant(self, now: float, kind: RequestKind) -> None:
+    def _grant(self, now: float, kind: RequestKind) -> _Permit:
+        permit = _Permit(now)
         for window in self._windows:
-            window.grants.append(now)
+            window.add(permit)
         self.stats.granted[kind.value] = self.stats.granted.get(kind.value, 0) + 1
         self._since_inquiry = 0 if kind is RequestKind.INQUIRY else self._since_inquiry + 1
+        return permit
 
     async def acquire(self, kind: RequestKind = RequestKind.ORDER) -> None:
         """Wait for a permit for one request of ``kind``."""
@@ -145,7 +168,7 @@ class RateLimiter:
         if not self._waiters and self._free_at(now) <= now:
             self._grant(now, kind)
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[_Permit] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(PRIORITY[kind], next(self._seq), kind, future, now)
         heapq.heappush(self._waiters, waiter)
         depth = self.queue_depth
@@ -155,7 +178,10 @@ class RateLimiter:
             self._task = asyncio.get_running_loop().create_task(
                 self._dispatch(), name=f"orderlane-limiter-{self.name}"
             )
-        await future  # a cancelled waiter is skipped by the dispatcher
+        permit = await future  # a cancelled waiter is skipped by the dispatcher
+        # The request goes out now, not when the dispatcher granted it: log that time. Granted
+        # waiters resume before the dispatcher's next wake-up, so its next decision sees this.
+        permit.at = max(permit.at, self._clock.monotonic())
 
     def penalize(self, retry_after: float | None = None) -> None:
         """The broker answered "too many requests": pause every grant for a while."""
@@ -200,13 +226,13 @@ class RateLimiter:
             if waiter is None:
                 self.stats.waiting = 0
                 return
-            self._grant(now, waiter.kind)
+            permit = self._grant(now, waiter.kind)
             waited = now - waiter.since
             self.stats.total_wait += waited
             self.stats.max_wait = max(self.stats.max_wait, waited)
             self.stats.waited += 1
             self.stats.waiting = self.queue_depth
-            waiter.future.set_result(None)
+            waiter.future.set_result(permit)
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RateLimiter]] = (

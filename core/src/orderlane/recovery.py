@@ -128,7 +128,13 @@ class Recovery:
         await journal.forget_sessions(sorted(suspects - alive))
         return {order_id: owner for order_id, owner in owners.items() if owner in alive}
 
-    async def _settle_unsent(self, order: Order) -> tuple[Order, str]:
+    async def _mark_unknown(self, order: Order) -> tuple[Order, str | None]:
+        """Fail a CREATED order, mark a SUBMITTING one UNKNOWN (lock held).
+
+        Returns the order now stored and the recovery's action when nothing is left to look up:
+        the order never reached the broker, or another engine (recovering the same crash, or
+        the one that was sending it) settled it first and its write stands.
+        """
         executor = self._engine.executor
         if order.status is OrderStatus.CREATED:
             failed = await executor.move(order, OrderStatus.FAILED, reason=NOT_SENT)
@@ -142,39 +148,45 @@ class Recovery:
                 reason="outcome unknown: the engine stopped while sending",
             )
         if order.status is not OrderStatus.UNKNOWN or order.broker_order_id is not None:
-            # Another engine (recovering the same crash, or the one that was sending it) got
-            # there first: its write stands.
             return order, "settled elsewhere"
-        after = await self.settle(order)
-        return after, _lookup_action(order, after)
+        return order, None
+
+    async def _settle_unsent(self, order: Order) -> tuple[Order, str]:
+        current, action = await self._mark_unknown(order)
+        if action is not None:
+            return current, action
+        after = await self.settle(current)
+        return after, _lookup_action(current, after)
 
     async def _settle_all(self, orders: list[Order]) -> list[RecoveryChange]:
         """Settle the unsent orders with one batch lookup (pages of the inquiry, not orders)."""
         engine = self._engine
-        executor = engine.executor
-        changes: list[RecoveryChange] = []
+        changes: dict[str, RecoveryChange] = {}
         unknown: list[tuple[Order, Order]] = []
         for order in orders:
             async with engine.order_lock(order.id):
-                if order.status is OrderStatus.CREATED:
-                    failed = await executor.move(order, OrderStatus.FAILED, reason=NOT_SENT)
-                    changes.append(_change(order, failed, "never sent"))
-                    continue
-                current = order
-                if order.status is OrderStatus.SUBMITTING:
-                    current = await executor.move(
-                        order,
-                        OrderStatus.UNKNOWN,
-                        reason="outcome unknown: the engine stopped while sending",
-                    )
+                current, action = await self._mark_unknown(order)
+            if action is not None:
+                changes[order.id] = _change(order, current, action)
+            else:
                 unknown.append((order, current))
-        results = await executor.look_up_many([current for _, current in unknown])
+        results = await engine.executor.look_up_many([current for _, current in unknown])
         for before, current in unknown:
             async with engine.order_lock(current.id):
-                after = await self.act_on_lookup(current, results[current.id])
+                stored = await engine.journal.get_order(current.id)
+                if (
+                    stored is None
+                    or stored.status is not OrderStatus.UNKNOWN
+                    or (stored.broker_order_id is not None)
+                ):
+                    # Settled by another engine while the inquiry was read.
+                    after, action = stored or current, "settled elsewhere"
+                else:
+                    after = await self.act_on_lookup(stored, results[current.id])
+                    action = _lookup_action(stored, after)
             engine.tracker.observe(after)
-            changes.append(_change(before, after, _lookup_action(current, after)))
-        return changes
+            changes[before.id] = _change(before, after, action)
+        return [changes[order.id] for order in orders]
 
     async def settle_many(self, orders: list[Order]) -> None:
         """Look UNKNOWN orders without broker id up in one batch and act on each answer."""
