@@ -222,6 +222,38 @@ class LoopbackAdapter:
             return CannotTell(f"{len(records)} broker orders carry this client id")
         return Found(parse_record(records[0]))
 
+    @hookimpl
+    async def orderlane_lookup_orders(
+        self,
+        ctx: BrokerContext,
+        orders: Sequence[Order],
+        windows: Mapping[str, LookupWindow],
+        owned_broker_ids: frozenset[str],
+    ) -> Mapping[str, LookupResult]:
+        asked = [order.id for order in orders]
+        found: dict[str, Any] = {}
+        unsettled: set[str] = set()
+        page, more = 0, bool(asked)
+        while more:  # one request, and one permit, per page of the day's orders
+            query = {"client_ids": asked, "page": page}
+            answer = await self.call(ctx, RequestKind.INQUIRY, "POST", "/orders/lookup", json=query)
+            for client_id, record in answer["orders"].items():
+                found.setdefault(client_id, record)
+            unsettled.update(answer["unsettled"])
+            page, more = page + 1, bool(answer["more"])
+        results: dict[str, LookupResult] = {}
+        for client_id in asked:
+            record = found.get(client_id)
+            if client_id in unsettled:
+                results[client_id] = CannotTell("the broker's inquiry did not settle it")
+            elif record is None:
+                results[client_id] = Absent()
+            elif record["order_no"] in owned_broker_ids:
+                results[client_id] = CannotTell("the matching broker order belongs to another")
+            else:
+                results[client_id] = Found(parse_record(record))
+        return results
+
 
 def money(text: Any) -> Decimal:
     """An amount from the broker's decimal text; never from a float."""

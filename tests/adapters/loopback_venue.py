@@ -173,6 +173,17 @@ class VenueServer:
         if (method, parts) == ("POST", ["orders", "query"]):
             page, more = venue.statuses_page(body["order_nos"], body["page"])
             return 200, {"orders": [record(s) for s in page.values()], "more": more}
+        if (method, parts) == ("POST", ["orders", "lookup"]):
+            # One page of the day's orders matched against many client ids: "unsettled" lists
+            # the ids the venue cannot answer for yet.
+            answers, more = venue.lookup_page(body["client_ids"], body["page"])
+            found = {
+                i: record(a.snapshot())
+                for i, a in answers.items()
+                if a not in (None, "cannot_tell")
+            }
+            unsettled = [i for i, a in answers.items() if a == "cannot_tell"]
+            return 200, {"orders": found, "unsettled": unsettled, "more": more}
         if (method, parts) == ("GET", ["orders"]):
             client_id = query.removeprefix("client_id=")
             found = venue.lookup(client_id)
