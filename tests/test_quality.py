@@ -40,3 +40,11 @@ def test_ruff_format() -> None:
 def test_mypy_strict() -> None:
     result = run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.quality
+def test_import_contracts() -> None:
+    """Dependencies point one way (pyproject.toml [tool.importlinter]): no cycle, no reverse
+    import between layers, no adapter imported by the core, no I/O library in the domain."""
+    result = run(tool("lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,22 +5,25 @@ pluggable adapter with retries and rate limits, is followed to a final state, an
 and realized P&L. Observers hear every committed step.
 """
 
-from orderlane.broker import (
+from orderlane.broker import Broker
+from orderlane.clock import Clock, FakeClock, SystemClock
+from orderlane.contract import (
     Absent,
     AdapterInfo,
-    Broker,
     BrokerContext,
     CancelAccepted,
     CannotTell,
     Capability,
+    ErrorClass,
     Found,
     LookupWindow,
     NothingToCancel,
+    Operation,
     RateLimit,
     RequestKind,
+    RetryConfig,
     StreamGap,
 )
-from orderlane.clock import Clock, FakeClock, SystemClock
 from orderlane.engine import Engine, EngineConfig
 from orderlane.hookspecs import hookimpl
 from orderlane.model import (
@@ -34,7 +37,6 @@ from orderlane.model import (
     Signal,
 )
 from orderlane.positions import Position
-from orderlane.retry import ErrorClass, Operation, RetryConfig
 
 __version__ = "0.1.0"
 

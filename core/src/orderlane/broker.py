@@ -10,18 +10,31 @@ batch status answer only the order it was about is left out (and logged), the ot
 
 from __future__ import annotations
 
-import enum
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-import attrs
 import pluggy
 
 from orderlane.answers import check_snapshot
-from orderlane.clock import Clock
+from orderlane.contract import (
+    Absent,
+    AdapterInfo,
+    BrokerContext,
+    CancelAccepted,
+    CancelResult,
+    CannotTell,
+    Capability,
+    Found,
+    LookupResult,
+    LookupWindow,
+    NothingToCancel,
+    Permit,
+    PushItem,
+    RateLimit,
+    RequestKind,
+    StreamGap,
+)
 from orderlane.errors import (
     BrokerAnswerError,
     BrokerError,
@@ -29,9 +42,11 @@ from orderlane.errors import (
     ConfigurationError,
     OrderNotFoundError,
 )
+from orderlane.hooks import await_me_maybe
 from orderlane.hookspecs import ADAPTER_HOOKS
 from orderlane.model import Order, OrderSnapshot
 
+# The value types live in :mod:`orderlane.contract`; they are importable from here too.
 __all__ = [
     "Absent",
     "AdapterInfo",
@@ -44,6 +59,8 @@ __all__ = [
     "Found",
     "LookupResult",
     "LookupWindow",
+    "NothingToCancel",
+    "Permit",
     "PushItem",
     "RateLimit",
     "RequestKind",
@@ -53,159 +70,6 @@ __all__ = [
 
 T = TypeVar("T")
 log = logging.getLogger("orderlane.broker")
-
-
-async def await_me_maybe(value: Any) -> Any:
-    """Await ``value`` if it is awaitable (hooks may be sync or ``async def``)."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-class Capability(enum.StrEnum):
-    """What an adapter can do; conformance scenarios that need a missing one are skipped."""
-
-    CANCEL = "cancel"
-    PARTIAL_FILLS = "partial_fills"
-    LOOKUP = "lookup"
-    PUSH = "push"
-    BATCH_STATUS = "batch_status"
-    CLIENT_ORDER_ID = "client_order_id"
-    MARKET_ORDERS = "market_orders"
-    LIMIT_ORDERS = "limit_orders"
-
-
-class RequestKind(enum.StrEnum):
-    """What a broker request is for: the limiter serves cancels, then orders, then inquiries."""
-
-    CANCEL = "cancel"
-    ORDER = "order"
-    INQUIRY = "inquiry"
-    AUTH = "auth"
-
-
-@attrs.frozen
-class AdapterInfo:
-    """An adapter's self-description (returned by ``orderlane_adapter_info``)."""
-
-    name: str
-    version: str
-    capabilities: frozenset[Capability] = frozenset()
-    #: The venue's timezone (IANA name): a fill's trading day is its date there.
-    timezone: str = "UTC"
-    #: How long after a place request a new order may take to show in the broker's inquiry.
-    new_order_lag: timedelta = timedelta(0)
-    #: How many orders one page of the broker's order inquiry holds (batch status).
-    page_size: int | None = None
-    description: str = ""
-
-    def supports(self, capability: Capability | str) -> bool:
-        return Capability(capability) in self.capabilities
-
-
-@attrs.frozen
-class RateLimit:
-    """At most ``limit`` requests in any rolling window of ``period`` seconds."""
-
-    limit: int
-    period: float = 1.0
-    scope: str = "requests"
-
-    def __attrs_post_init__(self) -> None:
-        if self.limit < 1 or self.period <= 0:
-            raise ConfigurationError(f"invalid rate limit {self.limit}/{self.period}s")
-
-    def __str__(self) -> str:
-        return f"{self.limit}/{self.period:g}s"
-
-
-@attrs.frozen
-class Found:
-    """The broker holds the order: adopt this snapshot (it carries the broker order id)."""
-
-    snapshot: OrderSnapshot
-
-
-@attrs.frozen
-class Absent:
-    """The broker's authoritative answer, past its new-order lag: it never got the order."""
-
-
-@attrs.frozen
-class CannotTell:
-    """The broker's answer does not settle it (lag, several candidates, inquiry failed)."""
-
-    reason: str = ""
-
-
-LookupResult = Found | Absent | CannotTell
-
-
-@attrs.frozen
-class CancelAccepted:
-    """The broker took the cancel request (the order may still fill before it lands)."""
-
-    snapshot: OrderSnapshot | None = None
-
-
-@attrs.frozen
-class NothingToCancel:
-    """The broker has nothing left to cancel: the order is already filled, cancelled or gone."""
-
-    reason: str = ""
-
-
-CancelResult = CancelAccepted | NothingToCancel
-
-
-@attrs.frozen
-class StreamGap:
-    """Yielded by a push stream when updates may have been missed (a reconnect, a frame that
-    did not parse): the tracker then polls every open order once to close the gap."""
-
-    reason: str = ""
-
-
-PushItem = OrderSnapshot | StreamGap
-
-
-@attrs.frozen
-class LookupWindow:
-    """When an order may have been sent: from its first submission to now."""
-
-    start: datetime
-    end: datetime
-
-
-Permit = Callable[[RequestKind], Awaitable[None]]
-
-
-async def _no_limit(kind: RequestKind) -> None:
-    return None
-
-
-@attrs.define
-class BrokerContext:
-    """Handed to every adapter hook: the adapter's options, the clock and the rate-limit permit.
-
-    An adapter awaits ``ctx.permit(kind)`` before each request the broker counts (each page of
-    an inquiry, a token refresh, a repeat after an expired token) so the engine's limiter counts
-    what the broker counts.
-    """
-
-    account_id: str
-    #: Adapter settings: credentials live here, so they are kept out of the repr.
-    options: Mapping[str, Any] = attrs.field(repr=False)
-    clock: Clock
-    _permit: Permit = _no_limit
-    logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("orderlane.adapter"))
-
-    async def permit(self, kind: RequestKind | str = RequestKind.ORDER) -> None:
-        await self._permit(RequestKind(kind))
-
-    def use_limiter(self, permit: Permit) -> None:
-        """Route every permit through ``permit`` (the engine's rate limiter)."""
-        self._permit = permit
 
 
 def _expect(value: Any, types: type | tuple[type, ...], hook: str, adapter: str = "") -> Any:

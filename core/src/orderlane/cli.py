@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -26,19 +26,31 @@ from rich.table import Table
 from rich.text import Text
 
 from orderlane import __version__
-from orderlane.broker import AdapterInfo, Broker, BrokerContext
+from orderlane.broker import Broker
 from orderlane.cli_bench import bench_app
 from orderlane.cli_plugins import add_plugin_commands
 from orderlane.cli_tools import conformance, stdout_console
 from orderlane.clock import SystemClock
+from orderlane.contract import AdapterInfo, BrokerContext
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
-from orderlane.journal import JournalRows, PnLSummary
-from orderlane.journal.sql import SqlJournal, resolve_database_url, safe_url
-from orderlane.model import Order, OrderStatus, OrderType, Side, Signal
+from orderlane.journal import JournalRows
+from orderlane.journal.sql import SqlJournal, resolve_database_url
+from orderlane.model import Order, OrderType, Side, Signal
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
 from orderlane.positions import Position
 from orderlane.recovery import RecoveryChange
+from orderlane.rendering import (
+    FAILED,
+    describe_outcome,
+    describe_request,
+    display_url,
+    format_money,
+    orders_table,
+    pnl_table,
+    positions_table,
+    status_text,
+)
 from orderlane.serialization import to_json, unstructure
 
 __all__ = [
@@ -96,17 +108,6 @@ AdapterOptions = Annotated[
 ]
 Account = Annotated[str, typer.Option("--account", help="Broker account.")]
 
-_STATUS_STYLES = {
-    OrderStatus.FILLED: "green",
-    OrderStatus.PARTIALLY_FILLED: "yellow",
-    OrderStatus.UNKNOWN: "magenta",
-    OrderStatus.REJECTED: "red",
-    OrderStatus.FAILED: "red",
-    OrderStatus.CANCELLED: "dim",
-}
-_FAILED = frozenset({OrderStatus.REJECTED, OrderStatus.FAILED})
-_DISPLAY_PLACES = Decimal("0.0001")
-
 
 def main() -> None:
     """Console-script entry point (``orderlane``, ``python -m orderlane``)."""
@@ -153,42 +154,11 @@ def database(url: str | None) -> str:
         return resolve_database_url(url)
 
 
-def format_money(value: Decimal | None) -> str:
-    """Thousands separators, no exponent; more than four decimals (a weighted average) rounded.
-
-    Tables only: JSON output carries the exact value as a plain string.
-    """
-    if value is None:
-        return "-"
-    if value == value.to_integral_value():
-        value = value.quantize(Decimal(1))
-    elif isinstance(exponent := value.as_tuple().exponent, int) and exponent < -4:
-        value = value.quantize(_DISPLAY_PLACES, rounding=ROUND_HALF_EVEN)
-    text = format(value + 0, ",f")  # + 0 turns -0 into 0
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _pnl_text(value: Decimal) -> Text:
-    style = "green" if value > 0 else "red" if value < 0 else ""
-    return Text(format_money(value), style=style)
-
-
-def _status_text(status: OrderStatus) -> Text:
-    return Text(status.value, style=_STATUS_STYLES.get(status, ""))
-
-
 def _order_data(order: Order) -> dict[str, Any]:
     data: dict[str, Any] = unstructure(order)
     average = order.average_fill_price
     data["average_fill_price"] = None if average is None else str(average)
     return data
-
-
-def display_url(url: str) -> str:
-    """``url`` fit to print: the password and secret-like query values masked."""
-    return safe_url(url)
 
 
 def _journal_missing(url: str) -> bool:
@@ -201,91 +171,6 @@ def _journal_missing(url: str) -> bool:
         and database != ":memory:"
         and not Path(str(database)).exists()
     )
-
-
-# ---------------------------------------------------------------- tables
-
-
-def orders_table(orders: Iterable[Order], title: str = "Orders") -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("ID", no_wrap=True)
-    table.add_column("Side", no_wrap=True)
-    table.add_column("Symbol", no_wrap=True)
-    table.add_column("Qty", justify="right", no_wrap=True)
-    table.add_column("Filled", justify="right", no_wrap=True)
-    table.add_column("Avg price", justify="right", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Reason", overflow="fold")
-    for order in orders:
-        table.add_row(
-            order.id[:8],
-            order.side.value,
-            Text(order.symbol),
-            f"{order.quantity:,}",
-            f"{order.filled_quantity:,}",
-            format_money(order.average_fill_price),
-            _status_text(order.status),
-            Text(order.reason or ""),
-        )
-    return table
-
-
-def positions_table(positions: Iterable[Position], title: str = "Positions") -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("Symbol", no_wrap=True)
-    table.add_column("Name")
-    table.add_column("Qty", justify="right", no_wrap=True)
-    table.add_column("Avg price", justify="right", no_wrap=True)
-    table.add_column("Fees", justify="right", no_wrap=True)
-    table.add_column("Realized P&L", justify="right", no_wrap=True)
-    for position in positions:
-        table.add_row(
-            Text(position.symbol),
-            Text(position.symbol_name),
-            f"{position.quantity:,}",
-            format_money(position.average_price if position.quantity else None),
-            format_money(position.fees),
-            _pnl_text(position.realized_pnl),
-        )
-    return table
-
-
-def pnl_table(summaries: Sequence[PnLSummary], by: str) -> Table:
-    """Realized P&L per ``by`` ("session" or "trading day"), with a total row."""
-    table = Table(title=f"Realized P&L per {by}", title_justify="left", show_footer=True)
-    total = sum((summary.realized_pnl for summary in summaries), Decimal(0))
-    table.add_column(by.capitalize(), footer="Total", no_wrap=True)
-    table.add_column(
-        "Fills", footer=str(sum(s.fills for s in summaries)), justify="right", no_wrap=True
-    )
-    table.add_column("Realized P&L", footer=_pnl_text(total), justify="right", no_wrap=True)
-    for summary in summaries:
-        table.add_row(Text(summary.key), str(summary.fills), _pnl_text(summary.realized_pnl))
-    return table
-
-
-def describe_request(order: Order) -> str:
-    """What was asked: ``BUY 10 x 005930 Samsung Electronics limit 72,000``."""
-    text = f"{order.side.value} {order.quantity:,} x {order.symbol}"
-    if order.symbol_name:
-        text += f" {order.symbol_name}"
-    if order.limit_price is not None:
-        text += f" limit {format_money(order.limit_price)}"
-    return text
-
-
-def describe_outcome(order: Order) -> Text:
-    """How it stands: ``FILLED 10/10 @ 72,000, commission 100`` or ``REJECTED: why``."""
-    line = Text(order.status.value, style=_STATUS_STYLES.get(order.status, "bold"))
-    if order.filled_quantity:
-        line.append(
-            f" {order.filled_quantity:,}/{order.quantity:,}"
-            f" @ {format_money(order.average_fill_price)}"
-            f", commission {format_money(order.commission)}"
-        )
-    if order.reason:
-        line.append(f": {order.reason}", style="red" if order.status in _FAILED else "")
-    return line
 
 
 # ---------------------------------------------------------------- root
@@ -572,7 +457,7 @@ def _order_command(side: Side) -> Callable[..., None]:
             console = stdout_console()
             console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
             console.print(Text(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
-        if order.status in _FAILED:
+        if order.status in FAILED:
             raise typer.Exit(1)
 
     place.__doc__ = (
@@ -678,8 +563,8 @@ def recover(
         table.add_row(
             change.order_id[:8],
             change.symbol,
-            _status_text(change.before),
-            _status_text(change.after),
+            status_text(change.before),
+            status_text(change.after),
             Text(change.action),
             Text(change.reason or ""),
         )

@@ -22,7 +22,13 @@ import attrs
 from rich.console import Console
 from rich.text import Text
 
-from orderlane.cli import (
+from orderlane.engine import Engine
+from orderlane.errors import ConfigurationError
+from orderlane.journal import PnLSummary
+from orderlane.journal.sql import resolve_database_url
+from orderlane.model import Order, OrderStatus, Side, Signal
+from orderlane.positions import Position
+from orderlane.rendering import (
     describe_outcome,
     describe_request,
     display_url,
@@ -31,12 +37,6 @@ from orderlane.cli import (
     pnl_table,
     positions_table,
 )
-from orderlane.engine import Engine
-from orderlane.errors import ConfigurationError
-from orderlane.journal import PnLSummary
-from orderlane.journal.sql import resolve_database_url
-from orderlane.model import Order, OrderStatus, Side, Signal
-from orderlane.positions import Position
 
 __all__ = ["DEMO_ACCOUNT", "DEMO_SESSION", "DemoResult", "run_demo"]
 

@@ -18,11 +18,14 @@ from typing import Any
 
 import attrs
 
-from orderlane.broker import Broker, BrokerContext, RateLimit, await_me_maybe
+from orderlane.broker import Broker
 from orderlane.clock import Clock, FakeClock, SystemClock, wall_now
+from orderlane.contract import BrokerContext, Operation, RateLimit, RetryConfig
+from orderlane.defaults import DefaultRetryPolicy
 from orderlane.errors import BrokerError, ConfigurationError, UnknownOrderError
 from orderlane.events import EventBus
 from orderlane.executor import Executor
+from orderlane.hooks import await_me_maybe
 from orderlane.hookspecs import hookimpl
 from orderlane.journal import JournalRows, PnLSummary
 from orderlane.journal.sql import SqlJournal
@@ -31,7 +34,6 @@ from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugi
 from orderlane.positions import Position
 from orderlane.ratelimit import RateLimiter, shared_limiter
 from orderlane.recovery import Recovery, RecoveryChange
-from orderlane.retry import DefaultRetryPolicy, Operation, RetryConfig
 from orderlane.tracker import OrderTracker
 
 __all__ = ["Engine", "EngineConfig", "StatusHandler"]

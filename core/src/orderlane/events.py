@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 import attrs
 import pluggy
 
-from orderlane.broker import await_me_maybe
+from orderlane.contract import Operation
+from orderlane.hooks import await_me_maybe
 from orderlane.model import Fill, Order, OrderStatus
 from orderlane.positions import Position
-from orderlane.retry import Operation
 from orderlane.serialization import unstructure
 
 __all__ = [

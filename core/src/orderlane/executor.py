@@ -21,16 +21,19 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from orderlane.broker import (
+from orderlane.broker import Broker
+from orderlane.contract import (
     Absent,
-    Broker,
     CancelAccepted,
     CannotTell,
     Capability,
+    ErrorClass,
     Found,
     LookupResult,
     LookupWindow,
     NothingToCancel,
+    Operation,
+    RetryConfig,
 )
 from orderlane.errors import (
     DuplicateSignalError,
@@ -59,7 +62,7 @@ from orderlane.model import (
     Signal,
     fills_from_snapshot,
 )
-from orderlane.retry import ErrorClass, Operation, RetryConfig, run_with_retry
+from orderlane.retry import run_with_retry
 
 if TYPE_CHECKING:
     from orderlane.engine import Engine

@@ -2,7 +2,7 @@
 
 Adapter hooks (execution and tracking) are implemented by exactly one adapter plugin per engine
 and are called on that plugin alone; they may be ``async def`` and get a
-:class:`~orderlane.broker.BrokerContext` as ``ctx``. Before every request the broker counts, an
+:class:`~orderlane.contract.BrokerContext` as ``ctx``. Before every request the broker counts, an
 adapter awaits ``ctx.permit(kind)``. Retry hooks are synchronous, may be implemented by any plugin,
 and return ``None`` to let the next plugin (and finally the core default) decide. Observer hooks
 are broadcast to every plugin; they are called after the change they report has been committed,
@@ -28,19 +28,21 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from orderlane.broker import (
+    from orderlane.contract import (
         AdapterInfo,
         BrokerContext,
         CancelResult,
+        ErrorClass,
         LookupResult,
         LookupWindow,
+        Operation,
         RateLimit,
+        RetryConfig,
         StreamGap,
     )
     from orderlane.errors import BrokerError
     from orderlane.model import Fill, Order, OrderSnapshot, OrderStatus
     from orderlane.positions import Position
-    from orderlane.retry import ErrorClass, Operation, RetryConfig
 
 PROJECT = "orderlane"
 hookspec = pluggy.HookspecMarker(PROJECT)

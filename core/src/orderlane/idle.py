@@ -21,16 +21,21 @@ import asyncio
 import selectors
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from orderlane.clock import FakeClock
-
-__all__ = ["LoopWatch"]
+__all__ = ["LoopWatch", "Sleepers"]
 
 T = TypeVar("T")
 
 _FileObject = int | Any
+
+
+class Sleepers(Protocol):
+    """A simulated clock with sleepers (a :class:`~orderlane.clock.FakeClock`), as seen here."""
+
+    def wake_next(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Wake the earliest sleeper waiting on ``loop``; whether one woke."""
+        ...
 
 
 class LoopWatch(selectors.BaseSelector):
@@ -42,7 +47,7 @@ class LoopWatch(selectors.BaseSelector):
         self.selector = selector
         #: Jobs handed to threads with ``loop.run_in_executor`` whose results are not back yet.
         self.thread_jobs = 0
-        self._clocks: weakref.WeakSet[FakeClock] = weakref.WeakSet()
+        self._clocks: weakref.WeakSet[Sleepers] = weakref.WeakSet()
 
     @classmethod
     def install(cls, loop: asyncio.AbstractEventLoop) -> LoopWatch | None:
@@ -68,7 +73,7 @@ class LoopWatch(selectors.BaseSelector):
         loop.run_in_executor = counted  # type: ignore[method-assign,assignment]
         return watch
 
-    def add(self, clock: FakeClock) -> None:
+    def add(self, clock: Sleepers) -> None:
         """``clock`` has sleepers on this loop: wake them when it idles."""
         self._clocks.add(clock)
 

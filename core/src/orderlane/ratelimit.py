@@ -28,8 +28,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from orderlane.broker import RateLimit, RequestKind
 from orderlane.clock import Clock, SystemClock
+from orderlane.contract import RateLimit, RequestKind
 from orderlane.errors import ConfigurationError
 
 __all__ = ["LimiterStats", "RateLimiter", "max_in_window", "shared_limiter"]

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from orderlane.broker import Absent, Found, LookupResult
 from orderlane.clock import wall_now
+from orderlane.contract import Absent, Found, LookupResult
 from orderlane.model import Order, OrderStatus
 
 if TYPE_CHECKING:

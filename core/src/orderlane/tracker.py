@@ -31,9 +31,8 @@ from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orderlane.broker import CancelAccepted, StreamGap
+from orderlane.contract import CancelAccepted, Operation, StreamGap
 from orderlane.model import Order, OrderSnapshot, OrderStatus
-from orderlane.retry import Operation
 
 if TYPE_CHECKING:
     from orderlane.engine import Engine

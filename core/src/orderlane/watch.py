@@ -19,12 +19,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orderlane.cli import format_money
 from orderlane.errors import JournalError
 from orderlane.journal import PnLSummary
 from orderlane.journal.reader import JournalReader
 from orderlane.model import Fill, Order, OrderStatus
 from orderlane.positions import Position
+from orderlane.rendering import format_money
 
 __all__ = ["Board", "read_board", "render_board", "watch"]
 

@@ -28,7 +28,7 @@ from orderlane import (
     RateLimit,
     hookimpl,
 )
-from orderlane.broker import CancelResult, LookupResult, PushItem
+from orderlane.contract import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
 from orderlane_kis.config import KisSettings, Mode, load_settings
 from orderlane_kis.execution import cancel_order, place_order

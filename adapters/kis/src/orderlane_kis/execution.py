@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from orderlane import CancelAccepted, NothingToCancel, Order, OrderSnapshot, RequestKind
-from orderlane.broker import CancelResult
+from orderlane.contract import CancelResult
 from orderlane.errors import BrokerError, InvalidSymbolError, OrderValidationError
 from orderlane.model import OrderStatus, OrderType, Side
 from orderlane_kis.config import KisSettings

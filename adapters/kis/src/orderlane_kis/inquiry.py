@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderSnapshot, RequestKind
-from orderlane.broker import BrokerContext, LookupResult
+from orderlane.contract import BrokerContext, LookupResult
 from orderlane.model import OrderType
 from orderlane_kis.errors import answer_error
 from orderlane_kis.http import KisHttp

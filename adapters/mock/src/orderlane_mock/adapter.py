@@ -31,7 +31,7 @@ from orderlane import (
     RequestKind,
     hookimpl,
 )
-from orderlane.broker import CancelResult, LookupResult, PushItem
+from orderlane.contract import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
 from orderlane.testing.venue import declared_rate_limits
 from orderlane_mock.push import OrderUpdateFeed

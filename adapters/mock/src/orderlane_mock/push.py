@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-from orderlane.broker import PushItem, StreamGap
+from orderlane.contract import PushItem, StreamGap
 from orderlane.model import OrderSnapshot
 
 __all__ = ["ANSWER_DELAY_TURNS", "OrderUpdateFeed", "PushListener", "PushNotices"]

@@ -32,7 +32,7 @@ from orderlane import (
     RequestKind,
     hookimpl,
 )
-from orderlane.broker import CancelResult, LookupResult
+from orderlane.contract import CancelResult, LookupResult
 from orderlane.errors import (
     BrokerConnectionError,
     BrokerError,

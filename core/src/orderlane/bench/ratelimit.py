@@ -27,8 +27,8 @@ import attrs
 from aiolimiter import AsyncLimiter
 
 from orderlane.bench.report import Figure, Goal, Report, figure
-from orderlane.broker import RateLimit, RequestKind
 from orderlane.clock import SystemClock
+from orderlane.contract import RateLimit, RequestKind
 from orderlane.ratelimit import RateLimiter, max_in_window
 from orderlane.serialization import unstructure
 

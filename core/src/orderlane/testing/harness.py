@@ -38,15 +38,14 @@ from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import attrs
 
-from orderlane.broker import Capability
 from orderlane.clock import Clock, FakeClock, SystemClock
+from orderlane.contract import Capability, Operation
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import ConfigurationError
 from orderlane.hookspecs import hookimpl
 from orderlane.journal.sql import SqlJournal
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.positions import Position
-from orderlane.retry import Operation
 from orderlane.testing.crash import CrashPoint, StallingJournal, abandon
 
 __all__ = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from orderlane.broker import RateLimit
+from orderlane.contract import RateLimit
 from orderlane.errors import ConfigurationError
 from orderlane.ratelimit import max_in_window
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import cast
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability
 from orderlane.engine import Engine
 from orderlane.model import Order, OrderStatus
 from orderlane.testing.harness import FailKind, ScenarioRun

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability
 from orderlane.model import OrderStatus
 from orderlane.testing.harness import QUOTE, ScenarioRun
 from orderlane.testing.scenarios.checks import (

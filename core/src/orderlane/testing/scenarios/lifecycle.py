@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability
 from orderlane.errors import OrderNotFoundError
 from orderlane.model import OrderStatus
 from orderlane.testing.harness import COMMISSION, QUOTE, ScenarioRun

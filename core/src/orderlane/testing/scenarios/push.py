@@ -10,7 +10,7 @@ scenario waits for the status it expects (:func:`until_status`) instead of askin
 
 from __future__ import annotations
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability
 from orderlane.engine import Engine
 from orderlane.model import OrderStatus
 from orderlane.testing.harness import QUOTE, ScenarioRun

@@ -4,7 +4,7 @@ the venue before it takes a signal, without losing a fill or sending an order tw
 
 from __future__ import annotations
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability
 from orderlane.engine import Engine
 from orderlane.model import Order, OrderStatus
 from orderlane.recovery import RecoveryChange

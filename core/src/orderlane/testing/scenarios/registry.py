@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import attrs
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability
 from orderlane.errors import ConfigurationError
 from orderlane.testing.harness import ScenarioRun
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability, Operation
 from orderlane.engine import Engine
 from orderlane.model import Order, OrderStatus
-from orderlane.retry import Operation
 from orderlane.testing.harness import QUOTE, SYMBOL, ScenarioRun
 from orderlane.testing.scenarios.checks import (
     BACKGROUND_WORK_LIMIT,

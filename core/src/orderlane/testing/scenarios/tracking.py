@@ -11,7 +11,7 @@ import asyncio
 import math
 from datetime import timedelta
 
-from orderlane.broker import Capability
+from orderlane.contract import Capability
 from orderlane.engine import Engine
 from orderlane.model import Order, OrderStatus
 from orderlane.testing.harness import QUOTE, ScenarioRun
