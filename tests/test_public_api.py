@@ -9,6 +9,8 @@ import orderlane.contract
 import orderlane.defaults
 import orderlane.errors
 import orderlane.hooks
+import orderlane.journal
+import orderlane.journal.sql
 import orderlane.rendering
 import orderlane.retry
 
@@ -63,7 +65,8 @@ def test_every_error_is_an_orderlane_error_and_exported() -> None:
 
 def test_names_that_moved_are_still_importable_from_their_older_homes() -> None:
     """The hooks' value types moved to ``orderlane.contract``, the core's default hook
-    implementations to ``orderlane.defaults``, the CLI's rendering to ``orderlane.rendering``;
+    implementations to ``orderlane.defaults``, the CLI's rendering to ``orderlane.rendering``,
+    the journal's refusal errors to ``orderlane.journal``;
     code importing them from where they were keeps working, and gets the same objects."""
     retry_values = ["ErrorClass", "Operation", "RetryConfig"]
     older_homes = {
@@ -72,6 +75,7 @@ def test_names_that_moved_are_still_importable_from_their_older_homes() -> None:
             "await_me_maybe",
         ],
         orderlane.retry: [*retry_values, "DefaultRetryPolicy", "classify_default"],
+        orderlane.journal.sql: ["ConcurrentUpdateError", "InstrumentHeldError", "SignalTakenError"],
         orderlane.cli: [
             "describe_outcome",
             "describe_request",
@@ -82,7 +86,13 @@ def test_names_that_moved_are_still_importable_from_their_older_homes() -> None:
             "positions_table",
         ],
     }
-    new_homes = [orderlane.contract, orderlane.defaults, orderlane.hooks, orderlane.rendering]
+    new_homes = [
+        orderlane.contract,
+        orderlane.defaults,
+        orderlane.hooks,
+        orderlane.journal,
+        orderlane.rendering,
+    ]
     for module, names in older_homes.items():
         for name in names:
             assert name in module.__all__, (module.__name__, name)

@@ -34,7 +34,7 @@ from orderlane.clock import SystemClock
 from orderlane.contract import AdapterInfo, BrokerContext
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
-from orderlane.journal import JournalRows
+from orderlane.journal import Journal, JournalRows
 from orderlane.journal.sql import SqlJournal, resolve_database_url
 from orderlane.model import Order, OrderType, Side, Signal
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
@@ -268,13 +268,21 @@ def adapters(json_output: JsonFlag = False) -> None:
 
 
 async def _read_orders(url: str, limit: int) -> JournalRows[Order]:
-    async with SqlJournal(url) as journal:
+    journal: Journal = SqlJournal(url)
+    await journal.open()
+    try:
         return await journal.list_orders(limit)
+    finally:
+        await journal.close()
 
 
 async def _read_positions(url: str, account: str | None) -> JournalRows[Position]:
-    async with SqlJournal(url) as journal:
+    journal: Journal = SqlJournal(url)
+    await journal.open()
+    try:
         return await journal.positions(account)
+    finally:
+        await journal.close()
 
 
 def _report_unreadable(rows: JournalRows[Any]) -> None:

@@ -27,7 +27,7 @@ from orderlane.events import EventBus
 from orderlane.executor import Executor
 from orderlane.hooks import await_me_maybe
 from orderlane.hookspecs import hookimpl
-from orderlane.journal import JournalRows, PnLSummary
+from orderlane.journal import Journal, JournalRows, PnLSummary
 from orderlane.journal.sql import SqlJournal
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
@@ -136,7 +136,7 @@ class Engine:
         adapter_options: Mapping[str, Any] | None = None,
         plugins: Iterable[object] = (),
         clock: Clock | None = None,
-        journal: SqlJournal | None = None,
+        journal: Journal | None = None,
         database_url: str | None = None,
         account_id: str | None = None,
     ) -> None:
@@ -168,7 +168,7 @@ class Engine:
         self.broker = Broker(self.pm, adapter_plugin, self.ctx)
         self.broker.info  # noqa: B018 - fail now, not at the first order, if the adapter is broken
         self.broker.check_capabilities()
-        self.journal = journal or SqlJournal(
+        self.journal: Journal = journal or SqlJournal(
             config.database_url, synchronous=config.sqlite_synchronous
         )
         self.events = EventBus(self.pm)

@@ -51,8 +51,12 @@ from orderlane.events import (
     RetryExhausted,
     RetryScheduled,
 )
-from orderlane.journal import Transition
-from orderlane.journal.sql import ConcurrentUpdateError, InstrumentHeldError, SignalTakenError
+from orderlane.journal import (
+    ConcurrentUpdateError,
+    InstrumentHeldError,
+    SignalTakenError,
+    Transition,
+)
 from orderlane.model import (
     TRANSITIONS,
     Fill,

@@ -40,6 +40,13 @@ _PRICE = Decimal(72000)
 _COMMISSION = Decimal(100)
 
 
+def journal_commits(engine: Engine) -> int:
+    """Transactions the engine's journal committed (the benchmarks run on the SQL journal)."""
+    journal = engine.journal
+    assert isinstance(journal, SqlJournal)
+    return journal.commits
+
+
 def bench_signal(number: int) -> Signal:
     """The ``number``-th signal of a run: market buys of 1-3 shares over eight symbols."""
     return Signal(_SYMBOLS[number % len(_SYMBOLS)], "BUY", 1 + number % 3, symbol_name="bench")
@@ -267,7 +274,7 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
                     t0 = time.perf_counter()
                     writer.order(signal)
                     raw.append(time.perf_counter() - t0)
-            commits = engine.journal.commits
+            commits = journal_commits(engine)
         finally:
             writer.close()
             await engine.close()
@@ -333,9 +340,9 @@ async def run_throughput(
             half = baseline_orders // 2
             for numbers in (range(half), None, range(half, baseline_orders)):
                 if numbers is None:
-                    commits_before = engine.journal.commits
+                    commits_before = journal_commits(engine)
                     seconds, cpu, filled = await _drive(engine, orders, orders, concurrency)
-                    commits = engine.journal.commits - commits_before
+                    commits = journal_commits(engine) - commits_before
                     continue
                 t0, cpu0 = time.perf_counter(), time.process_time()
                 for number in numbers:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orderlane.bench.orders import _migrate, _sqlite_connect, bench_engine
+from orderlane.bench.orders import _migrate, _sqlite_connect, bench_engine, journal_commits
 from orderlane.bench.report import Goal, Report, figure
 from orderlane.bench.seeding import mock_venue, seed_orders
 from orderlane.model import TERMINAL_STATUSES, OrderStatus
@@ -196,7 +196,7 @@ async def run_recovery(
             took = {op: _requests(venue, op) - count for op, count in before.items()}
             changes = engine.last_recovery
             tracked = len(engine.tracker)
-            commits = engine.journal.commits
+            commits = journal_commits(engine)
         finally:
             await engine.close()
         # The same commits the engine needed: one per filled order, two per looked-up order.

@@ -32,7 +32,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import Event, OrderFilled, PositionChanged
-from orderlane.journal import Committed, JournalRows, PnLSummary, Transition
+from orderlane.journal import (
+    Committed,
+    ConcurrentUpdateError,
+    InstrumentHeldError,
+    JournalRows,
+    PnLSummary,
+    SignalTakenError,
+    Transition,
+)
 from orderlane.journal.fastpath import FastPath, execute
 from orderlane.journal.migrate import upgrade
 from orderlane.journal.rows import (
@@ -50,6 +58,7 @@ from orderlane.journal.schema import engine_sessions, fills, order_events, order
 from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus
 from orderlane.positions import Position
 
+# The refusal errors live in :mod:`orderlane.journal`; they are importable from here too.
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConcurrentUpdateError",
@@ -67,22 +76,6 @@ DEFAULT_DATABASE_URL = "sqlite:///orderlane.db"
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 _OPEN = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
-
-
-class ConcurrentUpdateError(JournalError):
-    """The stored order moved on since the change was computed (another process wrote it)."""
-
-
-class SignalTakenError(JournalError):
-    """An order with this (account, signal id) is already stored."""
-
-
-class InstrumentHeldError(JournalError):
-    """Another order for the same account and symbol is UNKNOWN: new sends must wait."""
-
-    def __init__(self, message: str, *, held_by: str) -> None:
-        super().__init__(message)
-        self.held_by = held_by
 
 
 def resolve_database_url(url: str | None = None) -> str:
