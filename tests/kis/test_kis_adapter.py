@@ -408,3 +408,37 @@ async def test_notices_answer_pingpong_and_resubscribe_after_a_drop(
     assert subscriptions() == 2
     assert len(paper.recorded_requests("approval")) == 2
     assert any("push stream gap" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_engine_starts_subscribed_so_an_order_sent_at_once_has_its_notice(
+    paper: FakeKisVenue,
+    clock: FakeClock,
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """KIS pushes notices only to a subscribed socket, and a client reads none before the
+    subscription's ack: the engine's start waits for that ack, so an order sent the moment the
+    engine is up is filled through its notice."""
+    server = paper.notices
+    send_ack = server._ack
+
+    def slow_ack(*args: Any) -> None:  # the venue takes its time to acknowledge
+        asyncio.get_running_loop().call_later(0.3, send_ack, *args)
+
+    monkeypatch.setattr(server, "_ack", slow_ack)
+    hts = paper.credentials.hts_id
+    async with engine_on(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts) as engine:
+        await engine.tracker.start(poll=False)  # push only: no poll can book the fill
+        resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
+        order = await engine.execute(resting)
+        assert order.status is OrderStatus.SUBMITTED
+        assert order.broker_order_id is not None
+        paper.fill(order.broker_order_id)
+        for _ in range(300):  # real time: the notice on its way over loopback
+            stored = await engine.get_order(order.id)
+            if stored is not None and stored.status is OrderStatus.FILLED:
+                break
+            await asyncio.sleep(0.01)
+        assert stored is not None
+        assert (stored.status, stored.filled_quantity) == (OrderStatus.FILLED, 10)

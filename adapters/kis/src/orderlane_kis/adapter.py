@@ -9,6 +9,8 @@ and for ``kis-live`` the explicit opt-in, are checked when the engine starts.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -121,6 +123,15 @@ class KisAdapter:
         await self.http.tokens.token(ctx)
         if self.settings.notices:
             self.notices.start(ctx)
+            subscribed = False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.timeout):
+                    subscribed = await self.notices.first_attempt()
+            if not subscribed:
+                log.warning(
+                    "KIS notices are not subscribed yet; the engine starts anyway and polls "
+                    "once the stream is up, so no execution is missed"
+                )
 
     @hookimpl
     async def orderlane_adapter_stop(self, ctx: BrokerContext) -> None:

@@ -133,6 +133,8 @@ class NoticeStream:
         self.unparsed = 0
         self._queue: asyncio.Queue[PushItem] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        #: Set once the first connection attempt has subscribed or failed.
+        self._first_attempt = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"NoticeStream(connections={self.connections}, unparsed={self.unparsed})"
@@ -146,6 +148,14 @@ class NoticeStream:
         reads them: a notice sent before anyone reads the stream is not lost."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._pump(ctx))
+
+    async def first_attempt(self) -> bool:
+        """Wait until the first connection has subscribed or failed; whether it subscribed.
+
+        KIS pushes notices only to a subscribed socket, so the engine's start waits for it (under
+        a timeout of the caller's): an order sent right after the start has its notices."""
+        await self._first_attempt.wait()
+        return self.connections > 0
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -178,9 +188,15 @@ class NoticeStream:
                 ) as socket:
                     subscription = await self._subscribe(socket, approval)
                     self.connections += 1
+                    self._first_attempt.set()
                     if self.connections > 1:
                         self.totals.resync_pending = True
                         yield StreamGap("KIS notice stream reconnected")
+                    else:
+                        # KIS sends notices only to a subscribed socket: if the engine's start
+                        # stopped waiting for this subscription, what executed meanwhile was not
+                        # pushed, so one poll closes that gap.
+                        yield StreamGap("KIS notice stream subscribed")
                     backoff = BACKOFF_FIRST
                     async for item in self._read(socket, subscription):
                         yield item
@@ -193,6 +209,7 @@ class NoticeStream:
                 )
             except BrokerError as error:
                 log.warning("KIS notice stream: %s; reconnecting in %.1fs", error, backoff)
+            self._first_attempt.set()
             self.totals.resync_pending = True
             yield StreamGap("KIS notice stream disconnected")
             await ctx.clock.sleep(backoff)
