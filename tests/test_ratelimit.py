@@ -314,3 +314,38 @@ async def test_engines_disagreeing_on_a_credentials_limit_are_refused(tmp_path: 
             await second.start()
     finally:
         await first.close()
+
+
+async def test_a_closed_engine_gives_its_credentials_limiter_back(tmp_path: Any) -> None:
+    # Engines on one loop and credential share a limiter while they run; once the last of them
+    # closes, a new engine on that credential may declare other limits.
+    def engine(limit: int, name: str) -> Engine:
+        return Engine(
+            MockAdapter(rate_limits=(RateLimit(limit, 1.0),)),
+            database_url=f"sqlite:///{tmp_path / name}",
+            config=EngineConfig(track=False, load_entry_point_plugins=False),
+        )
+
+    first, second = engine(5, "a.db"), engine(5, "b.db")
+    await first.start()
+    await second.start()
+    assert first.limiter is second.limiter
+    await first.close()
+    other_limits = engine(50, "c.db")
+    with pytest.raises(ConfigurationError, match="already limited to 5/1s"):
+        await other_limits.start()  # the second engine still uses 5/1s
+    await second.close()
+    await other_limits.start()
+    try:
+        assert other_limits.limiter is not None
+        assert [str(limit) for limit in other_limits.limiter.limits] == ["50/1s"]
+        assert other_limits.limiter is not first.limiter
+    finally:
+        await other_limits.close()
+    # The same credential again, with the first limits: a fresh limiter, not the closed one.
+    again = engine(5, "d.db")
+    await again.start()
+    try:
+        assert again.limiter is not first.limiter
+    finally:
+        await again.close()

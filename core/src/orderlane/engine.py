@@ -32,7 +32,7 @@ from orderlane.journal.sql import SqlJournal
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
 from orderlane.positions import Position
-from orderlane.ratelimit import RateLimiter, shared_limiter
+from orderlane.ratelimit import RateLimiter, release_limiter, shared_limiter
 from orderlane.recovery import Recovery, RecoveryChange
 from orderlane.tracker import OrderTracker
 
@@ -180,6 +180,7 @@ class Engine:
         self.last_recovery: list[RecoveryChange] = []
         self._fill_ids: dict[str, set[str]] = {}
         self.limiter: RateLimiter | None = None
+        self._limiter_key: str | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._started = False
@@ -220,6 +221,7 @@ class Engine:
             self.limiter = shared_limiter(
                 key, limits, self.clock, margin=self.config.rate_limit_margin
             )
+            self._limiter_key = key
             self.ctx.use_limiter(self.limiter.acquire)
             self.broker.on_rate_limited = self.limiter.penalize
             await self.broker.start()
@@ -232,6 +234,7 @@ class Engine:
                 await self.tracker.start()
         except BaseException:
             await self.tracker.stop()
+            self._release_limiter()
             await self._stop_heartbeat()
             await self.events.stop()
             await self.journal.close()
@@ -248,9 +251,16 @@ class Engine:
             await self.executor.stop()
             await self.broker.stop()
         finally:
+            self._release_limiter()
             await self._stop_heartbeat()
             await self.events.stop()
             await self.journal.close()
+
+    def _release_limiter(self) -> None:
+        """Give the shared limiter back: once no engine uses it, another may set other limits."""
+        key, self._limiter_key = self._limiter_key, None
+        if key is not None and self.limiter is not None:
+            release_limiter(key, self.limiter)
 
     async def _beat(self) -> None:
         """Refresh this engine's session on the database while it runs (real time)."""

@@ -32,7 +32,7 @@ from orderlane.clock import Clock, SystemClock
 from orderlane.contract import RateLimit, RequestKind
 from orderlane.errors import ConfigurationError
 
-__all__ = ["LimiterStats", "RateLimiter", "max_in_window", "shared_limiter"]
+__all__ = ["LimiterStats", "RateLimiter", "max_in_window", "release_limiter", "shared_limiter"]
 
 log = logging.getLogger("orderlane.ratelimit")
 
@@ -235,7 +235,15 @@ class RateLimiter:
             waiter.future.set_result(permit)
 
 
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, RateLimiter]] = (
+@attrs.define
+class _Shared:
+    """A credential's limiter and how many running engines use it."""
+
+    limiter: RateLimiter
+    users: int = 0
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Shared]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -247,23 +255,38 @@ def shared_limiter(
 
     Engines that trade the same credential share it, so together they stay under the limit. Two
     engines that declare different limits for one credential are a configuration error. Engines
-    on simulated time (each FakeClock is its own timeline) never share.
+    on simulated time (each FakeClock is its own timeline) never share. Each engine that takes
+    the limiter gives it back with :func:`release_limiter` when it closes; once no engine uses
+    it, the next one may declare other limits.
     """
     loop = asyncio.get_running_loop()
     limiters = _SHARED.setdefault(loop, {})
-    limiter = limiters.get(key)
-    if limiter is not None and not _same_timeline(limiter.clock, clock):
-        limiter = None
-    if limiter is None:
-        limiter = limiters[key] = RateLimiter(limits, clock, margin=margin, name=key)
-    elif limiter.limits != tuple(limits) or limiter.margin != margin:
+    shared = limiters.get(key)
+    if shared is not None and not _same_timeline(shared.limiter.clock, clock):
+        shared = None
+    if shared is None:
+        shared = limiters[key] = _Shared(RateLimiter(limits, clock, margin=margin, name=key))
+    elif shared.limiter.limits != tuple(limits) or shared.limiter.margin != margin:
         raise ConfigurationError(
             f"broker credential {key!r} is already limited to "
-            f"{_describe(limiter.limits, limiter.margin)} by another engine; this one asks for "
-            f"{_describe(limits, margin)}. "
+            f"{_describe(shared.limiter.limits, shared.limiter.margin)} by another engine; this "
+            f"one asks for {_describe(limits, margin)}. "
             "Engines on one credential must agree (or set EngineConfig.credential_key)."
         )
-    return limiter
+    shared.users += 1
+    return shared.limiter
+
+
+def release_limiter(key: str, limiter: RateLimiter) -> None:
+    """An engine that took ``limiter`` from :func:`shared_limiter` no longer uses it (it
+    closed); the last engine to give it back removes it."""
+    limiters = _SHARED.get(asyncio.get_running_loop(), {})
+    shared = limiters.get(key)
+    if shared is None or shared.limiter is not limiter:
+        return  # replaced meanwhile by an engine on another timeline
+    shared.users -= 1
+    if shared.users <= 0:
+        del limiters[key]
 
 
 def _same_timeline(first: Clock, second: Clock) -> bool:
