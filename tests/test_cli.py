@@ -342,13 +342,57 @@ def test_invalid_input_exits_2_with_a_clear_message(
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # nothing was stored
 
 
-def test_reading_a_journal_that_does_not_exist_creates_nothing(cli: Any, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'missing.db'}"
-    assert _json(cli("orders", "--database-url", url, "--json")) == []
-    assert _json(cli("positions", "--database-url", url, "--json")) == []
-    assert "No orders" in cli("orders", "--database-url", url).stdout
-    assert "No positions" in cli("positions", "--database-url", url).stdout
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("orders",),
+        ("orders", "--json"),
+        ("positions",),
+        ("positions", "--json"),
+        ("watch", "--once"),
+        ("recover",),
+        ("resolve", "00000000-0000-0000-0000-000000000000", "--absent"),
+        ("resolve", "00000000-0000-0000-0000-000000000000", "--adopt", "B1"),
+    ],
+)
+def test_commands_that_read_or_settle_refuse_a_missing_journal_and_create_nothing(
+    cli: Any, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # A mistyped path is an error, never an empty journal with "nothing to recover".
+    path = tmp_path / "typo" / "missing.db"
+    result = cli(*command, "--database-url", f"sqlite:///{path}")
+    assert result.exit_code == 1, result.output
+    assert f"there is no journal at {path}" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://", "in-memory SQLite database"),
+        ("sqlite:///:memory:", "in-memory SQLite database"),
+        ("sqlite+pysqlcipher:///x.db", "SQLite driver 'pysqlcipher' is not supported"),
+        ("sqlite+pysqlcipher://:secret@/x.db", "SQLite driver 'pysqlcipher' is not supported"),
+        ("sqlite://x.db", "names a host, not a file"),
+    ],
+)
+@pytest.mark.parametrize("command", [("order", "buy", "005930", "1"), ("recover",), ("orders",)])
+def test_a_journal_that_would_vanish_or_not_be_encrypted_is_refused(
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    message: str,
+    command: tuple[str, ...],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli(*command, "--database-url", url)
+    assert result.exit_code == 1, result.output
+    assert message in " ".join(result.stderr.split())
+    assert "secret" not in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no plain file stands in for the encrypted one
 
 
 def test_an_unsupported_database_exits_1(cli: Any) -> None:

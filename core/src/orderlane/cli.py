@@ -15,10 +15,8 @@ import logging
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -34,8 +32,9 @@ from orderlane.clock import SystemClock
 from orderlane.contract import AdapterInfo, BrokerContext
 from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
-from orderlane.journal import Journal, JournalRows
-from orderlane.journal.sql import SqlJournal, resolve_database_url
+from orderlane.journal import JournalRows
+from orderlane.journal.reader import JournalReader
+from orderlane.journal.sql import resolve_database_url
 from orderlane.model import Order, OrderType, Side, Signal
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
 from orderlane.positions import Position
@@ -161,18 +160,6 @@ def _order_data(order: Order) -> dict[str, Any]:
     return data
 
 
-def _journal_missing(url: str) -> bool:
-    """Whether ``url`` names an SQLite file that does not exist (reads must not create it)."""
-    parsed = sa.engine.make_url(url)
-    database = parsed.database
-    return (
-        parsed.get_backend_name() == "sqlite"
-        and bool(database)
-        and database != ":memory:"
-        and not Path(str(database)).exists()
-    )
-
-
 # ---------------------------------------------------------------- root
 
 
@@ -267,22 +254,15 @@ def adapters(json_output: JsonFlag = False) -> None:
 # ---------------------------------------------------------------- journal reads
 
 
-async def _read_orders(url: str, limit: int) -> JournalRows[Order]:
-    journal: Journal = SqlJournal(url)
-    await journal.open()
-    try:
-        return await journal.list_orders(limit)
-    finally:
-        await journal.close()
+def _read_orders(url: str, limit: int) -> JournalRows[Order]:
+    # Reads never create nor change a journal: a mistyped path is an error, not "no orders".
+    with user_errors(), JournalReader(url) as reader, reader.view() as view:
+        return view.orders(limit=limit)
 
 
-async def _read_positions(url: str, account: str | None) -> JournalRows[Position]:
-    journal: Journal = SqlJournal(url)
-    await journal.open()
-    try:
-        return await journal.positions(account)
-    finally:
-        await journal.close()
+def _read_positions(url: str, account: str | None) -> JournalRows[Position]:
+    with user_errors(), JournalReader(url) as reader, reader.view() as view:
+        return view.positions(account)
 
 
 def _report_unreadable(rows: JournalRows[Any]) -> None:
@@ -306,7 +286,7 @@ def orders(
 ) -> None:
     """Show the newest orders in the journal."""
     url = database(database_url)
-    found = JournalRows[Order]() if _journal_missing(url) else run(_read_orders(url, limit))
+    found = _read_orders(url, limit)
     if json_output:
         typer.echo(to_json([_order_data(order) for order in found], indent=2))
     elif not found:
@@ -326,7 +306,7 @@ def positions(
 ) -> None:
     """Show positions (flat ones too: they carry realized P&L) from the journal."""
     url = database(database_url)
-    found = JournalRows[Position]() if _journal_missing(url) else run(_read_positions(url, account))
+    found = _read_positions(url, account)
     if json_output:
         typer.echo(to_json(list(found), indent=2))
     elif not found:
@@ -360,7 +340,6 @@ def watch(
     Reads only (the database is opened read-only), so it runs beside any engine. UNKNOWN orders
     are listed with what orderlane resolve needs.
     """
-    from orderlane.journal.reader import JournalReader
     from orderlane.watch import watch as watch_journal
 
     url = database(database_url)
@@ -492,7 +471,10 @@ async def _resolve(
     account: str,
 ) -> Order:
     # Neither recovery nor the tracker runs: the operator decides this order, nothing else moves.
-    config = EngineConfig(account_id=account, track=False, recover_on_start=False)
+    # A journal that is not there is an error: settling never creates one.
+    config = EngineConfig(
+        account_id=account, track=False, recover_on_start=False, create_journal=False
+    )
     async with Engine.open(adapter, adapter_options=options, database_url=url, config=config) as e:
         return await e.resolve(order_id, adopt=adopt, absent=absent)
 
@@ -537,7 +519,8 @@ def resolve(
 async def _recover(
     adapter: str, options: Mapping[str, Any], url: str, account: str
 ) -> list[RecoveryChange]:
-    config = EngineConfig(account_id=account, track=False)
+    # A mistyped path must not become an empty journal with "nothing to recover".
+    config = EngineConfig(account_id=account, track=False, create_journal=False)
     async with Engine.open(adapter, adapter_options=options, database_url=url, config=config) as e:
         return e.last_recovery
 

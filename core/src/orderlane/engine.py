@@ -28,7 +28,11 @@ from orderlane.executor import Executor
 from orderlane.hooks import await_me_maybe
 from orderlane.hookspecs import hookimpl
 from orderlane.journal import Journal, JournalRows, PnLSummary
-from orderlane.journal.sql import SqlJournal
+from orderlane.journal.sql import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT,
+    SqlJournal,
+)
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
 from orderlane.positions import Position
@@ -58,6 +62,15 @@ class EngineConfig:
     database_url: str | None = attrs.field(default=None, repr=False)  # may hold a password
     #: SQLite durability: FULL (default) syncs each commit before the order is sent.
     sqlite_synchronous: str = "FULL"
+    #: Create the journal (SQLite file, schema) when there is none. False: a missing journal is
+    #: an error, as for commands that only settle orders (``orderlane recover``, ``resolve``).
+    create_journal: bool = True
+    #: PostgreSQL: seconds to wait for the server to accept a session (whole seconds, at least
+    #: 2) before opening the engine fails, unless the URL sets ``connect_timeout`` itself.
+    database_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    #: PostgreSQL: seconds one statement may run or wait for a lock before the server cancels
+    #: it (the write fails with a JournalError); None: no limit.
+    database_statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT
     #: Retry policy per operation; operations not named use the seed's default (3 x, 1 s, 2 s).
     retry: Mapping[Operation, RetryConfig] = attrs.field(factory=dict)
     #: Load observer plugins published under the ``orderlane.plugins`` entry-point group.
@@ -169,7 +182,11 @@ class Engine:
         self.broker.info  # noqa: B018 - fail now, not at the first order, if the adapter is broken
         self.broker.check_capabilities()
         self.journal: Journal = journal or SqlJournal(
-            config.database_url, synchronous=config.sqlite_synchronous
+            config.database_url,
+            synchronous=config.sqlite_synchronous,
+            create=config.create_journal,
+            connect_timeout=config.database_connect_timeout,
+            statement_timeout=config.database_statement_timeout,
         )
         self.events = EventBus(self.pm)
         self.journal.set_listener(self.events.publish)

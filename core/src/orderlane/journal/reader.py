@@ -38,7 +38,14 @@ from orderlane.journal.rows import (
     read_rows,
 )
 from orderlane.journal.schema import fills, order_events, orders, positions
-from orderlane.journal.sql import resolve_database_url, safe_url
+from orderlane.journal.sql import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT,
+    cannot_connect,
+    postgres_connect_args,
+    resolve_database_url,
+    safe_url,
+)
 from orderlane.model import Fill, Order, OrderStatus
 from orderlane.positions import Position
 
@@ -198,7 +205,7 @@ class JournalReader:
         except sa.exc.DBAPIError as error:
             engine.dispose()
             raise JournalError(
-                f"cannot read the journal database {self.display_url}: {error.orig}"
+                cannot_connect(self.url, error, DEFAULT_CONNECT_TIMEOUT, doing="read")
             ) from None
         except BaseException:
             engine.dispose()
@@ -236,6 +243,12 @@ class JournalReader:
         url = sa.engine.make_url(self.url)
         if url.get_backend_name() != "sqlite":
             # Every transaction of these sessions is read-only: the server refuses any write.
+            connect_args = postgres_connect_args(
+                url,
+                connect_timeout=DEFAULT_CONNECT_TIMEOUT,
+                statement_timeout=DEFAULT_STATEMENT_TIMEOUT,
+                options=["-c default_transaction_read_only=on"],
+            )
             try:
                 return sa.create_engine(
                     url,
@@ -243,14 +256,13 @@ class JournalReader:
                     max_overflow=2,
                     pool_pre_ping=True,
                     isolation_level="REPEATABLE READ",
-                    connect_args={"options": "-c default_transaction_read_only=on"},
+                    connect_args=connect_args,
                 )
             except ModuleNotFoundError:
                 raise ConfigurationError(
                     "PostgreSQL needs psycopg 3: pip install 'orderlane[postgresql]'"
                 ) from None
-        if not url.database or url.database == ":memory:":
-            raise ConfigurationError("an in-memory SQLite database has no journal to read")
+        assert url.database  # resolve_database_url refuses in-memory databases
         path = Path(url.database).resolve()
         if not path.is_file():
             raise JournalError(

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import sqlite3
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -65,6 +67,8 @@ __all__ = [
     "InstrumentHeldError",
     "SignalTakenError",
     "SqlJournal",
+    "cannot_connect",
+    "postgres_connect_args",
     "resolve_database_url",
     "safe_url",
 ]
@@ -73,6 +77,10 @@ T = TypeVar("T")
 log = logging.getLogger("orderlane.journal")
 
 DEFAULT_DATABASE_URL = "sqlite:///orderlane.db"
+#: Seconds to wait for a PostgreSQL server to accept a session (libpq counts whole seconds).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Seconds one PostgreSQL statement may run (or wait for a lock) before the server cancels it.
+DEFAULT_STATEMENT_TIMEOUT = 60.0
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 _OPEN = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
@@ -83,6 +91,9 @@ def resolve_database_url(url: str | None = None) -> str:
 
     PostgreSQL URLs are driven by psycopg 3 from the journal's writer thread, whatever driver
     they name (``postgresql://``, ``postgresql+asyncpg://`` and ``postgresql+psycopg://`` all work).
+    A SQLite journal is a file written by the standard library's sqlite3: an in-memory database
+    (it would vanish with the process) and drivers that write another file format (an
+    encrypting one such as pysqlcipher) are refused rather than quietly replaced.
     """
     chosen = url or os.environ.get("ORDERLANE_DATABASE_URL") or DEFAULT_DATABASE_URL
     try:
@@ -91,12 +102,85 @@ def resolve_database_url(url: str | None = None) -> str:
         raise ConfigurationError(f"not a database URL: {error}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        _check_sqlite_url(parsed)
         return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ConfigurationError(
         f"unsupported database {backend!r}: orderlane's journal runs on SQLite or PostgreSQL"
     )
+
+
+#: SQLite drivers that write the plain file format the standard library's sqlite3 writes.
+_PLAIN_SQLITE_DRIVERS = frozenset({"sqlite", "pysqlite", "aiosqlite"})
+
+
+def _check_sqlite_url(parsed: sa.engine.URL) -> None:
+    driver = parsed.drivername.partition("+")[2] or "sqlite"
+    if driver not in _PLAIN_SQLITE_DRIVERS:
+        raise ConfigurationError(
+            f"the SQLite driver {driver!r} is not supported: orderlane writes its journal as a "
+            "plain SQLite file with the standard library's sqlite3, so the file would not be "
+            "what that driver promises (an encrypting driver's file would not be encrypted). "
+            "Use sqlite:///PATH, and protect the file with file permissions and disk encryption."
+        )
+    if parsed.host:
+        raise ConfigurationError(
+            f"{parsed.render_as_string(hide_password=True)!r} names a host, not a file: a SQLite "
+            "URL has three slashes before a relative path (sqlite:///orderlane.db) and four "
+            "before an absolute one (sqlite:////var/lib/orderlane/orderlane.db)"
+        )
+    database = parsed.database or ""
+    if (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or parsed.query.get("mode") == "memory"
+    ):
+        raise ConfigurationError(
+            "an in-memory SQLite database (sqlite:// or :memory:) loses the journal when the "
+            "process exits, and with it every order the broker holds: name a file, for example "
+            "sqlite:///orderlane.db"
+        )
+
+
+def postgres_connect_args(
+    url: sa.engine.URL,
+    *,
+    connect_timeout: float,
+    statement_timeout: float | None,
+    options: Sequence[str] = (),
+) -> dict[str, Any]:
+    """psycopg's connection arguments: the connect and statement timeouts (unless the URL sets
+    them itself) and server ``options`` (``-c name=value``) added to the URL's own."""
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        # libpq's unit is whole seconds, at least 2; without it psycopg waits 130 s.
+        args["connect_timeout"] = max(2, math.ceil(connect_timeout))
+    given = url.query.get("options", "")
+    settings = [given] if isinstance(given, str) and given else []
+    if statement_timeout and "statement_timeout" not in " ".join(settings):
+        settings.append(f"-c statement_timeout={max(1, round(statement_timeout * 1000))}")
+    settings.extend(options)
+    if settings:
+        args["options"] = " ".join(settings)
+    return args
+
+
+def cannot_connect(
+    url: str, error: BaseException, connect_timeout: float, *, doing: str = "open"
+) -> str:
+    """What to say when the database at ``url`` cannot be reached (to ``doing`` it)."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    if "timeout" in text.lower() and sa.engine.make_url(url).get_backend_name() == "postgresql":
+        parsed = sa.engine.make_url(url)
+        wait = parsed.query.get("connect_timeout") or max(2, math.ceil(connect_timeout))
+        return (
+            f"cannot {doing} the journal database {safe_url(url)}: no answer within {wait} s "
+            "(connect timeout). Check that a PostgreSQL server listens at that host and port "
+            "and answers; to wait longer, add connect_timeout=SECONDS to the URL or set "
+            "EngineConfig.database_connect_timeout"
+        )
+    return f"cannot {doing} the journal database {safe_url(url)}: {text}"
 
 
 def _enable_wal(cursor: Any, timeout: float) -> None:
@@ -183,6 +267,11 @@ class SqlJournal:
 
     ``synchronous`` is SQLite's durability: FULL (default) syncs every commit to disk before the
     broker hears of the order; NORMAL is faster but a power cut can lose the last commits.
+    ``create``: make the journal (the SQLite file, the schema) if there is none; with False a
+    missing journal is an error (commands that only read or settle orders never create one).
+    ``connect_timeout`` and ``statement_timeout`` (seconds, PostgreSQL) bound how long opening
+    the database and one statement may take, so a server that never answers is an error, not a
+    hang; the URL's own ``connect_timeout`` / ``options`` take precedence.
     """
 
     def __init__(
@@ -192,10 +281,16 @@ class SqlJournal:
         synchronous: str = "FULL",
         busy_timeout_ms: int = 30_000,
         max_batch: int = 256,
+        create: bool = True,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
     ) -> None:
         if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ConfigurationError("synchronous must be FULL, EXTRA or NORMAL")
         self.url = resolve_database_url(url)
+        self._create = create
+        self._connect_timeout = connect_timeout
+        self._statement_timeout = statement_timeout
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = busy_timeout_ms
         self._max_batch = max_batch
@@ -255,9 +350,14 @@ class SqlJournal:
     def _connect(self, _: Any) -> None:
         url = sa.engine.make_url(self.url)
         if url.get_backend_name() == "sqlite":
-            if url.database and url.database != ":memory:":
-                directory = os.path.dirname(os.path.abspath(url.database))
-                os.makedirs(directory, exist_ok=True)
+            assert url.database  # resolve_database_url refuses in-memory databases
+            path = os.path.abspath(url.database)
+            if not self._create and not os.path.isfile(path):
+                raise JournalError(
+                    f"there is no journal at {path}: check the path (--database-url or "
+                    "ORDERLANE_DATABASE_URL); reading or settling orders never creates a journal"
+                )
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
             synchronous, busy = self._synchronous, self._busy_timeout_ms
 
@@ -281,8 +381,19 @@ class SqlJournal:
                 driver.execute("BEGIN" if conn.info.get("read_only") else "BEGIN IMMEDIATE")
 
         else:
+            connect_args = postgres_connect_args(
+                url,
+                connect_timeout=self._connect_timeout,
+                statement_timeout=self._statement_timeout,
+            )
             try:
-                engine = sa.create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+                engine = sa.create_engine(
+                    url,
+                    pool_size=1,
+                    max_overflow=0,
+                    pool_pre_ping=True,
+                    connect_args=connect_args,
+                )
             except ModuleNotFoundError:
                 raise ConfigurationError(
                     "PostgreSQL needs psycopg 3: pip install 'orderlane[postgresql]'"
@@ -292,9 +403,17 @@ class SqlJournal:
         except sa.exc.OperationalError as error:
             engine.dispose()
             raise ConfigurationError(
-                f"cannot open the journal database {safe_url(self.url)}: {error.orig}"
+                cannot_connect(self.url, error, self._connect_timeout)
             ) from None
         self._engine, self._conn = engine, conn
+        if not self._create:
+            with conn.begin():
+                current = MigrationContext.configure(conn).get_current_revision()
+            if current is None:
+                raise JournalError(
+                    f"{safe_url(self.url)} holds no orderlane journal: check --database-url "
+                    "(or ORDERLANE_DATABASE_URL); reading or settling orders never creates one"
+                )
         upgrade(conn)
 
     def _shutdown(self) -> None:
@@ -724,6 +843,26 @@ def _now() -> Any:
     return utc_now()
 
 
+def _hint(error: BaseException | None) -> str:
+    """What to do about a database failure, where the cause is a known fault."""
+    state = getattr(error, "sqlstate", None)
+    text = str(error).lower()
+    if state == "57014" and "statement timeout" in text:
+        return (
+            " (a statement ran or waited for a lock longer than the statement timeout: look for "
+            "another session holding locks on the journal's tables; to wait longer, set "
+            "EngineConfig.database_statement_timeout)"
+        )
+    if state in ("53100", "53200") or "disk is full" in text or "no space left" in text:
+        return (
+            " (the disk is full: free space where the journal lives; a running engine books "
+            "what it holds once the journal accepts writes again)"
+        )
+    if state == "25006" or "readonly" in text or "read-only" in text:
+        return " (the journal is read-only: give orderlane write access to it)"
+    return ""
+
+
 def _translate(error: BaseException) -> BaseException:
     if isinstance(error, sa.exc.IntegrityError):
         message = str(error.orig).lower()
@@ -731,7 +870,8 @@ def _translate(error: BaseException) -> BaseException:
             return SignalTakenError("an order with this signal id is already stored")
         return JournalError(f"the journal refused a change: {error.orig}")
     if isinstance(error, sa.exc.DBAPIError):  # operational, programming, data errors alike
-        return JournalError(f"the journal database failed: {error.orig}")
+        hint = _hint(error.orig)
+        return JournalError(f"the journal database failed: {error.orig}{hint}")
     if isinstance(error, sa.exc.StatementError) and isinstance(error.orig, (TypeError, ValueError)):
         # A value the column types refuse (a float as money, a naive datetime): the caller's
         # mistake, reported as itself rather than wrapped in the SQL statement that carried it.

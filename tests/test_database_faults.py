@@ -1,0 +1,163 @@
+"""Database faults: a journal that is not there, a server that never answers, a lock held for
+too long. Each is an error that says what happened and what to do, and nothing is sent on it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from orderlane import Engine, EngineConfig, FakeClock, Signal
+from orderlane.cli import app
+from orderlane.errors import ConfigurationError, JournalError
+from orderlane.journal.reader import JournalReader
+from orderlane_mock import MockVenue
+
+BUY = Signal("005930", "BUY", 10)
+#: Real seconds a test gives an operation that must end on its own (a hang fails the test).
+PATIENCE = 60.0
+
+
+def open_engine(url: str, venue: MockVenue, **config: object) -> Engine:
+    return Engine(
+        "mock",
+        adapter_options={"venue": venue},
+        database_url=url,
+        clock=FakeClock(),
+        config=EngineConfig(load_entry_point_plugins=False, **config),  # type: ignore[arg-type]
+    )
+
+
+def tables(url: str) -> list[str]:
+    engine = sa.create_engine(sa.engine.make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        return sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------ a journal that is not there
+
+
+async def test_an_engine_told_not_to_create_a_journal_refuses_a_missing_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "typo" / "journal.db"
+    venue = MockVenue()
+    engine = open_engine(f"sqlite:///{path}", venue, create_journal=False)
+    with pytest.raises(JournalError, match=f"there is no journal at {path}"):
+        await engine.start()
+    assert not (tmp_path / "typo").exists()
+
+    # A file that is there but holds no journal is refused too, and stays as it was.
+    path.parent.mkdir()
+    sqlite_file = sa.create_engine(f"sqlite:///{path}")
+    with sqlite_file.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE notes (text TEXT)"))
+    sqlite_file.dispose()
+    engine = open_engine(f"sqlite:///{path}", venue, create_journal=False)
+    with pytest.raises(JournalError, match="holds no orderlane journal"):
+        await engine.start()
+    with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+        assert sa.inspect(conn).get_table_names() == ["notes"]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlcipher:///x.db"])
+def test_a_journal_that_would_vanish_or_not_be_encrypted_is_refused_by_the_library(
+    url: str,
+) -> None:
+    with pytest.raises(ConfigurationError, match="in-memory|pysqlcipher"):
+        Engine("mock", database_url=url)
+    with pytest.raises(ConfigurationError, match="in-memory|pysqlcipher"):
+        JournalReader(url)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("recover",),
+        ("resolve", "00000000-0000-0000-0000-000000000000", "--absent"),
+        ("orders",),
+        ("positions",),
+    ],
+)
+def test_settling_or_reading_an_empty_postgresql_database_is_an_error_and_creates_nothing(
+    fresh_postgres_url: str, command: tuple[str, ...]
+) -> None:
+    result = CliRunner().invoke(app, [*command, "--database-url", fresh_postgres_url])
+    assert result.exit_code == 1, result.output
+    assert "holds no orderlane journal" in " ".join(result.stderr.split())
+    assert tables(fresh_postgres_url) == []
+
+
+# ------------------------------------------------------------------ a server that never answers
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that accepts connections (the kernel completes the handshake)
+    and never answers a byte."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_a_postgresql_server_that_never_answers_fails_the_start_instead_of_hanging() -> None:
+    venue = MockVenue()
+    with silent_server() as port:
+        url = f"postgresql://orderlane:secret@127.0.0.1:{port}/journal"
+        engine = open_engine(url, venue, database_connect_timeout=2)
+        with pytest.raises(ConfigurationError) as refused:
+            await asyncio.wait_for(engine.start(), PATIENCE)
+    message = str(refused.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "no answer within 2 s (connect timeout)" in message
+    assert "connect_timeout=SECONDS" in message
+    assert "secret" not in message
+    assert venue.requests == []
+
+
+@pytest.mark.parametrize("command", ["recover", "orders"])  # through an engine, the reader
+def test_the_cli_on_a_server_that_never_answers_exits_with_a_message(command: str) -> None:
+    # (Before connect timeouts, psycopg waited 130 s for each attempt.)
+    with silent_server() as port:
+        url = f"postgresql://orderlane@127.0.0.1:{port}/journal?connect_timeout=2"
+        result = CliRunner().invoke(app, [command, "--database-url", url])
+    assert result.exit_code == 1, result.output
+    assert "no answer within 2 s" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.postgres
+async def test_a_write_blocked_by_another_sessions_lock_fails_after_the_statement_timeout(
+    fresh_postgres_url: str,
+) -> None:
+    venue = MockVenue()
+    engine = open_engine(fresh_postgres_url, venue, database_statement_timeout=1)
+    await engine.start()
+    other = sa.create_engine(sa.engine.make_url(fresh_postgres_url))
+    try:
+        with other.connect() as conn, conn.begin():
+            conn.execute(sa.text("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"))
+            with pytest.raises(JournalError) as refused:
+                await asyncio.wait_for(engine.execute(BUY), PATIENCE)
+        message = str(refused.value)
+        assert "statement timeout" in message
+        assert "EngineConfig.database_statement_timeout" in message
+        assert venue.places == []  # nothing was sent on an order that was never stored
+        # The lock is gone: the journal takes writes again.
+        assert (await engine.execute(BUY)).status.value == "FILLED"
+    finally:
+        other.dispose()
+        await engine.close()
