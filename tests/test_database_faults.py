@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from orderlane import Engine, EngineConfig, FakeClock, Signal
 from orderlane.cli import app
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.journal.reader import JournalReader
+from orderlane.journal.sql import JournalFileLostError
 from orderlane_mock import MockVenue
 
 BUY = Signal("005930", "BUY", 10)
@@ -72,9 +75,9 @@ async def test_an_engine_told_not_to_create_a_journal_refuses_a_missing_one(
 def test_a_journal_that_would_vanish_or_not_be_encrypted_is_refused_by_the_library(
     url: str,
 ) -> None:
-    with pytest.raises(ConfigurationError, match="in-memory|pysqlcipher"):
+    with pytest.raises(ConfigurationError, match=r"in-memory|pysqlcipher"):
         Engine("mock", database_url=url)
-    with pytest.raises(ConfigurationError, match="in-memory|pysqlcipher"):
+    with pytest.raises(ConfigurationError, match=r"in-memory|pysqlcipher"):
         JournalReader(url)
 
 
@@ -161,3 +164,62 @@ async def test_a_write_blocked_by_another_sessions_lock_fails_after_the_statemen
     finally:
         other.dispose()
         await engine.close()
+
+
+# ------------------------------------------------------------------ the journal file goes
+
+
+async def make_another_journal(path: Path) -> None:
+    engine = open_engine(f"sqlite:///{path}", MockVenue())
+    await engine.start()
+    try:
+        await engine.execute(Signal("000660", "BUY", 1))
+    finally:
+        await engine.close()
+
+
+@pytest.mark.parametrize("fault", ["directory deleted", "file moved", "file replaced"])
+async def test_a_journal_file_that_goes_mid_run_stops_every_send_loudly(
+    tmp_path: Path, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "journal"
+    path = directory / "journal.db"
+    venue = MockVenue()
+    engine = open_engine(f"sqlite:///{path}", venue)
+    await engine.start()
+    try:
+        assert (await engine.execute(BUY)).status.value == "FILLED"
+        if fault == "directory deleted":
+            shutil.rmtree(directory)
+        elif fault == "file moved":
+            path.rename(tmp_path / "elsewhere.db")
+        else:
+            await make_another_journal(tmp_path / "other.db")
+            os.replace(tmp_path / "other.db", path)
+        for _ in range(3):  # every later order is refused, not only the first
+            with pytest.raises(JournalError, match="while this engine had it open") as lost:
+                await engine.execute(BUY)
+            message = str(lost.value)
+            assert str(path) in message
+            assert "nothing more is sent" in message
+            assert "check them at the broker" in message
+        assert len(venue.places) == 1  # the venue's record: nothing was sent after the fault
+        assert isinstance(lost.value, JournalFileLostError)
+        with pytest.raises(JournalFileLostError):
+            await engine.orders()  # what the lost file says is no journal's any more
+        assert any(
+            record.levelname == "CRITICAL" and str(path) in record.getMessage()
+            for record in caplog.records
+        )
+    finally:
+        await engine.close()
+    if fault == "file replaced":
+        # The file now at the path is the other journal, untouched by this engine: the lost
+        # journal's write-ahead log was moved out of its way (SQLite would apply it to it).
+        assert [p.name for p in directory.glob("journal.db-wal.lost-*")] != []
+        reopened = open_engine(f"sqlite:///{path}", MockVenue())
+        await reopened.start()
+        try:
+            assert [order.symbol for order in await reopened.orders()] == ["000660"]
+        finally:
+            await reopened.close()

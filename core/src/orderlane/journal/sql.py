@@ -65,6 +65,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConcurrentUpdateError",
     "InstrumentHeldError",
+    "JournalFileLostError",
     "SignalTakenError",
     "SqlJournal",
     "cannot_connect",
@@ -84,6 +85,60 @@ DEFAULT_STATEMENT_TIMEOUT = 60.0
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 _OPEN = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
+
+
+class JournalFileLostError(JournalError):
+    """The SQLite file the journal opened is no longer the one at its path (deleted, moved or
+    replaced): its writes would reach a file nobody can read any more, so the journal refuses
+    every change from then on and nothing more is sent."""
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+@attrs.define
+class _JournalFile:
+    """The SQLite file a journal opened, known by device and inode, and its write-ahead log."""
+
+    path: str
+    main: tuple[int, int] | None
+    wal: tuple[int, int] | None = None
+
+    @classmethod
+    def opened(cls, path: str) -> _JournalFile:
+        return cls(path, _file_id(path), _file_id(f"{path}-wal"))
+
+    def problem(self) -> str | None:
+        """What became of the file, if it is no longer the one opened; None while it is."""
+        now = _file_id(self.path)
+        if now is None:
+            return "is gone (deleted or moved, or its directory was)"
+        if now != self.main:
+            return REPLACED
+        wal = _file_id(f"{self.path}-wal")
+        if self.wal is None:
+            self.wal = wal  # SQLite makes the log at the first write; it stays while we are open
+        elif wal != self.wal:
+            return "lost its write-ahead log (the -wal file was deleted or replaced)"
+        return None
+
+    def set_log_aside(self, suffix: str) -> str | None:
+        """Move this journal's write-ahead log away from a path where another file now stands
+        (SQLite would apply its pages to that file, corrupting it); returns where it went."""
+        wal = f"{self.path}-wal"
+        if self.wal is None or _file_id(wal) != self.wal:
+            return None
+        aside = f"{wal}.{suffix}"
+        os.replace(wal, aside)
+        return aside
+
+
+REPLACED = "was replaced by another file"
 
 
 def resolve_database_url(url: str | None = None) -> str:
@@ -307,6 +362,10 @@ class SqlJournal:
         #: This journal's engine session: every order it writes is marked with it, and its
         #: heartbeat tells other engines on the database that those orders are in good hands.
         self.engine_id = str(uuid.uuid4())
+        #: Writer thread only: the SQLite file opened, checked around every write transaction,
+        #: and the error every call gets once it is no longer the file at the journal's path.
+        self._file: _JournalFile | None = None
+        self._lost: JournalFileLostError | None = None
 
     def __repr__(self) -> str:
         return f"SqlJournal({safe_url(self.url)!r})"
@@ -406,6 +465,9 @@ class SqlJournal:
                 cannot_connect(self.url, error, self._connect_timeout)
             ) from None
         self._engine, self._conn = engine, conn
+        if url.get_backend_name() == "sqlite":
+            assert url.database is not None
+            self._file = _JournalFile.opened(os.path.abspath(url.database))
         if not self._create:
             with conn.begin():
                 current = MigrationContext.configure(conn).get_current_revision()
@@ -462,6 +524,8 @@ class SqlJournal:
 
     def _run_read(self, item: _Work) -> None:
         try:
+            if self._lost is not None:
+                raise self._lost
             if self._conn is None:
                 result = item.fn(None)  # type: ignore[arg-type]
             else:
@@ -477,6 +541,9 @@ class SqlJournal:
             self._deliver([(item, result, None)])
 
     def _run_writes(self, batch: list[_Work]) -> None:
+        if self._lost is not None:  # the file is checked after each commit (_durable)
+            self._deliver([(item, None, self._lost) for item in batch])
+            return
         assert self._conn is not None
         conn = self._conn
         if len(batch) > 1:
@@ -489,7 +556,7 @@ class SqlJournal:
                 log.debug("group commit of %d changes failed; committing one by one", len(batch))
             else:
                 self.commits += 1
-                self._deliver(grouped)
+                self._deliver(self._durable(grouped))
                 return
             finally:
                 self._group = None
@@ -509,7 +576,62 @@ class SqlJournal:
                 outcomes.append((item, result, None))
             finally:
                 self._group = None
-        self._deliver(outcomes)
+        self._deliver(self._durable(outcomes))
+
+    def _check_file(self) -> None:
+        """Raise :class:`JournalFileLostError` if the SQLite file opened is no longer the one at
+        the journal's path (a write to it would reach a file nobody can read any more)."""
+        if self._lost is not None:
+            raise self._lost
+        if self._file is None:
+            return
+        problem = self._file.problem()
+        if problem is None:
+            return
+        path = self._file.path
+        self._lost = JournalFileLostError(
+            f"the journal file {path} {problem} while this engine had it open: its writes no "
+            "longer reach the journal at that path, so nothing more is sent or booked. Stop "
+            f"this engine, restore the journal at {path} (or point --database-url / "
+            "ORDERLANE_DATABASE_URL at where it is now) and start again: recovery then settles "
+            "the orders it holds. Orders in flight when the file went may be at the broker "
+            "without being in any journal: check them at the broker."
+        )
+        log.critical("%s", self._lost)
+        self._abandon(replaced=problem == REPLACED)
+        raise self._lost
+
+    def _abandon(self, *, replaced: bool) -> None:
+        """Let go of a lost file at once: close the connection (no later call uses it), and if
+        another file now stands at the path, move this journal's write-ahead log out of its way
+        so that nobody opening that file gets the lost journal's pages applied to it."""
+        assert self._file is not None
+        self._shutdown()
+        if not replaced:
+            return  # a moved journal keeps its log beside it, for when it is put back
+        try:
+            aside = self._file.set_log_aside(f"lost-{self.engine_id[:8]}")
+        except OSError as error:  # pragma: no cover - a directory we cannot write to
+            log.error("could not move the lost journal's write-ahead log aside: %s", error)
+            return
+        if aside is not None:
+            log.warning(
+                "moved the lost journal's write-ahead log to %s, so that it is never applied to "
+                "the file now at %s (it holds the lost journal's last commits)",
+                aside,
+                self._file.path,
+            )
+
+    def _durable(
+        self, outcomes: list[tuple[_Work, Any, BaseException | None]]
+    ) -> list[tuple[_Work, Any, BaseException | None]]:
+        """``outcomes`` as they stand once the file is checked again after the commit: a commit
+        that reached a file no longer at the journal's path is not durable, and fails."""
+        try:
+            self._check_file()
+        except JournalFileLostError as lost:
+            return [(item, None, lost) for item, _result, _error in outcomes]
+        return outcomes
 
     @staticmethod
     def _run_in_group(conn: sa.Connection, item: _Work) -> tuple[_Work, Any, BaseException | None]:
