@@ -8,18 +8,20 @@ import contextlib
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from orderlane import Engine, EngineConfig, FakeClock, Signal
+from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Signal
 from orderlane.cli import app
 from orderlane.errors import ConfigurationError, JournalError
+from orderlane.events import RetryScheduled
+from orderlane.journal import JournalFileLostError, Transition
 from orderlane.journal.reader import JournalReader
-from orderlane.journal.sql import JournalFileLostError
+from orderlane.retry import Operation
 from orderlane_mock import MockVenue
 
 BUY = Signal("005930", "BUY", 10)
@@ -223,3 +225,129 @@ async def test_a_journal_file_that_goes_mid_run_stops_every_send_loudly(
             assert [order.symbol for order in await reopened.orders()] == ["000660"]
         finally:
             await reopened.close()
+
+
+# ------------------------------------------------------------------ the journal refuses writes
+
+
+async def _sqlite(engine: Engine, statement: str) -> object:
+    """Run a statement on the journal's own SQLite connection (a PRAGMA is per connection)."""
+    journal = engine.journal  # (the limit lives on that connection only)
+    return await journal._submit(lambda conn: conn.exec_driver_sql(statement).scalar(), write=False)
+
+
+async def _fill(engine: Engine, size: int) -> JournalError:
+    """Record events of ``size`` until the journal refuses one; returns its error."""
+    filler = RetryScheduled(None, Operation.STATUS, 1, 0.0, "x" * size)
+    for _ in range(10_000):
+        try:
+            await engine.journal.record(Transition(order=None, events=(filler,)))
+        except JournalError as full:
+            return full
+    raise AssertionError("the journal never filled up")  # pragma: no cover
+
+
+@contextlib.asynccontextmanager
+async def journal_refusing_writes(engine: Engine, url: str) -> AsyncIterator[None]:
+    """The journal refuses every change until the block ends, as it does when the disk is full.
+
+    SQLite: the database may not grow (``max_page_count``, SQLITE_FULL: "database or disk is
+    full", what a full disk gives) and the room left in its pages is used up by the journal's
+    own event rows. PostgreSQL: another session holds a lock that every change needs, and each
+    change fails after the statement timeout. Reads go on in both.
+    """
+    if url.startswith("sqlite"):
+        pages = await _sqlite(engine, "PRAGMA page_count")
+        await _sqlite(engine, f"PRAGMA max_page_count = {pages}")
+        for size in (2000, 200, 20, 0):  # fill what room is left, down to the last bytes
+            full = await _fill(engine, size)
+            assert "database or disk is full" in str(full)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(JournalError):  # (unless the engine closed meanwhile)
+                await _sqlite(engine, "PRAGMA max_page_count = 1073741823")
+        return
+    other = sa.create_engine(sa.engine.make_url(url))
+    try:
+        with other.connect() as conn, conn.begin():
+            conn.execute(sa.text("LOCK TABLE order_events IN EXCLUSIVE MODE"))
+            yield
+    finally:
+        other.dispose()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(int(PATIENCE / 0.001)):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise TimeoutError("the engine did not get there in time")
+
+
+async def test_orders_filled_while_the_journal_refused_writes_are_booked_once_it_accepts_them(
+    database_url: str,
+) -> None:
+    venue = MockVenue()
+    engine = open_engine(database_url, venue, database_statement_timeout=0.5)
+    await engine.start()
+    try:
+        await engine.execute(BUY)
+        symbols = ["000660", "035420", "051910"]
+        for _ in symbols:
+            venue.delay_answer_next()
+        sends = [asyncio.ensure_future(engine.execute(Signal(s, "BUY", 3))) for s in symbols]
+        await until(lambda: len(venue.places) == 1 + len(symbols))  # all SUBMITTING, all sent
+        async with journal_refusing_writes(engine, database_url):
+            venue.release_answers()  # the venue filled them all; the answers come back now
+            returned = await asyncio.wait_for(asyncio.gather(*sends), PATIENCE)
+            # Each caller gets its order as last stored, never an error it might resend on.
+            assert [order.status for order in returned] == [OrderStatus.SUBMITTING] * 3
+            assert sorted(engine.tracker.stranded) == sorted(order.id for order in returned)
+            await engine.tracker.poll_once()  # still refused: nothing changes, nothing is lost
+            assert sorted(engine.tracker.stranded) == sorted(order.id for order in returned)
+            # A new order cannot be stored, so it is refused and never sent.
+            with pytest.raises(JournalError):
+                await asyncio.wait_for(engine.execute(Signal("005380", "BUY", 1)), PATIENCE)
+            assert len(venue.places) == 4
+        await engine.tracker.poll_once()  # the journal takes writes again: no restart needed
+        assert engine.tracker.stranded == []
+        for order, symbol in zip(returned, symbols, strict=True):
+            stored = await engine.get_order(order.id)
+            assert stored is not None
+            assert (stored.status, stored.filled_quantity) == (OrderStatus.FILLED, 3)
+            assert (await engine.position(symbol)).quantity == 3
+        assert len(venue.places) == 4  # nothing was sent twice
+    finally:
+        await engine.close()
+
+
+async def test_an_engine_closed_before_the_journal_took_writes_again_leaves_them_to_recovery(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    venue = MockVenue()
+    engine = open_engine(database_url, venue, database_statement_timeout=0.5)
+    await engine.start()
+    await engine.execute(BUY)
+    venue.delay_answer_next()
+    send = asyncio.ensure_future(engine.execute(Signal("000660", "BUY", 3)))
+    await until(lambda: len(venue.places) == 2)
+    async with journal_refusing_writes(engine, database_url):
+        venue.release_answers()
+        order = await asyncio.wait_for(send, PATIENCE)
+        assert order.status is OrderStatus.SUBMITTING
+        await engine.close()  # a last try fails too: the log names the order
+    assert any(
+        order.id in record.getMessage() and "orderlane recover" in record.getMessage()
+        for record in caplog.records
+    )
+    # The next engine on the journal finds the order at the broker and books it.
+    restarted = open_engine(database_url, venue)
+    await restarted.start()
+    try:
+        stored = await restarted.get_order(order.id)
+        assert stored is not None
+        assert (stored.status, stored.filled_quantity) == (OrderStatus.FILLED, 3)
+        assert len(venue.places) == 2
+    finally:
+        await restarted.close()

@@ -266,6 +266,9 @@ class Engine:
         try:
             await self.tracker.stop()
             await self.executor.stop()
+            # Sends whose outcome the journal refused: a last try, then say which are left.
+            await self.tracker.settle_stranded()
+            self.tracker.report_stranded()
             await self.broker.stop()
         finally:
             self._release_limiter()
@@ -328,8 +331,12 @@ class Engine:
 
         Returns the order in whatever state the broker left it (FILLED, SUBMITTED, REJECTED,
         FAILED, UNKNOWN...). Raises only for an invalid signal, a veto, a signal id reused with
-        other fields, or a configuration error. Cancelling the call (``asyncio.wait_for``) ends
-        only the caller's wait: the engine still finishes the send and books the answer.
+        other fields, a configuration error, or a journal that refused a write before anything
+        was sent (:class:`~orderlane.errors.JournalError`). An order sent while the journal
+        refuses writes (a full disk) is returned as last stored (SUBMITTING); the engine books
+        the broker's answer once the journal takes writes again. Cancelling the call
+        (``asyncio.wait_for``) ends only the caller's wait: the engine still finishes the send
+        and books the answer.
         """
         self._require_started()
         if not isinstance(signal, Signal):

@@ -25,8 +25,10 @@
 
 ``engine.execute(signal)`` returns an ``Order`` for every broker outcome; it raises only
 ``InvalidSignalError``, ``OrderVetoedError``, ``DuplicateSignalError`` and ``ConfigurationError``,
-and ``JournalError`` when the database itself fails (the order is then left as last committed,
-for recovery to settle with the broker).
+and ``JournalError`` when the database refuses a write before anything was sent (the engine
+ends that order once the journal takes writes again). An order that went to the broker is
+returned as last stored instead, and the engine books the broker's answer once the journal takes
+writes again.
 Broker errors are raised by adapters and decided on by the engine's retry classification: a
 rejection ends the order REJECTED, connection and rate-limit errors are retried, and anything
 after which the broker may hold the order makes it UNKNOWN until the broker is asked.

@@ -37,6 +37,7 @@ from orderlane.contract import (
 )
 from orderlane.errors import (
     DuplicateSignalError,
+    JournalError,
     OrderRejectedError,
     OrderRetryExhaustedError,
     OrderVetoedError,
@@ -54,6 +55,7 @@ from orderlane.events import (
 from orderlane.journal import (
     ConcurrentUpdateError,
     InstrumentHeldError,
+    JournalFileLostError,
     SignalTakenError,
     Transition,
 )
@@ -71,7 +73,7 @@ from orderlane.retry import run_with_retry
 if TYPE_CHECKING:
     from orderlane.engine import Engine
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "UnbookedAnswerError"]
 
 log = logging.getLogger("orderlane.executor")
 T = TypeVar("T")
@@ -109,6 +111,31 @@ class _Superseded(Exception):
     def __init__(self, order: Order) -> None:
         super().__init__(f"order {order.id} is {order.status.value} elsewhere")
         self.order = order
+
+
+@attrs.define
+class _Send:
+    """What one send series learnt, for when the journal refuses to store where it ended."""
+
+    #: An attempt may have reached the broker, and the broker has not said otherwise.
+    maybe_sent: bool = False
+    #: The broker's answer, until it is stored.
+    answer: OrderSnapshot | None = None
+    #: The end the series was storing when the broker surely holds nothing (REJECTED...).
+    ending: tuple[OrderStatus, str] | None = None
+
+
+class UnbookedAnswerError(JournalError):
+    """The broker answered about an order it holds and the journal refused to store it (nor
+    could it mark the order UNKNOWN): the answer rides on this error to whoever books it."""
+
+    def __init__(self, order: Order, snapshot: OrderSnapshot, refused: JournalError) -> None:
+        super().__init__(
+            f"order {order.id}: the broker's answer ({snapshot.status.value}, broker order "
+            f"{snapshot.broker_order_id or '-'}) is not stored: {refused}"
+        )
+        self.order = order
+        self.snapshot = snapshot
 
 
 class _NotSent(Exception):
@@ -399,8 +426,8 @@ class Executor:
         the broker's capabilities."""
         if isinstance(error, _RetryAfterAbsent):
             return ErrorClass.RETRYABLE
-        if isinstance(error, (_NotSent, _Superseded)):
-            return ErrorClass.FINAL
+        if isinstance(error, (_NotSent, _Superseded, JournalError)):
+            return ErrorClass.FINAL  # (a refused write is never a reason to send again)
         result = self.classify_raw(operation, error) if raw is None else raw
         if (
             result is ErrorClass.AMBIGUOUS
@@ -421,6 +448,49 @@ class Executor:
     async def submit(self, order: Order) -> Order:
         """Send a committed CREATED (or UNKNOWN, confirmed absent) order; book the answer.
 
+        If the journal refuses a write on the way (a full disk, a lock held too long), what the
+        series learnt is handed to the tracker, which stores it once the journal accepts writes
+        again: the broker's answer is booked, an order the broker may hold goes UNKNOWN and is
+        looked up, one it surely does not hold ends as the broker's answer decided (or FAILED
+        "not sent"). An order that may be at the broker is returned as last stored; for one
+        that is surely not, the journal's error is raised. A journal whose file is gone
+        (:class:`JournalFileLostError`) never comes back: its error is raised as it is.
+        """
+        send = _Send()
+        try:
+            return await self._submit(order, send)
+        except JournalFileLostError:
+            raise
+        except JournalError as refused:
+            if isinstance(refused, UnbookedAnswerError):
+                send.answer = refused.snapshot
+            at_broker = send.maybe_sent or send.answer is not None
+            self._engine.tracker.strand(
+                order.id,
+                answer=send.answer,
+                at_broker=at_broker,
+                ending=None if at_broker else send.ending,
+            )
+            if not at_broker:
+                log.error(
+                    "Order %s was not sent; the journal refused to store that (%s). It is "
+                    "ended once the journal accepts writes again",
+                    order.id,
+                    describe_error(refused),
+                )
+                raise
+            log.error(
+                "Order %s went to the broker, but the journal refused to store what happened "
+                "(%s). The engine keeps the broker's answer and books it once the journal "
+                "accepts writes again; do not send the order again",
+                order.id,
+                describe_error(refused),
+            )
+            return await self._engine.journal.get_order(order.id) or order
+
+    async def _submit(self, order: Order, send: _Send) -> Order:
+        """:meth:`submit`'s series; ``send`` notes what the broker may hold and answered.
+
         Once any attempt of the series may have reached the broker (an ambiguous failure), no
         exit of the series ends the order on a guess: a rejection of a later attempt (a broker
         refusing a resent client order id as a duplicate), a final error, exhausted attempts and
@@ -429,11 +499,9 @@ class Executor:
         """
         config = self.retry_config(Operation.PLACE)
         current = order
-        # Whether an attempt may have reached the broker and the broker has not said otherwise.
-        maybe_sent = False
 
         async def attempt(number: int) -> Order:
-            nonlocal current, maybe_sent
+            nonlocal current
             if number > 1 or current.status is not OrderStatus.SUBMITTING:
                 current = await self._submitting_when_free(current)
                 if current.status is not OrderStatus.SUBMITTING:
@@ -445,18 +513,20 @@ class Executor:
             except Exception as error:
                 raw = self.classify_raw(Operation.PLACE, error)
                 if raw is ErrorClass.AMBIGUOUS:
-                    maybe_sent = True
+                    send.maybe_sent = True
                 kind = self.classify(Operation.PLACE, error, raw)
                 if kind is ErrorClass.AMBIGUOUS:
                     try:
                         current = await self.settle_unknown(current, error)
                     except _RetryAfterAbsent as absent:
                         current = absent.order
-                        maybe_sent = False  # the broker confirmed it holds nothing
+                        send.maybe_sent = False  # the broker confirmed it holds nothing
                         raise
                     return current
                 raise
+            send.answer = snapshot
             current = await self.book_answer(current, snapshot)
+            send.answer = None
             return current
 
         async def on_retry(number: int, delay: float, error: BaseException) -> None:
@@ -469,7 +539,7 @@ class Executor:
             also: Callable[[Order], Iterable[Event]] | None = None,
         ) -> Order:
             nonlocal current
-            if maybe_sent:
+            if send.maybe_sent:
                 # An attempt may have reached the broker: ask it before any terminal state.
                 if current.status is not OrderStatus.UNKNOWN:
                     current = await self.move(
@@ -483,6 +553,8 @@ class Executor:
                 if isinstance(found, CannotTell):
                     log.warning("Order %s stays UNKNOWN: %s", current.id, found.reason)
                     return current
+            else:
+                send.ending = (status, reason)
             return await self.move(current, status, reason=reason, also=also)
 
         try:
@@ -526,6 +598,8 @@ class Executor:
             return await end(OrderStatus.REJECTED, reason)
         except asyncio.CancelledError:
             raise
+        except JournalError:
+            raise  # a write was refused, not the order: submit hands it to the tracker
         except Exception as error:
             log.error("Order %s failed: %s", current.id, describe_error(error))
             return await end(OrderStatus.FAILED, describe_error(error))
@@ -672,19 +746,27 @@ class Executor:
         """Book what the broker answered about an order it holds (a place answer, a lookup).
 
         If that fails, the broker still holds the order: it stays UNKNOWN with the broker's id,
-        for the tracker to settle by status. It is never marked FAILED on a guess.
+        for the tracker to settle by status. It is never marked FAILED on a guess. If the
+        journal refuses writes (a full disk), :class:`UnbookedAnswerError` carries the answer
+        on to whoever books it later.
         """
         try:
             return await self.apply_snapshot(order, snapshot)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, JournalFileLostError):
             raise
-        except Exception as error:
-            log.error(
-                "Order %s: the broker's answer could not be booked (%s); UNKNOWN until its "
-                "status settles it",
-                order.id,
-                describe_error(error),
-            )
+        except JournalError as refused:
+            if not isinstance(refused, ConcurrentUpdateError):
+                raise UnbookedAnswerError(order, snapshot, refused) from refused
+            error: Exception = refused
+        except Exception as failed:
+            error = failed
+        log.error(
+            "Order %s: the broker's answer could not be booked (%s); UNKNOWN until its "
+            "status settles it",
+            order.id,
+            describe_error(error),
+        )
+        try:
             stored = await self._engine.journal.get_order(order.id) or order
             if stored.is_terminal or OrderStatus.UNKNOWN not in (
                 TRANSITIONS[stored.status] | {stored.status}
@@ -696,6 +778,10 @@ class Executor:
                 broker_order_id=stored.broker_order_id or snapshot.broker_order_id,
                 reason=f"answer not booked: {describe_error(error)}",
             )
+        except JournalFileLostError:
+            raise
+        except JournalError as refused:
+            raise UnbookedAnswerError(order, snapshot, refused) from refused
 
     async def _retry_scheduled(
         self,

@@ -8,6 +8,10 @@ the tracker books them as they come and polls only to close gaps: once at start,
 stream reports a gap, and at a slow safety interval. Pushed and polled snapshots go through the
 same deduplicating fill logic, so a fill seen both ways counts once.
 
+An order whose send ended while the journal refused writes (a full disk) is held here as well,
+with the broker's answer when there is one, and each cycle tries to store its outcome: once the
+journal accepts writes again it is booked without a restart.
+
 Only open orders are held in memory; an order leaves as soon as it ends, here or in another
 engine on the journal (each cycle first reloads the copies that another engine or an operator
 wrote). An order that ended with quantity left at the broker (FAILED on timeout, CANCELLED) stays
@@ -31,7 +35,11 @@ from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from orderlane.contract import CancelAccepted, Operation, StreamGap
+from orderlane.errors import JournalError
+from orderlane.journal import JournalFileLostError
 from orderlane.model import Order, OrderSnapshot, OrderStatus
 
 if TYPE_CHECKING:
@@ -59,6 +67,20 @@ _BATCH_LOOKUP = "batch-lookup"
 _RECENTLY_ENDED = 4096
 
 
+@attrs.define
+class _Stranded:
+    """An order whose send ended while the journal refused writes: what is known of it."""
+
+    #: The broker's answer, not stored yet.
+    answer: OrderSnapshot | None
+    #: The broker may hold the order.
+    at_broker: bool
+    #: The end the broker's answer decided, when it surely holds nothing (REJECTED...).
+    ending: tuple[OrderStatus, str] | None
+    #: The journal's refusal was logged once already.
+    told: bool = False
+
+
 class OrderTracker:
     """Follows the engine's open orders; see the module docstring."""
 
@@ -76,6 +98,8 @@ class OrderTracker:
         self._work: dict[str, asyncio.Task[None]] = {}
         #: Orders whose status answer waits for their lock, to be booked once it is free.
         self._deferred: set[str] = set()
+        #: Orders whose send ended while the journal refused writes, by order id.
+        self._stranded: dict[str, _Stranded] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self.push_active = False
@@ -89,6 +113,11 @@ class OrderTracker:
     def orders(self) -> list[Order]:
         """The open orders being followed, as last committed."""
         return list(self._open.values())
+
+    @property
+    def stranded(self) -> list[str]:
+        """Ids of the orders whose outcome waits for the journal to accept writes again."""
+        return list(self._stranded)
 
     @property
     def watched(self) -> list[Order]:
@@ -227,6 +256,83 @@ class OrderTracker:
 
         task.add_done_callback(done)
 
+    # ---------------------------------------------------------------- stranded sends
+
+    def strand(
+        self,
+        order_id: str,
+        *,
+        answer: OrderSnapshot | None,
+        at_broker: bool,
+        ending: tuple[OrderStatus, str] | None = None,
+    ) -> None:
+        """Hold an order whose send ended while the journal refused writes, until its outcome
+        is stored: the broker's ``answer``, else UNKNOWN (looked up) if the broker may hold it
+        (``at_broker``), else ``ending`` or FAILED "not sent"."""
+        self._stranded[order_id] = _Stranded(answer, at_broker, ending)
+
+    async def settle_stranded(self) -> None:
+        """Store what is known of each stranded order, now that the journal may take writes;
+        those it still refuses stay for the next cycle."""
+        for order_id, stranded in list(self._stranded.items()):
+            lock = self._engine.order_lock(order_id)
+            if lock.locked():
+                continue  # being written (a resolve by hand): the next cycle looks again
+            try:
+                async with lock:
+                    await self._settle_stranded(order_id, stranded)
+            except asyncio.CancelledError:
+                raise
+            except JournalFileLostError:
+                continue  # logged once when it was found; it never comes back
+            except JournalError as error:
+                if not stranded.told:
+                    stranded.told = True
+                    log.warning(
+                        "Order %s: its outcome still waits for the journal (%s)", order_id, error
+                    )
+                continue
+            except Exception:
+                log.exception("Order %s: storing its outcome failed", order_id)
+                continue
+            del self._stranded[order_id]
+
+    async def _settle_stranded(self, order_id: str, stranded: _Stranded) -> None:
+        from orderlane.recovery import NOT_SENT
+
+        executor = self._engine.executor
+        stored = await self._engine.journal.get_order(order_id)
+        if stored is None:
+            return  # its first commit never happened: nothing of it exists
+        if stored.status is OrderStatus.CREATED:
+            stored = await executor.move(
+                stored, OrderStatus.FAILED, reason=f"{NOT_SENT} (the journal refused the send)"
+            )
+        elif stranded.answer is not None:
+            stored = await executor.book_answer(stored, stranded.answer)
+        elif stored.status is OrderStatus.SUBMITTING:
+            if stranded.at_broker:
+                reason = "outcome unknown: the journal refused to store the send's outcome"
+                stored = await executor.move(stored, OrderStatus.UNKNOWN, reason=reason)
+            else:
+                status, reason = stranded.ending or (OrderStatus.FAILED, NOT_SENT)
+                stored = await executor.move(stored, status, reason=reason)
+        else:
+            self.observe(stored)  # moved on meanwhile (by hand, by another engine)
+        log.info("Order %s: its outcome is stored now (%s)", order_id, stored.status.value)
+
+    def report_stranded(self) -> None:
+        """Say which orders' outcome is not stored (the engine stops): recovery settles them
+        with the broker at the next start."""
+        for order_id in self._stranded:
+            log.error(
+                "Order %s: its outcome is not stored (the journal refused writes); the next "
+                "start of an engine on this journal, or orderlane recover, settles it with the "
+                "broker",
+                order_id,
+            )
+        self._stranded.clear()
+
     async def settle_work(self) -> None:
         """Wait until the per-order work started so far (timeouts, lookups) is done."""
         while self._work:
@@ -338,6 +444,8 @@ class OrderTracker:
         """
         self.cycles += 1
         engine = self._engine
+        if self._stranded:
+            await self.settle_stranded()
         await self._reload_copies()
         polled = [o for o in self._open.values() if o.broker_order_id and o.status in _POLLED]
         watched = self._due_watched() if statuses else []

@@ -26,6 +26,7 @@ __all__ = [
     "ConcurrentUpdateError",
     "InstrumentHeldError",
     "Journal",
+    "JournalFileLostError",
     "JournalRows",
     "PnLSummary",
     "SignalTakenError",
@@ -54,6 +55,12 @@ class InstrumentHeldError(JournalError):
     def __init__(self, message: str, *, held_by: str) -> None:
         super().__init__(message)
         self.held_by = held_by
+
+
+class JournalFileLostError(JournalError):
+    """The store the journal opened is no longer the one at its address (a SQLite file deleted,
+    moved or replaced while open): its writes would reach what nobody can read any more, so
+    every call raises this from then on and nothing more is sent."""
 
 
 # ---------------------------------------------------------------- values

@@ -38,6 +38,7 @@ from orderlane.journal import (
     Committed,
     ConcurrentUpdateError,
     InstrumentHeldError,
+    JournalFileLostError,
     JournalRows,
     PnLSummary,
     SignalTakenError,
@@ -65,7 +66,6 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConcurrentUpdateError",
     "InstrumentHeldError",
-    "JournalFileLostError",
     "SignalTakenError",
     "SqlJournal",
     "cannot_connect",
@@ -85,12 +85,6 @@ DEFAULT_STATEMENT_TIMEOUT = 60.0
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 _OPEN = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
-
-
-class JournalFileLostError(JournalError):
-    """The SQLite file the journal opened is no longer the one at its path (deleted, moved or
-    replaced): its writes would reach a file nobody can read any more, so the journal refuses
-    every change from then on and nothing more is sent."""
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
