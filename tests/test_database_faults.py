@@ -8,7 +8,7 @@ import contextlib
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from orderlane.journal import JournalFileLostError, Transition
 from orderlane.journal.reader import JournalReader
 from orderlane.retry import Operation
 from orderlane_mock import MockVenue
+from test_send_edges import until
 
 BUY = Signal("005930", "BUY", 10)
 #: Real seconds a test gives an operation that must end on its own (a hang fails the test).
@@ -275,14 +276,6 @@ async def journal_refusing_writes(engine: Engine, url: str) -> AsyncIterator[Non
             yield
     finally:
         other.dispose()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(int(PATIENCE / 0.001)):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    raise TimeoutError("the engine did not get there in time")
 
 
 async def test_orders_filled_while_the_journal_refused_writes_are_booked_once_it_accepts_them(
