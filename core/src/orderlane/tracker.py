@@ -274,28 +274,37 @@ class OrderTracker:
     async def settle_stranded(self) -> None:
         """Store what is known of each stranded order, now that the journal may take writes;
         those it still refuses stay for the next cycle."""
-        for order_id, stranded in list(self._stranded.items()):
-            lock = self._engine.order_lock(order_id)
-            if lock.locked():
-                continue  # being written (a resolve by hand): the next cycle looks again
-            try:
-                async with lock:
-                    await self._settle_stranded(order_id, stranded)
-            except asyncio.CancelledError:
-                raise
-            except JournalFileLostError:
-                continue  # logged once when it was found; it never comes back
-            except JournalError as error:
-                if not stranded.told:
-                    stranded.told = True
-                    log.warning(
-                        "Order %s: its outcome still waits for the journal (%s)", order_id, error
-                    )
-                continue
-            except Exception:
-                log.exception("Order %s: storing its outcome failed", order_id)
-                continue
-            del self._stranded[order_id]
+        await asyncio.gather(*(self._settle_one_stranded(key) for key in list(self._stranded)))
+
+    def _settle_stranded_due(self) -> None:
+        # Each in a task of its own: a write held up for a whole statement timeout (a lock on
+        # PostgreSQL) never holds up the cycle, and the orders' writes share group commits.
+        for order_id in list(self._stranded):
+            self._start_work(order_id, self._settle_one_stranded(order_id))
+
+    async def _settle_one_stranded(self, order_id: str) -> None:
+        stranded = self._stranded.get(order_id)
+        lock = self._engine.order_lock(order_id)
+        if stranded is None or lock.locked():
+            return  # settled meanwhile, or being written (a resolve by hand): looked at again
+        try:
+            async with lock:
+                await self._settle_stranded(order_id, stranded)
+        except asyncio.CancelledError:
+            raise
+        except JournalFileLostError:
+            return  # logged once when it was found; it never comes back
+        except JournalError as error:
+            if not stranded.told:
+                stranded.told = True
+                log.warning(
+                    "Order %s: its outcome still waits for the journal (%s)", order_id, error
+                )
+            return
+        except Exception:
+            log.exception("Order %s: storing its outcome failed", order_id)
+            return
+        self._stranded.pop(order_id, None)
 
     async def _settle_stranded(self, order_id: str, stranded: _Stranded) -> None:
         from orderlane.recovery import NOT_SENT
@@ -444,8 +453,7 @@ class OrderTracker:
         """
         self.cycles += 1
         engine = self._engine
-        if self._stranded:
-            await self.settle_stranded()
+        self._settle_stranded_due()
         await self._reload_copies()
         polled = [o for o in self._open.values() if o.broker_order_id and o.status in _POLLED]
         watched = self._due_watched() if statuses else []
