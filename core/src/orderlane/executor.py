@@ -81,6 +81,8 @@ _REAPPLY_ATTEMPTS = 5
 #: The reason of an order ended for staying open too long (and of one whose timeout cancel is
 #: not confirmed yet, which is UNKNOWN with this prefix until the broker settles it).
 TIMEOUT_REASON = "timeout"
+#: The reason of an order ended without having been sent (the broker never had it).
+NOT_SENT = "not sent"
 
 
 class _RetryAfterAbsent(Exception):

@@ -24,6 +24,7 @@ import attrs
 
 from orderlane.clock import wall_now
 from orderlane.contract import Absent, Found, LookupResult
+from orderlane.executor import NOT_SENT
 from orderlane.model import Order, OrderStatus
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ __all__ = ["Recovery", "RecoveryChange"]
 
 log = logging.getLogger("orderlane.recovery")
 
-NOT_SENT = "not sent"
 #: How many instruments recovery works on at once.
 RECOVERY_WIDTH = 64
 T = TypeVar("T")

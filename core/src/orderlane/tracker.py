@@ -307,7 +307,7 @@ class OrderTracker:
         self._stranded.pop(order_id, None)
 
     async def _settle_stranded(self, order_id: str, stranded: _Stranded) -> None:
-        from orderlane.recovery import NOT_SENT
+        from orderlane.executor import NOT_SENT
 
         executor = self._engine.executor
         stored = await self._engine.journal.get_order(order_id)
