@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orderlane import AdapterInfo, Engine, Order, OrderStatus, Signal, hookimpl
+from orderlane import AdapterInfo, Engine, Order, OrderStatus, Signal, hookimpl, hookspecs
 from orderlane import plugins as plugins_module
 from orderlane.broker import BrokerContext
 from orderlane.errors import BrokerError, ConfigurationError, OrderVetoedError
@@ -213,3 +215,33 @@ def test_secrets_stay_out_of_reprs_and_printed_urls() -> None:
     assert "sslmode=require" in safe_url(url)
     ctx = BrokerContext(account_id="a", options={"appsecret": "s3cr3t"}, clock=FakeClock())
     assert "s3cr3t" not in repr(ctx)
+
+
+# ------------------------------------------------------------------ every hook is tested
+
+TESTS = Path(__file__).resolve().parent
+CORE = TESTS.parent / "core" / "src" / "orderlane"
+
+
+def test_every_hook_has_a_test_that_calls_it() -> None:
+    """A hook added to orderlane.hookspecs without a test fails here: some test module must
+    implement it (``def orderlane_...``) or name it where it drives it through the engine."""
+    sources = "\n".join(path.read_text() for path in TESTS.rglob("*.py"))
+    hooks = hookspecs.ADAPTER_HOOKS + hookspecs.RETRY_HOOKS + hookspecs.OBSERVER_HOOKS
+    untested = [
+        hook
+        for hook in hooks
+        if not re.search(rf"def {hook}\(|[\"']{hook}[\"']|\.{hook}\(", sources)
+    ]
+    assert untested == []
+
+
+def test_only_the_two_facades_call_the_hook_relay() -> None:
+    """Adapter hooks go through orderlane.broker.Broker, every other hook through
+    orderlane.hooks.Hooks: nothing else in orderlane calls ``pm.hook`` itself."""
+    callers = sorted(
+        str(path.relative_to(CORE))
+        for path in CORE.rglob("*.py")
+        if re.search(r"pm\.hook\b", path.read_text())
+    )
+    assert callers == ["broker.py", "hooks.py"]

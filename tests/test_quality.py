@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ["core", "adapters", "contrib/web", "tests"]
+CHECKED = ["core", "adapters", "contrib", "tests"]
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -39,6 +39,14 @@ def test_ruff_format() -> None:
 @pytest.mark.quality
 def test_mypy_strict() -> None:
     result = run(sys.executable, "-m", "mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.quality
+def test_mypy_strict_adapter_template() -> None:
+    """The adapter template is its own distribution with its own mypy configuration."""
+    config = "contrib/adapter-template/pyproject.toml"
+    result = run(sys.executable, "-m", "mypy", "--config-file", config)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

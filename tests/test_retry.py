@@ -250,6 +250,39 @@ async def test_a_plugin_can_make_connection_errors_final(engine: Engine, venue: 
     assert len(venue.places) == 1
 
 
+async def test_a_plugin_sets_the_retry_policy_of_one_operation(
+    engine: Engine, venue: MockVenue, clock: FakeClock
+) -> None:
+    class Patient:
+        @hookimpl
+        def orderlane_retry_policy(self, operation: Operation) -> RetryConfig | None:
+            if operation is Operation.PLACE:
+                return RetryConfig(max_attempts=4, initial_delay=0.25)
+            return None  # the other operations keep the default
+
+    engine.register(Patient())
+    venue.fail_next("connection", times=3)
+    order = await engine.execute(SIGNAL)
+    assert order.status is OrderStatus.FILLED
+    assert clock.sleeps == [0.25, 0.5, 1.0]
+
+
+async def test_a_retry_policy_that_is_not_a_retry_config_is_logged_and_the_default_used(
+    engine: Engine, venue: MockVenue, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Mistaken:
+        @hookimpl
+        def orderlane_retry_policy(self, operation: Operation) -> object:
+            return {"max_attempts": 9}
+
+    engine.register(Mistaken())
+    venue.fail_next("connection", times=1)
+    order = await engine.execute(SIGNAL)
+    assert order.status is OrderStatus.FILLED
+    assert clock.sleeps == [1.0]  # the default: 3 attempts, 1 s then 2 s
+    assert "orderlane_retry_policy answered dict for place, not a RetryConfig" in caplog.text
+
+
 async def test_engine_config_overrides_the_policy(
     venue: MockVenue, clock: FakeClock, sqlite_url: str
 ) -> None:

@@ -25,7 +25,7 @@ from orderlane.defaults import DefaultRetryPolicy
 from orderlane.errors import BrokerError, ConfigurationError, UnknownOrderError
 from orderlane.events import EventBus
 from orderlane.executor import Executor
-from orderlane.hooks import await_me_maybe
+from orderlane.hooks import Hooks, await_me_maybe
 from orderlane.hookspecs import hookimpl
 from orderlane.journal import Journal, JournalRows, PnLSummary
 from orderlane.journal.sql import (
@@ -188,7 +188,8 @@ class Engine:
             connect_timeout=config.database_connect_timeout,
             statement_timeout=config.database_statement_timeout,
         )
-        self.events = EventBus(self.pm)
+        self.hooks = Hooks(self.pm)
+        self.events = EventBus(self.hooks)
         self.journal.set_listener(self.events.publish)
         self.executor = Executor(self)
         self.tracker = OrderTracker(self)
@@ -314,8 +315,7 @@ class Engine:
     async def validate(self, order: Order) -> None:
         """Run every ``orderlane_validate_order`` hook (sync or async); the first exception
         vetoes the order."""
-        for impl in reversed(self.pm.hook.orderlane_validate_order.get_hookimpls()):
-            await await_me_maybe(impl.function(*[{"order": order}[name] for name in impl.argnames]))
+        await self.hooks.validate(order)
 
     # ---------------------------------------------------------------- trading
 

@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from orderlane.contract import Operation
-from orderlane.hooks import await_me_maybe
+from orderlane.hooks import Hooks
 from orderlane.model import Fill, Order, OrderStatus
 from orderlane.positions import Position
 from orderlane.serialization import unstructure
@@ -130,24 +130,14 @@ class OrderTimedOut(Event):
 
 async def call_each(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any]) -> None:
     """Call every implementation of an observer hook; log and swallow what each raises."""
-    await _call_impls(getattr(pm.hook, hook_name).get_hookimpls(), hook_name, kwargs)
-
-
-async def _call_impls(impls: list[Any], hook_name: str, kwargs: dict[str, Any]) -> None:
-    for impl in reversed(impls):
-        try:
-            await await_me_maybe(impl.function(*[kwargs[name] for name in impl.argnames]))
-        except Exception:
-            log.exception(
-                "observer %s failed in %s; execution goes on", impl.plugin_name, hook_name
-            )
+    await Hooks(pm).notify(hook_name, kwargs)
 
 
 class EventBus:
     """Delivers committed events to observers, in commit order, on one background task."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
-        self._pm = pm
+    def __init__(self, hooks: Hooks | pluggy.PluginManager) -> None:
+        self._hooks = hooks if isinstance(hooks, Hooks) else Hooks(hooks)
         #: One item per commit (its events), so a busy engine wakes the task once per commit.
         self._queue: asyncio.Queue[Sequence[Event] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -175,15 +165,14 @@ class EventBus:
         await task
 
     async def _run(self) -> None:
-        hooks = self._pm.hook
+        hooks = self._hooks
         while True:
             events = await self._queue.get()
             try:
                 if events is None:
                     return
                 for event in events:
-                    impls = getattr(hooks, event.hook).get_hookimpls()
-                    if impls:  # nobody listening: not even the keyword arguments are built
-                        await _call_impls(impls, event.hook, event.hook_kwargs())
+                    # Nobody listening: not even the keyword arguments are built.
+                    await hooks.notify(event.hook, event.hook_kwargs)
             finally:
                 self._queue.task_done()

@@ -417,9 +417,7 @@ class Executor:
 
     def classify_raw(self, operation: Operation, error: BaseException) -> ErrorClass:
         """What the classify hooks say, before the broker's capabilities are considered."""
-        return ErrorClass(
-            self._engine.pm.hook.orderlane_classify_error(operation=operation, error=error)
-        )
+        return self._engine.hooks.classify_error(operation, error)
 
     def classify(
         self, operation: Operation, error: BaseException, raw: ErrorClass | None = None
@@ -442,10 +440,7 @@ class Executor:
         return result
 
     def retry_config(self, operation: Operation) -> RetryConfig:
-        config = self._engine.pm.hook.orderlane_retry_policy(operation=operation)
-        if not isinstance(config, RetryConfig):
-            return RetryConfig()
-        return config
+        return self._engine.hooks.retry_policy(operation)
 
     async def submit(self, order: Order) -> Order:
         """Send a committed CREATED (or UNKNOWN, confirmed absent) order; book the answer.

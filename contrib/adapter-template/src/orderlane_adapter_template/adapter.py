@@ -167,7 +167,8 @@ class TemplateAdapter:
             except VenueError as error:
                 raise _refusal(error) from error
             for record in page:
-                order_id = ids.get(record.get("order_no"))
+                number = record.get("order_no")
+                order_id = ids.get(number) if isinstance(number, str) else None
                 if order_id is None:
                     continue  # not one of the orders asked about
                 try:
