@@ -15,15 +15,25 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from orderlane.errors import BrokerAnswerError
-from orderlane.model import Execution, Order, OrderSnapshot, OrderStatus
+from orderlane.errors import BrokerAnswerError, InvalidSignalError
+from orderlane.model import (
+    MAX_AMOUNT,
+    MAX_ID_LENGTH,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    Execution,
+    Order,
+    OrderSnapshot,
+    OrderStatus,
+    check_price,
+    check_text,
+)
 
-__all__ = ["MAX_ANSWER_MONEY", "MIN_ANSWER_EXPONENT", "check_snapshot"]
+__all__ = ["check_snapshot"]
 
-#: Money in a broker answer stays below this magnitude (prices, amounts, commissions).
-MAX_ANSWER_MONEY = Decimal(10) ** 20
-#: ... and has at most this many decimal places (an average price may carry many).
-MIN_ANSWER_EXPONENT = -28
+# The bounds are the journal's, the same a Signal is held to (orderlane.model): a price below
+# MAX_PRICE, an amount (notional, commission) below MAX_AMOUNT, at most 28 decimal places, a
+# quantity up to MAX_QUANTITY. An answer beyond them could not be booked.
 
 
 class _Checker:
@@ -45,25 +55,29 @@ class _Checker:
             raise self.fail(field, f"{_show(value)} is not an int")
         if value < minimum:
             raise self.fail(field, f"{value} is below {minimum}")
+        if value > MAX_QUANTITY:
+            raise self.fail(field, f"{value} is beyond what the journal holds")
         return value
 
-    def money(self, value: Any, field: str, *, positive: bool = False) -> Decimal:
+    def money(
+        self, value: Any, field: str, *, positive: bool = False, limit: Decimal = MAX_PRICE
+    ) -> Decimal:
         if not isinstance(value, Decimal):
             raise self.fail(field, f"{_show(value)} is not a Decimal")
         if not value.is_finite():
             raise self.fail(field, f"{value} is not a finite number")
         if value < 0 or (positive and value == 0):
             raise self.fail(field, f"{value} is {'not above' if positive else 'below'} zero")
-        exponent = value.as_tuple().exponent
-        if value >= MAX_ANSWER_MONEY or (
-            isinstance(exponent, int) and exponent < MIN_ANSWER_EXPONENT
-        ):
-            raise self.fail(field, f"{value} is beyond what the journal holds")
+        problem = check_price(value, limit=limit)
+        if problem is not None:
+            raise self.fail(field, f"{value} {problem}")
         return value
 
-    def optional_money(self, value: Any, field: str, *, positive: bool = False) -> None:
+    def optional_money(
+        self, value: Any, field: str, *, positive: bool = False, limit: Decimal = MAX_PRICE
+    ) -> None:
         if value is not None:
-            self.money(value, field, positive=positive)
+            self.money(value, field, positive=positive, limit=limit)
 
     def moment(self, value: Any, field: str) -> None:
         if value is None:
@@ -78,6 +92,10 @@ class _Checker:
             return
         if not isinstance(value, str) or not value:
             raise self.fail(field, f"{_show(value)} is not a non-empty string")
+        try:
+            check_text(value, field, MAX_ID_LENGTH)
+        except InvalidSignalError as error:
+            raise self.fail(field, str(error)) from None
 
     def execution(self, execution: Any, field: str) -> Execution:
         if not isinstance(execution, Execution):
@@ -85,7 +103,7 @@ class _Checker:
         self.text(execution.fill_id, f"{field}.fill_id", optional=False)
         self.integer(execution.quantity, f"{field}.quantity", minimum=1)
         self.money(execution.price, f"{field}.price", positive=True)
-        self.money(execution.commission, f"{field}.commission")
+        self.money(execution.commission, f"{field}.commission", limit=MAX_AMOUNT)
         self.moment(execution.executed_at, f"{field}.executed_at")
         return execution
 
@@ -123,11 +141,13 @@ def check_snapshot(
     # An execution listed twice (a resent report) counts once, as the books count it.
     cumulative = max(filled, sum(listed.values()))
     # The notional and the average describe ``filled_quantity``.
-    check.optional_money(snapshot.filled_notional, "filled_notional", positive=filled > 0)
+    check.optional_money(
+        snapshot.filled_notional, "filled_notional", positive=filled > 0, limit=MAX_AMOUNT
+    )
     if filled == 0 and snapshot.filled_notional:
         raise check.fail("filled_notional", f"{snapshot.filled_notional} with nothing filled")
     check.optional_money(snapshot.average_price, "average_price", positive=filled > 0)
-    check.optional_money(snapshot.commission, "commission")
+    check.optional_money(snapshot.commission, "commission", limit=MAX_AMOUNT)
     check.moment(snapshot.broker_time, "broker_time")
     if snapshot.reason is not None and not isinstance(snapshot.reason, str):
         raise check.fail("reason", f"{_show(snapshot.reason)} is not a string")

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
+from zoneinfo import ZoneInfo
 
 import pluggy
 
@@ -34,17 +36,20 @@ from orderlane.contract import (
     RateLimit,
     RequestKind,
     StreamGap,
+    describe_error,
+    redact,
 )
 from orderlane.errors import (
     BrokerAnswerError,
     BrokerError,
     BrokerRateLimitError,
     ConfigurationError,
+    InvalidSignalError,
     OrderNotFoundError,
 )
 from orderlane.hooks import await_me_maybe
 from orderlane.hookspecs import ADAPTER_HOOKS
-from orderlane.model import Order, OrderSnapshot
+from orderlane.model import MIN_PRICE_EXPONENT, Order, OrderSnapshot, Signal, printable
 
 # The value types live in :mod:`orderlane.contract`; they are importable from here too.
 __all__ = [
@@ -66,10 +71,41 @@ __all__ = [
     "RequestKind",
     "StreamGap",
     "await_me_maybe",
+    "describe_error",
+    "redact",
 ]
 
 T = TypeVar("T")
 log = logging.getLogger("orderlane.broker")
+
+
+def _check_info(info: AdapterInfo, adapter: str) -> None:
+    """Refuse adapter info the engine cannot work with, when the engine is built: a timezone
+    found bad at the first fill would leave that order unbooked."""
+
+    def bad(field: str, problem: str) -> ConfigurationError:
+        return ConfigurationError(f"adapter {adapter!r} declares a bad {field}: {problem}")
+
+    if not isinstance(info.timezone, str):
+        raise bad("timezone", f"{type(info.timezone).__name__} is not an IANA zone name")
+    try:
+        ZoneInfo(info.timezone)
+    except (ValueError, LookupError, OSError):
+        # The value is shown only where the adapter says its option is not secret.
+        shown = repr(info.timezone) if "timezone" in info.public_options else "it"
+        raise bad("timezone", f"{shown} is no IANA time zone (such as UTC or Asia/Seoul)") from None
+    if not isinstance(info.new_order_lag, timedelta) or info.new_order_lag < timedelta(0):
+        raise bad("new_order_lag", "it must be a timedelta of 0 or more")
+    for field, value, least, most in (
+        ("page_size", info.page_size, 1, None),
+        ("price_places", info.price_places, 0, -MIN_PRICE_EXPONENT),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise bad(field, f"{value!r} is not a whole number of {least} or more")
+        if most is not None and value > most:
+            raise bad(field, f"{value} is above {most}")
 
 
 def _expect(value: Any, types: type | tuple[type, ...], hook: str, adapter: str = "") -> Any:
@@ -125,8 +161,35 @@ class Broker:
         if self._info is None:
             impl = self._impl("orderlane_adapter_info")
             assert impl is not None
-            self._info = _expect(impl(), AdapterInfo, "orderlane_adapter_info", self.name)
+            info = _expect(impl(), AdapterInfo, "orderlane_adapter_info", self.name)
+            _check_info(info, self.name)
+            self._info = info
         return self._info
+
+    def redact(self, text: str) -> str:
+        """``text`` with the values of this adapter's secret options masked (see
+        :func:`redact`): reasons, events and logs go through here."""
+        return redact(text, self.ctx.options, self.info.public_options)
+
+    def describe(self, error: BaseException) -> str:
+        """:func:`describe_error` of ``error``, with secret option values masked and control
+        characters escaped: the text reasons, events and log lines carry."""
+        return printable(self.redact(describe_error(error)))
+
+    def check_signal(self, signal: Signal) -> None:
+        """Refuse (:class:`~orderlane.errors.InvalidSignalError`) a signal this venue cannot
+        take as it is: a limit price with more decimal places than the adapter declares."""
+        places = self.info.price_places
+        price = signal.limit_price
+        if places is None or price is None:
+            return
+        exponent = price.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            unit = "whole units" if places == 0 else f"at most {places} decimal places"
+            raise InvalidSignalError(
+                f"limit_price {price} has more decimal places than adapter {self.name!r} "
+                f"takes ({unit})"
+            )
 
     def supports(self, capability: Capability | str) -> bool:
         return self.info.supports(capability)

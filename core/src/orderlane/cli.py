@@ -24,10 +24,10 @@ from rich.table import Table
 from rich.text import Text
 
 from orderlane import __version__
-from orderlane.broker import Broker
+from orderlane.broker import Broker, redact
 from orderlane.cli_bench import bench_app
 from orderlane.cli_plugins import add_plugin_commands
-from orderlane.cli_tools import conformance, stdout_console
+from orderlane.cli_tools import MAX_COUNT, conformance, finite, stdout_console
 from orderlane.clock import SystemClock
 from orderlane.contract import AdapterInfo, BrokerContext
 from orderlane.engine import Engine, EngineConfig
@@ -35,12 +35,13 @@ from orderlane.errors import InvalidSignalError, OrderlaneError
 from orderlane.journal import JournalRows
 from orderlane.journal.reader import JournalReader
 from orderlane.journal.sql import resolve_database_url
-from orderlane.model import Order, OrderType, Side, Signal
+from orderlane.model import MAX_QUANTITY, Order, OrderStatus, OrderType, Side, Signal, printable
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
 from orderlane.positions import Position
 from orderlane.recovery import RecoveryChange
 from orderlane.rendering import (
     FAILED,
+    cell,
     describe_outcome,
     describe_request,
     display_url,
@@ -120,30 +121,66 @@ def main() -> None:
 # ---------------------------------------------------------------- shared helpers
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``message`` as one red line on stderr and exit with ``code``."""
-    Console(stderr=True).print(Text(f"Error: {message}", style="bold red"))
+#: Exit codes (docs/quickstart.md#exit-codes): an error or a rejected or failed order, invalid
+#: input, an order whose outcome is unknown (it needs orderlane recover or resolve).
+EXIT_FAILED, EXIT_INVALID, EXIT_UNKNOWN = 1, 2, 3
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print ``message`` as one red line on stderr and exit with ``code``.
+
+    Control characters in it (a symbol typed with an escape sequence) are shown escaped.
+    """
+    text = printable(message, keep_newlines=True)
+    Console(stderr=True).print(Text(f"Error: {text}", style="bold red"))
     raise typer.Exit(code)
 
 
+def _exit_for(status: OrderStatus) -> None:
+    """Exit 3 if the order's outcome is unknown, 1 if it was rejected or failed."""
+    if status is OrderStatus.UNKNOWN:
+        raise typer.Exit(EXIT_UNKNOWN)
+    if status in FAILED:
+        raise typer.Exit(EXIT_FAILED)
+
+
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(
+    adapter: str | None = None, options: Mapping[str, Any] | None = None
+) -> Iterator[None]:
     """Turn orderlane errors into a message and an exit code instead of a traceback.
 
     Invalid input (a malformed signal) exits 2 like a usage error; every other orderlane error
-    (unknown adapter, unusable database, duplicate signal id...) exits 1.
+    (unknown adapter, unusable database, duplicate signal id...) exits 1. With the ``adapter``
+    and the ``options`` it was given, the value of every option the adapter does not mark as
+    public is masked in the message.
     """
     try:
         yield
     except InvalidSignalError as error:
-        fail(str(error), 2)
+        fail(_masked(str(error), adapter, options), EXIT_INVALID)
     except OrderlaneError as error:
-        fail(str(error), 1)
+        fail(_masked(str(error), adapter, options), EXIT_FAILED)
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
+def _masked(text: str, adapter: str | None, options: Mapping[str, Any] | None) -> str:
+    if not options:
+        return text
+    public: frozenset[str] = frozenset()
+    entry = installed_adapters().get(adapter or "")
+    if entry is not None:
+        with contextlib.suppress(Exception):  # an adapter that cannot describe itself: mask all
+            public = _adapter_info(entry).public_options
+    return redact(text, options, public)
+
+
+def run(
+    coroutine: Coroutine[Any, Any, T],
+    adapter: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> T:
     """Run ``coroutine`` to completion under :func:`user_errors`."""
-    with user_errors():
+    with user_errors(adapter, options):
         return asyncio.run(coroutine)
 
 
@@ -240,13 +277,13 @@ def adapters(json_output: JsonFlag = False) -> None:
         table.add_column("Factory error", style="red")
     for row in rows:
         cells = [
-            Text(row["name"]),
-            Text(row["distribution"] or "-"),
-            Text(row["version"] or "-"),
-            Text(", ".join(row["capabilities"]) or "-"),
+            cell(row["name"]),
+            cell(row["distribution"] or "-"),
+            cell(row["version"] or "-"),
+            cell(", ".join(row["capabilities"]) or "-"),
         ]
         if failed:
-            cells.append(Text(row["error"] or ""))
+            cells.append(cell(row["error"]))
         table.add_row(*cells)
     console.print(table)
 
@@ -272,7 +309,7 @@ def _report_unreadable(rows: JournalRows[Any]) -> None:
         return
     console = Console(stderr=True)
     for row in rows.unreadable:
-        console.print(Text(f"Error: {row}; not shown", style="bold red"))
+        console.print(Text(f"Error: {printable(str(row))}; not shown", style="bold red"))
     raise typer.Exit(1)
 
 
@@ -280,7 +317,8 @@ def _report_unreadable(rows: JournalRows[Any]) -> None:
 def orders(
     database_url: DatabaseUrl = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="How many of the newest orders.")
+        int,
+        typer.Option("--limit", "-n", min=1, max=MAX_COUNT, help="How many of the newest orders."),
     ] = 50,
     json_output: JsonFlag = False,
 ) -> None:
@@ -323,7 +361,10 @@ def watch(
         str | None, typer.Option("--account", help="Only this account's orders and positions.")
     ] = None,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.1, help="Seconds between refreshes.")
+        float,
+        typer.Option(
+            "--interval", min=0.1, max=3600, callback=finite, help="Seconds between refreshes."
+        ),
     ] = 1.0,
     session: Annotated[
         str | None,
@@ -331,7 +372,13 @@ def watch(
     ] = None,
     order_timeout: Annotated[
         float,
-        typer.Option("--order-timeout", min=0, help="The engines' order timeout, in seconds."),
+        typer.Option(
+            "--order-timeout",
+            min=0,
+            max=10**9,
+            callback=finite,
+            help="The engines' order timeout, in seconds.",
+        ),
     ] = 300.0,
     once: Annotated[bool, typer.Option("--once", help="Print the view once and exit.")] = False,
 ) -> None:
@@ -370,13 +417,33 @@ def _local_zone() -> tzinfo:
 # ---------------------------------------------------------------- order buy / sell
 
 
-def _price(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
+def _price(text: str) -> Decimal:
+    """--limit as typed: a decimal number in ASCII digits (Decimal() would also take ``7_2000``
+    and other scripts' digits). Its bounds are the Signal's to check."""
+    price = text.strip()
     try:
-        return Decimal(text.strip())
+        if price.isascii() and "_" not in price:
+            return Decimal(price)
     except ArithmeticError:
-        fail(f"--limit must be a decimal price like 72000 or 72000.5, got {text!r}", 2)
+        pass
+    fail(f"--limit must be a decimal price like 72000 or 72000.5, got {text!r}", EXIT_INVALID)
+
+
+def _quantity(text: str) -> int:
+    """QTY as typed: ASCII digits only (``int()`` would also take ``1_000`` and other scripts'
+    digits, which are slips, not quantities)."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        fail(
+            f"QTY must be a whole number of shares written with the digits 0-9, got {text!r}",
+            EXIT_INVALID,
+        )
+    if len(digits) > len(str(MAX_QUANTITY)):
+        fail(
+            f"QTY must be at most {MAX_QUANTITY:,} (what the journal holds), got {text}",
+            EXIT_INVALID,
+        )
+    return int(digits)
 
 
 def _adapter_options(pairs: Sequence[str]) -> dict[str, str]:
@@ -403,7 +470,9 @@ def _order_command(side: Side) -> Callable[..., None]:
         symbol: Annotated[
             str, typer.Argument(metavar="SYMBOL", help="The instrument, e.g. 005930.")
         ],
-        quantity: Annotated[int, typer.Argument(metavar="QTY", help="Shares, a positive integer.")],
+        quantity: Annotated[
+            str, typer.Argument(metavar="QTY", help="Shares, a positive whole number.")
+        ],
         limit: Annotated[
             str | None,
             typer.Option("--limit", metavar="PRICE", help="Limit price; market order without it."),
@@ -426,30 +495,30 @@ def _order_command(side: Side) -> Callable[..., None]:
             signal = Signal(
                 symbol,
                 side,
-                quantity,
+                _quantity(quantity),
                 order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
-                limit_price=_price(limit),
+                limit_price=None if limit is None else _price(limit),
                 symbol_name=name,
                 session_id=session,
                 signal_id=signal_id,
             )
         except InvalidSignalError as error:
-            fail(str(error), 2)
+            fail(str(error), EXIT_INVALID)
         options = _adapter_options(adapter_option or ())
         url = database(database_url)
-        order = run(_execute(signal, adapter, options, url, account))
+        order = run(_execute(signal, adapter, options, url, account), adapter, options)
         if json_output:
             typer.echo(to_json(_order_data(order), indent=2))
         else:
             console = stdout_console()
             console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
-            console.print(Text(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
-        if order.status in FAILED:
-            raise typer.Exit(1)
+            console.print(cell(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
+        _exit_for(order.status)
 
     place.__doc__ = (
         f"{side.value.capitalize()} QTY of SYMBOL now (market) or at --limit PRICE.\n\n"
-        "Prints the order as the broker left it; exits 1 if it was rejected or failed."
+        "Prints the order as the broker left it; exits 1 if it was rejected or failed, 3 if its "
+        "outcome is unknown (see orderlane recover and orderlane resolve)."
     )
     return place
 
@@ -504,13 +573,15 @@ def resolve(
         fail("give exactly one of --adopt BROKER_ID or --absent", 2)
     url = database(database_url)
     options = _adapter_options(adapter_option or ())
-    order = run(_resolve(order_id, adopt, absent, adapter, options, url, account))
+    order = run(_resolve(order_id, adopt, absent, adapter, options, url, account), adapter, options)
     if json_output:
         typer.echo(to_json(_order_data(order), indent=2))
-        return
-    console = stdout_console()
-    console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
-    console.print(Text(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
+    else:
+        console = stdout_console()
+        console.print(Text.assemble(describe_request(order), ": ", describe_outcome(order)))
+        console.print(cell(f"order {order.id}, broker order {order.broker_order_id or '-'}"))
+    if order.status is OrderStatus.UNKNOWN:
+        raise typer.Exit(EXIT_UNKNOWN)
 
 
 # ---------------------------------------------------------------- recover
@@ -539,9 +610,11 @@ def recover(
     engine was sending are looked up, the others get their fills caught up.
     """
     url = database(database_url)
-    changes = run(_recover(adapter, _adapter_options(adapter_option or ()), url, account))
+    options = _adapter_options(adapter_option or ())
+    changes = run(_recover(adapter, options, url, account), adapter, options)
     if json_output:
         typer.echo(to_json(changes, indent=2))
+        _exit_unsettled(changes)
         return
     console = stdout_console()
     if not changes:
@@ -553,13 +626,20 @@ def recover(
     for change in changes:
         table.add_row(
             change.order_id[:8],
-            change.symbol,
+            cell(change.symbol),
             status_text(change.before),
             status_text(change.after),
             Text(change.action),
-            Text(change.reason or ""),
+            cell(change.reason),
         )
     console.print(table)
+    _exit_unsettled(changes)
+
+
+def _exit_unsettled(changes: Sequence[RecoveryChange]) -> None:
+    """Exit 3 when recovery left an order UNKNOWN: the broker could not tell, it needs a look."""
+    if any(change.after is OrderStatus.UNKNOWN for change in changes):
+        raise typer.Exit(EXIT_UNKNOWN)
 
 
 # ---------------------------------------------------------------- demo

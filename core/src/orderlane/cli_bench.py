@@ -24,7 +24,7 @@ from rich.table import Table
 
 from orderlane.bench import Report, rate_limit_report, run_latency, run_rate_limit, run_throughput
 from orderlane.bench.tracking import run_memory, run_recovery, run_tracker
-from orderlane.cli_tools import stdout_console
+from orderlane.cli_tools import MAX_COUNT, finite, stdout_console
 from orderlane.errors import OrderlaneError
 from orderlane.serialization import unstructure
 
@@ -37,7 +37,7 @@ bench_app = typer.Typer(
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (figures and raw numbers).")]
 OpenOrders = Annotated[
-    int | None, typer.Option("--open-orders", min=1, help="Open orders to set up.")
+    int | None, typer.Option("--open-orders", min=1, max=MAX_COUNT, help="Open orders to set up.")
 ]
 
 
@@ -109,7 +109,9 @@ def _run(measure: Callable[[], Report], json_output: bool, note: str) -> None:
 
 @bench_app.command("latency")
 def latency(
-    orders: Annotated[int, typer.Option("--orders", min=2, help="Orders to time.")] = 300,
+    orders: Annotated[
+        int, typer.Option("--orders", min=2, max=MAX_COUNT, help="Orders to time.")
+    ] = 300,
     json_output: JsonFlag = False,
 ) -> None:
     """engine.execute p50/p99 against sqlite3 doing the same three commits (WAL, FULL)."""
@@ -118,9 +120,11 @@ def latency(
 
 @bench_app.command("throughput")
 def throughput(
-    orders: Annotated[int, typer.Option("--orders", min=1, help="Orders to persist.")] = 2000,
+    orders: Annotated[
+        int, typer.Option("--orders", min=1, max=MAX_COUNT, help="Orders to persist.")
+    ] = 2000,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Signals in flight.")
+        int, typer.Option("--concurrency", min=1, max=10_000, help="Signals in flight.")
     ] = 64,
     database_url: Annotated[
         str | None,
@@ -182,12 +186,20 @@ _open_orders_bench(
 
 @bench_app.command("rate-limit")
 def rate_limit(
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Requests allowed per period.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=MAX_COUNT, help="Requests allowed per period.")
+    ] = 20,
     requests: Annotated[
-        int, typer.Option("--requests", min=1, help="Requests to drive through each limiter.")
+        int,
+        typer.Option(
+            "--requests", min=1, max=MAX_COUNT, help="Requests to drive through each limiter."
+        ),
     ] = 200,
     period: Annotated[
-        float, typer.Option("--period", min=0.01, help="The limit's window, in seconds.")
+        float,
+        typer.Option(
+            "--period", min=0.01, max=3600, callback=finite, help="The limit's window, in seconds."
+        ),
     ] = 1.0,
     json_output: JsonFlag = False,
 ) -> None:
@@ -246,7 +258,13 @@ def run_all(
     ] = None,
     scale: Annotated[
         float,
-        typer.Option("--scale", min=0.001, max=100.0, help="Multiply every bench's size by this."),
+        typer.Option(
+            "--scale",
+            min=0.001,
+            max=100.0,
+            callback=finite,
+            help="Multiply every bench's size by this.",
+        ),
     ] = 1.0,
     json_output: JsonFlag = False,
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from typing import Annotated, Any
 
 import typer
@@ -25,7 +26,19 @@ from orderlane.errors import ConfigurationError
 from orderlane.testing.runner import Outcome, ScenarioResult, run_conformance
 from orderlane.testing.scenarios import Case
 
-__all__ = ["conformance", "stdout_console"]
+__all__ = ["MAX_COUNT", "conformance", "finite", "stdout_console"]
+
+#: The largest count a command takes (orders to time, requests to drive, rows to show): enough
+#: for any measurement, small enough that a typo does not run until killed.
+MAX_COUNT = 1_000_000
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback refusing NaN and infinity, which click's ranges let through
+    (``--period inf`` would wait forever)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, got {value}")
+    return value
 
 
 def stdout_console() -> Console:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,8 @@ __all__ = [
     "RequestKind",
     "RetryConfig",
     "StreamGap",
+    "describe_error",
+    "redact",
 ]
 
 
@@ -85,9 +87,21 @@ class AdapterInfo:
     #: How many orders one page of the broker's order inquiry holds (batch status).
     page_size: int | None = None
     description: str = ""
+    #: Decimal places a limit price may have at this venue (KIS: 0, whole won). A signal whose
+    #: limit price has more is refused before anything is stored. None: up to the 28 places
+    #: the journal holds.
+    price_places: int | None = None
+    #: Adapter options whose values may appear in error messages (a timezone, a latency).
+    #: Every other option's value is treated as a secret: masked wherever orderlane shows or
+    #: stores a message (the CLI, logs, an order's reason).
+    public_options: frozenset[str] = frozenset()
 
     def supports(self, capability: Capability | str) -> bool:
         return Capability(capability) in self.capabilities
+
+
+#: Bounds of a rate limit: a window from 1 ms to a day, up to a million requests in it.
+MIN_PERIOD, MAX_PERIOD, MAX_COUNT = 0.001, 86_400.0, 1_000_000
 
 
 @attrs.frozen
@@ -99,8 +113,21 @@ class RateLimit:
     scope: str = "requests"
 
     def __attrs_post_init__(self) -> None:
-        if self.limit < 1 or self.period <= 0:
-            raise ConfigurationError(f"invalid rate limit {self.limit}/{self.period}s")
+        limit, period = self.limit, self.period
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_COUNT:
+            raise ConfigurationError(
+                f"a rate limit's limit is a whole number of requests from 1 to {MAX_COUNT:,}, "
+                f"got {limit!r}"
+            )
+        if (
+            isinstance(period, bool)
+            or not isinstance(period, (int, float))
+            or not MIN_PERIOD <= period <= MAX_PERIOD
+        ):
+            raise ConfigurationError(
+                f"a rate limit's period is a number of seconds from {MIN_PERIOD:g} to "
+                f"{MAX_PERIOD:g}, got {period!r}"
+            )
 
     def __str__(self) -> str:
         return f"{self.limit}/{self.period:g}s"
@@ -225,12 +252,26 @@ class RetryConfig:
     jitter: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError("retry max_attempts must be at least 1")
-        if self.initial_delay < 0 or self.max_delay < 0 or self.backoff_multiplier < 1:
-            raise ConfigurationError("retry delays must be >= 0 and backoff_multiplier >= 1")
-        if not 0 <= self.jitter <= 1:
-            raise ConfigurationError("retry jitter is a fraction between 0 and 1")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
+            raise ConfigurationError(
+                f"RetryConfig.max_attempts must be a whole number from 1 to 100, got {attempts!r}"
+            )
+        for name, least, most in (
+            ("initial_delay", 0.0, 86_400.0),
+            ("max_delay", 0.0, 86_400.0),
+            ("backoff_multiplier", 1.0, 100.0),
+            ("jitter", 0.0, 1.0),
+        ):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not least <= value <= most  # NaN fails this too
+            ):
+                raise ConfigurationError(
+                    f"RetryConfig.{name} must be a number from {least:g} to {most:g}, got {value!r}"
+                )
 
     def delay(self, failed_attempt: int, error: BaseException | None = None) -> float:
         """The wait after attempt number ``failed_attempt`` (1-based) failed with ``error``."""
@@ -243,3 +284,40 @@ class RetryConfig:
         if isinstance(retry_after, (int, float)) and retry_after > backoff:
             return float(retry_after)
         return backoff
+
+
+#: Option values shorter than this are left in messages: masking "1" or "on" everywhere would
+#: garble every message, and no credential is that short.
+_SHORTEST_SECRET = 4
+
+
+def redact(text: str, options: Mapping[str, Any], public: Iterable[str] = ()) -> str:
+    """``text`` with the value of every option not in ``public`` replaced by ``***``.
+
+    Adapter options hold credentials; an adapter marks the ones that do not
+    (:attr:`AdapterInfo.public_options`). Whatever orderlane shows or stores of a message that
+    may quote an option (an error, an order's reason) passes through here first.
+    """
+    shown = set(public)
+    secrets = sorted(
+        {
+            str(value)
+            for key, value in options.items()
+            if key not in shown and value is not None and len(str(value)) >= _SHORTEST_SECRET
+        },
+        key=len,
+        reverse=True,  # a longer value first: one that contains a shorter one is masked whole
+    )
+    for secret in secrets:
+        text = text.replace(secret, "***")
+        escaped = repr(secret)[1:-1]  # as it appears inside a repr()
+        if escaped != secret:
+            text = text.replace(escaped, "***")
+    return text
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` (or just ``Type``), the form reasons and events use."""
+    text = str(error)
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name

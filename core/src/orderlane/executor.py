@@ -67,6 +67,7 @@ from orderlane.model import (
     OrderStatus,
     Signal,
     fills_from_snapshot,
+    printable,
 )
 from orderlane.retry import run_with_retry
 
@@ -473,7 +474,7 @@ class Executor:
                     "Order %s was not sent; the journal refused to store that (%s). It is "
                     "ended once the journal accepts writes again",
                     order.id,
-                    describe_error(refused),
+                    self.broker.describe(refused),
                 )
                 raise
             log.error(
@@ -481,7 +482,7 @@ class Executor:
                 "(%s). The engine keeps the broker's answer and books it once the journal "
                 "accepts writes again; do not send the order again",
                 order.id,
-                describe_error(refused),
+                self.broker.describe(refused),
             )
             return await self._engine.journal.get_order(order.id) or order
 
@@ -578,10 +579,10 @@ class Executor:
                 current.id,
                 cause,
             )
-            attempts, error_text = exhausted.attempts, describe_error(cause)
+            attempts, error_text = exhausted.attempts, self.broker.describe(cause)
             return await end(
                 OrderStatus.FAILED,
-                describe_error(exhausted),
+                self.broker.describe(exhausted),
                 lambda after: [RetryExhausted(after, Operation.PLACE, attempts, error_text)],
             )
         except _Superseded as superseded:
@@ -590,7 +591,7 @@ class Executor:
             log.error("Order %s failed: %s", current.id, held)
             return await end(OrderStatus.FAILED, str(held))
         except OrderRejectedError as rejected:
-            reason = describe_error(rejected)
+            reason = self.broker.describe(rejected)
             log.warning("Order %s rejected: %s", current.id, reason)
             return await end(OrderStatus.REJECTED, reason)
         except asyncio.CancelledError:
@@ -598,8 +599,8 @@ class Executor:
         except JournalError:
             raise  # a write was refused, not the order: submit hands it to the tracker
         except Exception as error:
-            log.error("Order %s failed: %s", current.id, describe_error(error))
-            return await end(OrderStatus.FAILED, describe_error(error))
+            log.error("Order %s failed: %s", current.id, self.broker.describe(error))
+            return await end(OrderStatus.FAILED, self.broker.describe(error))
 
     async def _submitting_when_free(self, order: Order) -> Order:
         """Commit the move to SUBMITTING (first send or a retry) once no UNKNOWN order holds
@@ -648,7 +649,7 @@ class Executor:
         log.warning("Order %s: outcome of the send is unknown (%s); looking it up", order.id, error)
         if order.status is not OrderStatus.UNKNOWN:
             order = await self.move(
-                order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {describe_error(error)}"
+                order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {self.broker.describe(error)}"
             )
             if order.status is not OrderStatus.UNKNOWN:
                 return order  # settled meanwhile by another engine or an operator
@@ -659,7 +660,7 @@ class Executor:
             if self._engine.transient(error):
                 raise _RetryAfterAbsent(error, order)
             return await self.move(
-                order, OrderStatus.FAILED, reason=f"not sent: {describe_error(error)}"
+                order, OrderStatus.FAILED, reason=f"not sent: {self.broker.describe(error)}"
             )
         log.warning(
             "Order %s stays UNKNOWN: %s", order.id, found.reason or "the broker cannot tell"
@@ -716,7 +717,7 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            return CannotTell(f"lookup failed: {describe_error(error)}")
+            return CannotTell(f"lookup failed: {self.broker.describe(error)}")
 
     async def look_up_many(self, orders: list[Order]) -> dict[str, LookupResult]:
         """Look many orders up in one pass where the adapter offers it (not retried: a failed
@@ -735,7 +736,7 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            reason = f"lookup failed: {describe_error(error)}"
+            reason = f"lookup failed: {self.broker.describe(error)}"
             log.warning("batch lookup of %d orders failed: %s", len(orders), reason)
             return {order.id: CannotTell(reason) for order in orders}
 
@@ -761,7 +762,7 @@ class Executor:
             "Order %s: the broker's answer could not be booked (%s); UNKNOWN until its "
             "status settles it",
             order.id,
-            describe_error(error),
+            self.broker.describe(error),
         )
         try:
             stored = await self._engine.journal.get_order(order.id) or order
@@ -773,7 +774,7 @@ class Executor:
                 stored,
                 OrderStatus.UNKNOWN,
                 broker_order_id=stored.broker_order_id or snapshot.broker_order_id,
-                reason=f"answer not booked: {describe_error(error)}",
+                reason=f"answer not booked: {self.broker.describe(error)}",
             )
         except JournalFileLostError:
             raise
@@ -798,7 +799,7 @@ class Executor:
             error,
             delay,
         )
-        event = RetryScheduled(order, operation, number, delay, describe_error(error))
+        event = RetryScheduled(order, operation, number, delay, self.broker.describe(error))
         await self._engine.journal.record(Transition(order=None, events=(event,)))
 
     async def retrying(
@@ -827,7 +828,9 @@ class Executor:
         except OrderRetryExhaustedError as exhausted:
             cause = exhausted.original_error or exhausted
             log.error("%s", exhausted)
-            event = RetryExhausted(order, operation, exhausted.attempts, describe_error(cause))
+            event = RetryExhausted(
+                order, operation, exhausted.attempts, self.broker.describe(cause)
+            )
             await self._engine.journal.record(Transition(order=None, events=(event,)))
             raise
 
@@ -860,7 +863,7 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.error("Cancel of order %s failed: %s", order.id, describe_error(error))
+            log.error("Cancel of order %s failed: %s", order.id, self.broker.describe(error))
             if previous is OrderStatus.UNKNOWN:
                 return order
             return await self.move(order, previous)
@@ -874,7 +877,7 @@ class Executor:
             raise
         except Exception as error:
             log.warning(
-                "Order %s: status after cancel unknown: %s", order.id, describe_error(error)
+                "Order %s: status after cancel unknown: %s", order.id, self.broker.describe(error)
             )
             return order
         after = await self.apply_snapshot(order, snapshot, timed_out=False)
@@ -920,9 +923,9 @@ class Executor:
         status = order.status if order.is_terminal else derive_status(updated, snapshot)
         reason = order.reason
         if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED) and status is not order.status:
-            reason = snapshot.reason or reason
+            reason = self.broker.redact(snapshot.reason) if snapshot.reason else reason
             if status is OrderStatus.REJECTED:
-                log.warning("Order %s rejected: %s", order.id, reason)
+                log.warning("Order %s rejected: %s", order.id, printable(reason or ""))
         elif status is not order.status and order.status is OrderStatus.UNKNOWN:
             reason = None
         if timed_out is None:
@@ -951,10 +954,3 @@ class Executor:
             submitted = order.submitted_at or order.created_at
             events.append(OrderTimedOut(after, submitted))
         return _Change(after, tuple(events), tuple(fills))
-
-
-def describe_error(error: BaseException) -> str:
-    """``Type: message`` (or just ``Type``), the form reasons and events use."""
-    text = str(error)
-    name = type(error).__name__
-    return f"{name}: {text}" if text else name

@@ -8,6 +8,7 @@ checks the one transition table, :data:`TRANSITIONS`.
 from __future__ import annotations
 
 import enum
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -19,9 +20,13 @@ import attrs
 from orderlane.errors import InvalidSignalError, InvalidTransitionError
 
 __all__ = [
+    "MAX_AMOUNT",
     "MAX_ID_LENGTH",
+    "MAX_PRICE",
+    "MAX_QUANTITY",
     "MAX_SYMBOL_LENGTH",
     "MAX_SYMBOL_NAME_LENGTH",
+    "MIN_PRICE_EXPONENT",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "Execution",
@@ -32,7 +37,10 @@ __all__ = [
     "OrderType",
     "Side",
     "Signal",
+    "check_price",
+    "check_text",
     "fills_from_snapshot",
+    "printable",
     "utc_now",
 ]
 
@@ -104,27 +112,111 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
 del S
 
 
+#: Largest quantity the journal holds: a signed 64-bit integer (SQLite INTEGER, PostgreSQL
+#: BIGINT). A larger one could be sent and filled, then never booked.
+MAX_QUANTITY = 2**63 - 1
+#: Prices (limit prices, fill prices, averages) stay below this magnitude ...
+MAX_PRICE = Decimal(10) ** 20
+#: ... and amounts (a cumulative notional, a commission) below this one: enough for
+#: ``MAX_QUANTITY`` at ``MAX_PRICE``.
+MAX_AMOUNT = Decimal(10) ** 40
+#: Smallest decimal exponent a price or amount may have: at most 28 decimal places, the digits
+#: Python's decimal arithmetic carries (more would be rounded away on the first sum).
+MIN_PRICE_EXPONENT = -28
+#: Significant digits of a limit price, for the same reason.
+MAX_PRICE_DIGITS = 28
+
+
+def check_price(value: Decimal, *, limit: Decimal = MAX_PRICE) -> str | None:
+    """Why ``value`` is no price (or amount, with ``limit``) the journal can hold, or None.
+
+    Finite, below ``limit`` in magnitude, at most 28 decimal places: what the engine can book
+    and add up exactly, on SQLite and PostgreSQL alike.
+    """
+    if not value.is_finite():
+        return "is not a finite number"
+    if value.copy_abs() >= limit:  # copy_abs: no arithmetic, so no overflow
+        return f"is beyond what the journal holds (below {limit:.0E})"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < MIN_PRICE_EXPONENT:
+        return f"has more than {-MIN_PRICE_EXPONENT} decimal places"
+    return None
+
+
 def _to_decimal(value: object, name: str) -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, (int, str)) and not isinstance(value, bool):
+        if isinstance(value, str) and (not value.isascii() or "_" in value):
+            # Decimal() reads "1_000" and non-ASCII digits; a price typed so is a slip.
+            raise InvalidSignalError(
+                f"{name} must be written with ASCII digits and no separators, got {_short(value)}"
+            )
         try:
             result = Decimal(value)
-        except InvalidOperation:
-            raise InvalidSignalError(f"{name} must be a decimal number, got {value!r}") from None
+        except (InvalidOperation, ValueError):
+            raise InvalidSignalError(
+                f"{name} must be a decimal number, got {_short(value)}"
+            ) from None
     else:
         raise InvalidSignalError(
-            f"{name} must be a Decimal, int or decimal string (never float), got {value!r}"
+            f"{name} must be a Decimal, int or decimal string (never float), got {_short(value)}"
         )
-    if not result.is_finite():
-        raise InvalidSignalError(f"{name} must be finite, got {value!r}")
+    problem = check_price(result)
+    if problem is None and len(result.as_tuple().digits) > MAX_PRICE_DIGITS:
+        problem = f"has more than {MAX_PRICE_DIGITS} significant digits"
+    if problem is not None:
+        raise InvalidSignalError(f"{name} {problem}, got {_short(value)}")
     return result
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 #: Longest texts a signal may carry: the journal's columns hold no more, on every database.
 MAX_SYMBOL_LENGTH = 64
 MAX_SYMBOL_NAME_LENGTH = 256
 MAX_ID_LENGTH = 128
+
+#: Unicode categories no identifier or name may hold: control characters (escape sequences,
+#: newlines), invisible format characters (bidirectional overrides), line and paragraph
+#: separators, and lone surrogates (bytes that were not valid UTF-8).
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def check_text(value: str, name: str, limit: int) -> None:
+    """Refuse ``value`` as the text ``name`` when longer than ``limit`` characters or holding a
+    character that is no printable text (raises :class:`InvalidSignalError`).
+
+    Such text would reach terminals and logs as escape sequences or forged lines, and a lone
+    surrogate cannot even be stored.
+    """
+    _check_length(value, name, limit)
+    for index, char in enumerate(value):
+        if unicodedata.category(char) in _UNPRINTABLE:
+            raise InvalidSignalError(
+                f"{name} holds the character U+{ord(char):04X} at position {index + 1}, which is "
+                "not printable text (a control character, an invisible format character or a "
+                "byte that is not UTF-8): use printable characters only"
+            )
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` fit for a terminal or a log line: each character :func:`check_text` refuses
+    (an escape sequence's ESC, a newline, a bidirectional override, a lone surrogate) shown as
+    its Python escape (``\\x1b``, ``\\n``, ``\\u202e``, ``\\udcff``), so stored text can
+    neither drive the terminal nor forge a line. ``keep_newlines`` leaves ``\\n`` as it is (a
+    message of several lines)."""
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in _UNPRINTABLE and not (keep_newlines and char == "\n")
+        else char
+        for char in text
+    )
 
 
 def _check_length(value: str, name: str, limit: int) -> None:
@@ -176,12 +268,17 @@ class Signal:
         if not isinstance(symbol, str) or not symbol.strip():
             raise InvalidSignalError(f"symbol must be a non-empty string, got {symbol!r}")
         symbol = symbol.strip()
-        _check_length(symbol, "symbol", MAX_SYMBOL_LENGTH)
+        check_text(symbol, "symbol", MAX_SYMBOL_LENGTH)
         side = _enum_value(Side, direction, "direction")
         if isinstance(quantity, bool) or not isinstance(quantity, int):
             raise InvalidSignalError(f"quantity must be an int, got {quantity!r}")
         if quantity <= 0:
             raise InvalidSignalError(f"quantity must be positive, got {quantity}")
+        if quantity > MAX_QUANTITY:
+            raise InvalidSignalError(
+                f"quantity must be at most {MAX_QUANTITY:,} (what the journal holds), "
+                f"got {quantity:,}"
+            )
         kind = _enum_value(OrderType, order_type, "order_type")
         price = None if limit_price is None else _to_decimal(limit_price, "limit_price")
         if kind is OrderType.LIMIT and price is None:
@@ -192,14 +289,14 @@ class Signal:
             raise InvalidSignalError(f"limit_price must be positive, got {price}")
         if not isinstance(symbol_name, str):
             raise InvalidSignalError(f"symbol_name must be a string, got {symbol_name!r}")
-        _check_length(symbol_name, "symbol_name", MAX_SYMBOL_NAME_LENGTH)
+        check_text(symbol_name, "symbol_name", MAX_SYMBOL_NAME_LENGTH)
         if not isinstance(session_id, str) or not session_id:
             raise InvalidSignalError("session_id must be a non-empty string")
-        _check_length(session_id, "session_id", MAX_ID_LENGTH)
+        check_text(session_id, "session_id", MAX_ID_LENGTH)
         if signal_id is not None and (not isinstance(signal_id, str) or not signal_id):
             raise InvalidSignalError("signal_id must be a non-empty string or None")
         if signal_id is not None:
-            _check_length(signal_id, "signal_id", MAX_ID_LENGTH)
+            check_text(signal_id, "signal_id", MAX_ID_LENGTH)
         self.__attrs_init__(symbol, side, quantity, kind, price, symbol_name, session_id, signal_id)
 
 

@@ -20,7 +20,8 @@ import attrs
 import pluggy
 
 from orderlane import hookspecs
-from orderlane.errors import ConfigurationError
+from orderlane.contract import describe_error, redact
+from orderlane.errors import ConfigurationError, OrderlaneError
 
 __all__ = [
     "ADAPTER_GROUP",
@@ -59,7 +60,17 @@ class AdapterEntry:
             raise ConfigurationError(
                 f"adapter entry point {self.name!r} ({self.value}) is not a factory callable"
             )
-        return factory(dict(options or {}))
+        given = dict(options or {})
+        try:
+            return factory(given)
+        except OrderlaneError:
+            raise
+        except Exception as error:
+            # A factory that let a ValueError or TypeError through: a message, not a traceback,
+            # and no option value in it (which options are secret is not known yet).
+            raise ConfigurationError(
+                f"adapter {self.name!r} refused its options: {redact(describe_error(error), given)}"
+            ) from None
 
 
 def make_plugin_manager() -> pluggy.PluginManager:

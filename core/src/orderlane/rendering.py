@@ -13,12 +13,13 @@ from rich.text import Text
 
 from orderlane.journal import PnLSummary
 from orderlane.journal.sql import safe_url
-from orderlane.model import Order, OrderStatus
+from orderlane.model import Order, OrderStatus, printable
 from orderlane.positions import Position
 
 __all__ = [
     "FAILED",
     "STATUS_STYLES",
+    "cell",
     "describe_outcome",
     "describe_request",
     "display_url",
@@ -70,7 +71,13 @@ def status_text(status: OrderStatus) -> Text:
 
 def display_url(url: str) -> str:
     """``url`` fit to print: the password and secret-like query values masked."""
-    return safe_url(url)
+    return printable(safe_url(url))
+
+
+def cell(text: str | None) -> Text:
+    """Stored text (a symbol, a reason) as a table cell: control characters shown escaped, so
+    a row cannot drive the terminal or forge a line."""
+    return Text(printable(text or ""))
 
 
 # ---------------------------------------------------------------- tables
@@ -90,12 +97,12 @@ def orders_table(orders: Iterable[Order], title: str = "Orders") -> Table:
         table.add_row(
             order.id[:8],
             order.side.value,
-            Text(order.symbol),
+            cell(order.symbol),
             f"{order.quantity:,}",
             f"{order.filled_quantity:,}",
             format_money(order.average_fill_price),
             status_text(order.status),
-            Text(order.reason or ""),
+            cell(order.reason),
         )
     return table
 
@@ -110,8 +117,8 @@ def positions_table(positions: Iterable[Position], title: str = "Positions") -> 
     table.add_column("Realized P&L", justify="right", no_wrap=True)
     for position in positions:
         table.add_row(
-            Text(position.symbol),
-            Text(position.symbol_name),
+            cell(position.symbol),
+            cell(position.symbol_name),
             f"{position.quantity:,}",
             format_money(position.average_price if position.quantity else None),
             format_money(position.fees),
@@ -130,15 +137,15 @@ def pnl_table(summaries: Sequence[PnLSummary], by: str) -> Table:
     )
     table.add_column("Realized P&L", footer=pnl_text(total), justify="right", no_wrap=True)
     for summary in summaries:
-        table.add_row(Text(summary.key), str(summary.fills), pnl_text(summary.realized_pnl))
+        table.add_row(cell(summary.key), str(summary.fills), pnl_text(summary.realized_pnl))
     return table
 
 
 def describe_request(order: Order) -> str:
     """What was asked: ``BUY 10 x 005930 Samsung Electronics limit 72,000``."""
-    text = f"{order.side.value} {order.quantity:,} x {order.symbol}"
+    text = f"{order.side.value} {order.quantity:,} x {printable(order.symbol)}"
     if order.symbol_name:
-        text += f" {order.symbol_name}"
+        text += f" {printable(order.symbol_name)}"
     if order.limit_price is not None:
         text += f" limit {format_money(order.limit_price)}"
     return text
@@ -154,5 +161,5 @@ def describe_outcome(order: Order) -> Text:
             f", commission {format_money(order.commission)}"
         )
     if order.reason:
-        line.append(f": {order.reason}", style="red" if order.status in FAILED else "")
+        line.append(f": {printable(order.reason)}", style="red" if order.status in FAILED else "")
     return line

@@ -516,7 +516,7 @@ class OrderTracker:
         The order's lock is held only to commit, never across the broker's requests and the
         waits between their retries.
         """
-        from orderlane.executor import TIMEOUT_REASON, describe_error
+        from orderlane.executor import TIMEOUT_REASON
 
         engine = self._engine
         executor = engine.executor
@@ -547,7 +547,7 @@ class OrderTracker:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            reason = f"{TIMEOUT_REASON}: cancel not confirmed ({describe_error(error)})"
+            reason = f"{TIMEOUT_REASON}: cancel not confirmed ({engine.broker.describe(error)})"
             async with lock:
                 current = await self._current(order_id)
                 if current is not None and current.status is OrderStatus.PENDING_CANCEL:

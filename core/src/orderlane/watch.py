@@ -22,9 +22,9 @@ from rich.text import Text
 from orderlane.errors import JournalError
 from orderlane.journal import PnLSummary
 from orderlane.journal.reader import JournalReader
-from orderlane.model import Fill, Order, OrderStatus
+from orderlane.model import Fill, Order, OrderStatus, printable
 from orderlane.positions import Position
-from orderlane.rendering import format_money
+from orderlane.rendering import cell, format_money
 
 __all__ = ["Board", "read_board", "render_board", "watch"]
 
@@ -127,9 +127,9 @@ def _open_table(board: Board, order_timeout: float) -> Table:
             timeout = _duration(left) if left > timedelta(0) else "due"
         table.add_row(
             order.id[:8],
-            Text(order.account_id),
+            cell(order.account_id),
             order.side.value,
-            Text(order.symbol),
+            cell(order.symbol),
             f"{order.filled_quantity:,}/{order.quantity:,}",
             format_money(order.limit_price) if order.limit_price is not None else "market",
             Text(order.status.value, style=_STYLES.get(order.status, "")),
@@ -156,11 +156,11 @@ def _unknown_table(board: Board, zone: tzinfo) -> Table:
         sent = order.submitted_at or order.created_at
         table.add_row(
             order.id,
-            Text(order.account_id),
-            Text(f"{order.side.value} {order.quantity:,} x {order.symbol}{limit}"),
+            cell(order.account_id),
+            cell(f"{order.side.value} {order.quantity:,} x {order.symbol}{limit}"),
             sent.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-            Text(order.broker_order_id or "-"),
-            Text(order.reason or ""),
+            cell(order.broker_order_id or "-"),
+            cell(order.reason or ""),
         )
     return table
 
@@ -175,7 +175,7 @@ def _fills_table(fills: Sequence[Fill], zone: tzinfo) -> Table:
             fill.executed_at.astimezone(zone).strftime("%H:%M:%S"),
             fill.order_id[:8],
             fill.side.value,
-            Text(fill.symbol),
+            cell(fill.symbol),
             f"{fill.quantity:,}",
             format_money(fill.price),
             format_money(fill.commission),
@@ -191,9 +191,9 @@ def _positions_table(board: Board) -> Table:
         table.add_column(column, justify="right" if numeric else "left")
     for position in board.positions:
         table.add_row(
-            Text(position.account_id),
-            Text(position.symbol),
-            Text(position.symbol_name),
+            cell(position.account_id),
+            cell(position.symbol),
+            cell(position.symbol_name),
             f"{position.quantity:,}",
             format_money(position.average_price) if position.quantity else "-",
             _pnl(position.realized_pnl),
@@ -210,7 +210,9 @@ def _pnl_line(board: Board) -> Text:
     line.append(f" ({day.fills} fills)")
     if board.session is not None:
         session = board.session
-        line.append(f"   session {session.key}: ").append_text(_pnl(session.realized_pnl))
+        line.append(f"   session {printable(session.key)}: ").append_text(
+            _pnl(session.realized_pnl)
+        )
         line.append(f" ({session.fills} fills)")
     return line
 
@@ -243,7 +245,7 @@ def render_board(
         parts.append(_unknown_table(board, zone))
     parts += [_fills_table(board.last_fills, zone), _positions_table(board), _pnl_line(board)]
     if problem:
-        parts.append(Text(f"Last refresh failed: {problem}", style="bold red"))
+        parts.append(Text(f"Last refresh failed: {printable(problem)}", style="bold red"))
     parts.append(_footer(board))
     return Group(*parts)
 

@@ -32,7 +32,7 @@ from orderlane import (
 )
 from orderlane.contract import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
-from orderlane_kis.config import KisSettings, Mode, load_settings
+from orderlane_kis.config import PUBLIC_OPTIONS, KisSettings, Mode, load_settings
 from orderlane_kis.execution import cancel_order, place_order
 from orderlane_kis.http import KisHttp
 from orderlane_kis.inquiry import DailyOrders
@@ -99,6 +99,9 @@ class KisAdapter:
             timezone="Asia/Seoul",
             new_order_lag=timedelta(seconds=self.settings.new_order_lag),
             page_size=self.settings.page_size,
+            # KRW has no minor unit: a limit price is a whole number of won on KRX's tick grid.
+            price_places=0,
+            public_options=PUBLIC_OPTIONS,
             description=(
                 "KIS Open API, domestic stocks, LIVE trading (real money; refused unless enabled)"
                 if live

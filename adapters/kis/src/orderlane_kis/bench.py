@@ -116,7 +116,7 @@ async def measure_recovery(present: int, absent: int) -> dict[str, Any]:
 
 @app.command()
 def burst(
-    orders: Annotated[int, typer.Option(help="Orders sent at once.")] = 30,
+    orders: Annotated[int, typer.Option(min=1, max=10_000, help="Orders sent at once.")] = 30,
 ) -> None:
     """N market orders at once on kis-paper's fake venue, on real time (about N seconds)."""
     typer.echo(json.dumps(asyncio.run(measure_burst(orders)), indent=2))
@@ -124,8 +124,12 @@ def burst(
 
 @app.command()
 def recovery(
-    present: Annotated[int, typer.Option(help="Orders the venue took before the crash.")] = 240,
-    absent: Annotated[int, typer.Option(help="Orders never sent before the crash.")] = 60,
+    present: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Orders the venue took before the crash.")
+    ] = 240,
+    absent: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Orders never sent before the crash.")
+    ] = 60,
 ) -> None:
     """Settle orders a crash left SUBMITTING; count the restart's inquiry requests."""
     typer.echo(json.dumps(asyncio.run(measure_recovery(present, absent)), indent=2))

@@ -13,6 +13,7 @@ its repr.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import tomllib
@@ -27,6 +28,7 @@ from orderlane.errors import ConfigurationError
 __all__ = [
     "ENV_PREFIX",
     "HOSTS",
+    "PUBLIC_OPTIONS",
     "KisSettings",
     "Mode",
     "default_token_cache",
@@ -66,6 +68,12 @@ _KNOWN = (
     "live_trading",
 )
 _SECRET = frozenset({"app_key", "app_secret"})
+#: Options whose values may appear in error messages; the others (keys, account, HTS id, the
+#: live-trading opt-in, paths) are masked wherever orderlane shows or stores a message.
+PUBLIC_OPTIONS = frozenset(
+    {"rest_url", "ws_url", "rate_limit", "rate_period", "token_interval", "timeout"}
+    | {"new_order_lag", "push"}
+)
 
 
 def default_token_cache() -> Path:
@@ -206,7 +214,13 @@ def _number(value: Any, name: str, kind: type[int] | type[float], *, zero: bool 
         number = kind(str(value).strip())
     except ValueError:
         number = None
-    if number is None or isinstance(value, bool) or number < 0 or (number == 0 and not zero):
+    if (
+        number is None
+        or isinstance(value, bool)
+        or not math.isfinite(number)
+        or number < 0
+        or (number == 0 and not zero)
+    ):
         bound = "0 or more" if zero else "above 0"
         raise ConfigurationError(f"kis option {name!r} must be a number {bound}, got {value!r}")
     return number

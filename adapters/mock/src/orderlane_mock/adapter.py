@@ -8,12 +8,14 @@ taking a permit per page, as an adapter for a real broker must.
 from __future__ import annotations
 
 import collections
+import math
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from orderlane import (
     Absent,
@@ -33,11 +35,20 @@ from orderlane import (
 )
 from orderlane.contract import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
+from orderlane.model import check_price
 from orderlane.testing.venue import declared_rate_limits
 from orderlane_mock.push import OrderUpdateFeed
 from orderlane_mock.venue import MockVenue, VenueOrder
 
 __all__ = ["MockAdapter", "create_adapter", "flag"]
+
+#: Decimal places of a limit price the mock venue takes (prices like 72000.5 or 1.2345).
+PRICE_PLACES = 4
+#: The mock's options hold no secret: their values may appear in error messages.
+PUBLIC_OPTIONS = frozenset(
+    {"quote", "commission", "latency", "rate_limit", "rate_period", "timezone", "page_size"}
+    | {"push", "client_order_id", "lookup"}
+)
 
 CAPABILITIES = frozenset(
     {
@@ -102,6 +113,8 @@ class MockAdapter:
             new_order_lag=timedelta(0),
             page_size=self.venue.page_size,
             description="In-process scriptable venue for tests, demos and strategy development",
+            price_places=PRICE_PLACES,
+            public_options=PUBLIC_OPTIONS,
         )
 
     @hookimpl
@@ -295,16 +308,11 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
     if venue is not None and not isinstance(venue, MockVenue):
         raise ConfigurationError("the mock adapter's 'venue' option must be a MockVenue")
     if venue is None:
-        try:
-            venue = MockVenue(
-                quote=Decimal(str(options.get("quote", 72000))),
-                commission=Decimal(str(options.get("commission", 100))),
-                id_prefix=f"M{secrets.token_hex(3).upper()}-",
-            )
-        except ArithmeticError:
-            raise ConfigurationError(
-                "mock 'quote' and 'commission' must be decimal numbers"
-            ) from None
+        venue = MockVenue(
+            quote=_money(options.get("quote", 72000), "quote", positive=True),
+            commission=_money(options.get("commission", 100), "commission"),
+            id_prefix=f"M{secrets.token_hex(3).upper()}-",
+        )
     if "client_order_id" in options:
         venue.dedupe_client_ids = flag(options["client_order_id"], "client_order_id")
     if "page_size" in options:
@@ -317,11 +325,53 @@ def create_adapter(options: Mapping[str, Any]) -> MockAdapter:
         venue.lookup_by = options["lookup"]
     return MockAdapter(
         venue,
-        latency=float(options.get("latency", 0.0)),
+        latency=_latency(options.get("latency", 0.0)),
         rate_limits=declared_rate_limits(options),
-        timezone=str(options.get("timezone", "UTC")),
+        timezone=_timezone(options.get("timezone", "UTC")),
         push=flag(options.get("push", False), "push"),
     )
+
+
+def _latency(value: Any) -> float:
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 <= seconds <= 60:  # NaN fails this too
+        raise ConfigurationError(f"mock 'latency' must be seconds from 0 to 60, got {value!r}")
+    return seconds
+
+
+def _money(value: Any, name: str, *, positive: bool = False) -> Decimal:
+    text = str(value).strip()
+    try:
+        amount = Decimal(text) if text.isascii() and "_" not in text else None
+    except ArithmeticError:
+        amount = None
+    if (
+        isinstance(value, bool)
+        or amount is None
+        or check_price(amount) is not None
+        or amount < 0
+        or (positive and amount == 0)
+    ):
+        least = "above 0" if positive else "0 or more"
+        raise ConfigurationError(
+            f"mock {name!r} must be a decimal number {least} (below 1E+20, at most 28 decimal "
+            f"places), got {value!r}"
+        )
+    return amount
+
+
+def _timezone(value: Any) -> str:
+    name = str(value).strip()
+    try:
+        ZoneInfo(name)
+    except (ValueError, LookupError, OSError):
+        raise ConfigurationError(
+            f"mock 'timezone' must be an IANA time zone such as UTC or Asia/Seoul, got {value!r}"
+        ) from None
+    return name
 
 
 def _page_size(value: Any) -> int:

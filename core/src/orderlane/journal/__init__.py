@@ -189,7 +189,8 @@ class Journal(Protocol):
         ...
 
     async def list_orders(self, limit: int = 100) -> JournalRows[Order]:
-        """The newest ``limit`` orders, newest first."""
+        """The newest ``limit`` orders, newest first; a ``limit`` that is no whole number from 1
+        to 2**63 - 1 raises :class:`~orderlane.errors.ConfigurationError`."""
         ...
 
     async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]:
@@ -217,7 +218,7 @@ class Journal(Protocol):
 
     async def realized_pnl(self, by: str = "session") -> JournalRows[PnLSummary]:
         """Realized P&L summed per ``"session"`` (the closing order's) or per trading
-        ``"day"``; any other ``by`` raises ValueError."""
+        ``"day"``; any other ``by`` raises :class:`~orderlane.errors.ConfigurationError`."""
         ...
 
     # Engine sessions: which engine is alive on the store, so recovery settles only the

@@ -82,6 +82,8 @@ DEFAULT_DATABASE_URL = "sqlite:///orderlane.db"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: Seconds one PostgreSQL statement may run (or wait for a lock) before the server cancels it.
 DEFAULT_STATEMENT_TIMEOUT = 60.0
+#: Most rows one read returns (the databases take a signed 64-bit row limit).
+MAX_ROWS = 2**63 - 1
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 _OPEN = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
@@ -149,6 +151,10 @@ def resolve_database_url(url: str | None = None) -> str:
         parsed = sa.engine.make_url(chosen)
     except sa.exc.ArgumentError as error:
         raise ConfigurationError(f"not a database URL: {error}") from None
+    except ValueError:  # SQLAlchemy reads the port with int()
+        raise ConfigurationError(
+            "not a database URL: its port is not a number (postgresql://user@host:5432/db)"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _check_sqlite_url(parsed)
@@ -410,7 +416,14 @@ class SqlJournal:
                     f"there is no journal at {path}: check the path (--database-url or "
                     "ORDERLANE_DATABASE_URL); reading or settling orders never creates a journal"
                 )
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            directory = os.path.dirname(path)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as error:  # a regular file on the path, /proc, no permission
+                raise ConfigurationError(
+                    f"cannot create the journal's directory {directory}: "
+                    f"{error.strerror or error}"
+                ) from None
             engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
             synchronous, busy = self._synchronous, self._busy_timeout_ms
 
@@ -893,6 +906,9 @@ class SqlJournal:
         return await self._read(read)
 
     async def list_orders(self, limit: int = 100) -> JournalRows[Order]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_ROWS:
+            raise ConfigurationError(f"limit must be a whole number from 1 to {MAX_ROWS:,}")
+
         def read(conn: sa.Connection) -> JournalRows[Order]:
             query = sa.select(orders).order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)
             return read_rows(conn.execute(query), order_from_row)
@@ -932,7 +948,7 @@ class SqlJournal:
         A fill row that cannot be read is left out of the sums and listed in ``unreadable``.
         """
         if by not in {"session", "day"}:
-            raise ValueError("by must be 'session' or 'day'")
+            raise ConfigurationError(f"realized_pnl takes by='session' or by='day', got {by!r}")
 
         def read(conn: sa.Connection) -> JournalRows[PnLSummary]:
             return pnl_summaries(read_rows(conn.execute(sa.select(fills)), fill_from_row), by)

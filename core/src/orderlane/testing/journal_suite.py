@@ -30,7 +30,7 @@ import attrs
 import pytest
 import pytest_asyncio
 
-from orderlane.errors import JournalError
+from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import OrderCreated, OrderStatusChanged
 from orderlane.journal import (
     Committed,
@@ -235,6 +235,9 @@ class JournalSuite:
     async def test_orders_without_signal_ids_never_collide(self, journal: Journal) -> None:
         await asyncio.gather(*(insert(journal, new_order()) for _ in range(5)))
         assert len(await journal.list_orders()) == 5
+        for limit in (0, 2**63, True):
+            with pytest.raises(ConfigurationError, match="limit"):
+                await journal.list_orders(limit)
 
     async def test_concurrent_inserts_of_one_signal_id_store_one_order(
         self, journal: Journal
@@ -370,7 +373,7 @@ class JournalSuite:
         }
         by_day = {s.key: (s.realized_pnl, s.fills) for s in await journal.realized_pnl("day")}
         assert by_day == {"2026-01-05": (Decimal(9), 2), "2026-01-06": (Decimal(5), 2)}
-        with pytest.raises(ValueError, match="session"):
+        with pytest.raises(ConfigurationError, match="session"):
             await journal.realized_pnl("week")
 
     # -------------------------------------------------------------- concurrent transitions

@@ -289,6 +289,28 @@ class FakeKisVenue(VenueCore):
             Fault(action, operation, int(times), float(seconds), int(status), msg_cd, processed)  # type: ignore[arg-type]
         )
 
+    def add_raw_answer(
+        self,
+        operation: str,
+        body: bytes,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        processed: bool = False,
+    ) -> None:
+        """Answer the next request of ``operation`` with exactly ``body`` (in process only: the
+        bytes need not be text, so there is no control-API twin)."""
+        self.faults.append(
+            Fault(
+                "raw",
+                operation,
+                status=status,
+                processed=processed,
+                body=body,
+                content_type=content_type,
+            )
+        )
+
     @control
     def clear_faults(self) -> None:
         self.faults.clear()

@@ -27,6 +27,9 @@ were queued. What it does, by ``action``:
     process the request, then answer HTTP 200 with a body that is not JSON.
 ``notices_first``
     process the request and answer only after its order notices went out on the WebSocket.
+``raw``
+    answer HTTP ``status`` with ``body`` (bytes: truncated JSON, an HTML page, text that is not
+    UTF-8...) as ``content_type``, having processed the request when ``processed``.
 """
 
 from __future__ import annotations
@@ -53,10 +56,11 @@ FaultAction = Literal[
     "token_expired",
     "garbled",
     "notices_first",
+    "raw",
 ]
 FAULT_ACTIONS: frozenset[str] = frozenset(get_args(FaultAction))
 _PROCESSED_BY_DEFAULT = frozenset({"drop_after", "stall_after", "gateway_timeout", "garbled"})
-_PROCESSING = _PROCESSED_BY_DEFAULT | {"notices_first", "delay"}
+_PROCESSING = _PROCESSED_BY_DEFAULT | {"notices_first", "delay", "raw"}
 
 
 @attrs.define
@@ -68,6 +72,8 @@ class Fault:
     status: int = 500
     msg_cd: str = "EGW00301"
     processed: bool | None = None
+    body: bytes = b""
+    content_type: str = "application/json"
 
     def __attrs_post_init__(self) -> None:
         if self.action not in FAULT_ACTIONS:

@@ -250,6 +250,8 @@ class VenueCore:
                 return self._gateway_timeout(fault, headers)
             if action == "http_error":
                 return _http_error(fault.status)
+            if action == "raw":
+                return _raw(fault)
         if operation in _TRADING and self._over_rate_limit(request):
             self.rate_limit_answers += 1
             answer = Codes.RATE_LIMIT
@@ -267,6 +269,8 @@ class VenueCore:
             return _http_error(fault.status)
         if action == "garbled":
             return Response(200, [("Content-Type", _JSON), *headers], _GARBLED)
+        if action == "raw":
+            return _raw(fault)
         await self.notices.flush()  # notices_first
         return response
 
@@ -372,6 +376,10 @@ class VenueCore:
             reply = self.trading.cancellable(app, params)
         headers = [(name, reply.tr_cont if name == "tr_cont" else value) for name, value in headers]
         return _json_response(reply.answer.status, reply.body(), headers)
+
+
+def _raw(fault: Fault) -> Response:
+    return Response(fault.status, [("Content-Type", fault.content_type)], fault.body)
 
 
 def _http_error(status: int) -> Response:
