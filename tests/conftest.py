@@ -172,3 +172,23 @@ async def engine(venue: MockVenue, clock: FakeClock, sqlite_url: str) -> AsyncIt
         "mock", adapter_options={"venue": venue}, clock=clock, database_url=sqlite_url
     ) as opened:
         yield opened
+
+
+# ------------------------------------------------------------------ the command line
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Invoke the ``orderlane`` app in process, with no journal URL leaking in from the
+    environment."""
+    from typer.testing import CliRunner, Result
+
+    from orderlane.cli import app
+
+    monkeypatch.delenv("ORDERLANE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), env={"COLUMNS": "120"})
+
+    return invoke

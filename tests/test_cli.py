@@ -17,10 +17,10 @@ import pytest
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from orderlane import OrderStatus, __version__
-from orderlane.cli import app, format_money, run
+from orderlane.cli import format_money, run
 from orderlane.demo import run_demo
 from orderlane.errors import ConfigurationError, InvalidSignalError
 from orderlane.plugins import AdapterEntry, installed_adapters
@@ -33,18 +33,6 @@ MOCK_CAPABILITIES = [
     "market_orders",
     "partial_fills",
 ]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Invoke the app in process, with no journal URL leaking in from the environment."""
-    monkeypatch.delenv("ORDERLANE_DATABASE_URL", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(app, list(args), env={"COLUMNS": "120"})
-
-    return invoke
 
 
 def _json(result: Result) -> Any:

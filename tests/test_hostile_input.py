@@ -275,42 +275,35 @@ junk_bodies = st.one_of(
 
 
 async def _kis_play(path: Path, answers: list[tuple[bytes, int, str, bool]], cache: Path) -> None:
+    from kis.test_kis_adapter import options as kis_options
     from orderlane_kis.adapter import create_paper_adapter
     from orderlane_kis.fake import FakeKisVenue
 
     clock = FakeClock()
-    async with FakeKisVenue("paper", clock=clock, ping_interval=None) as venue:
-        credentials = venue.credentials
-        options = {
-            "app_key": credentials.app_key,
-            "app_secret": credentials.app_secret,
-            "account": credentials.account,
-            "rest_url": venue.rest_url,
-            "ws_url": venue.ws_url,
-            "token_cache": str(cache),
-            "timeout": "2",
-            "new_order_lag": "0",
-            "push": False,
-        }
-        async with Engine.open(
-            create_paper_adapter(options), clock=clock, database_url=f"sqlite:///{path}"
-        ) as engine:
-            for body, status, content_type, processed in answers:
-                venue.add_raw_answer(
-                    "place", body, status=status, content_type=content_type, processed=processed
-                )
-                try:
-                    await engine.execute(Signal("005930", "BUY", 1))
-                except OrderlaneError as error:  # pragma: no cover - a failure would show it
-                    pytest.fail(f"execute raised {error!r} instead of returning the order")
-                await _settle(engine, clock)
-            stored = list(await engine.orders(1000))
-            owned = {o.broker_order_id for o in stored if o.broker_order_id}
-            at_venue = {each["odno"] for each in venue.orders()}
-            assert at_venue <= owned, (at_venue, [(o.status, o.reason) for o in stored])
-            assert all(o.status in TERMINAL_STATUSES | {OrderStatus.SUBMITTED} for o in stored)
-            after = await engine.execute(Signal("005930", "BUY", 1))
-            assert after.status not in (OrderStatus.UNKNOWN, OrderStatus.FAILED), after
+    async with (
+        FakeKisVenue("paper", clock=clock, ping_interval=None) as venue,
+        Engine.open(
+            create_paper_adapter(kis_options(venue, cache)),
+            clock=clock,
+            database_url=f"sqlite:///{path}",
+        ) as engine,
+    ):
+        for body, status, content_type, processed in answers:
+            venue.add_raw_answer(
+                "place", body, status=status, content_type=content_type, processed=processed
+            )
+            try:
+                await engine.execute(Signal("005930", "BUY", 1))
+            except OrderlaneError as error:  # pragma: no cover - a failure would show it
+                pytest.fail(f"execute raised {error!r} instead of returning the order")
+            await _settle(engine, clock)
+        stored = list(await engine.orders(1000))
+        owned = {o.broker_order_id for o in stored if o.broker_order_id}
+        at_venue = {each["odno"] for each in venue.orders()}
+        assert at_venue <= owned, (at_venue, [(o.status, o.reason) for o in stored])
+        assert all(o.status in TERMINAL_STATUSES | {OrderStatus.SUBMITTED} for o in stored)
+        after = await engine.execute(Signal("005930", "BUY", 1))
+        assert after.status not in (OrderStatus.UNKNOWN, OrderStatus.FAILED), after
 
 
 @settings(
