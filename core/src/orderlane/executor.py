@@ -646,7 +646,11 @@ class Executor:
 
     async def settle_unknown(self, order: Order, error: BaseException) -> Order:
         """The broker may hold ``order``: mark it UNKNOWN, then ask the broker."""
-        log.warning("Order %s: outcome of the send is unknown (%s); looking it up", order.id, error)
+        log.warning(
+            "Order %s: outcome of the send is unknown (%s); looking it up",
+            order.id,
+            self.broker.describe(error),
+        )
         if order.status is not OrderStatus.UNKNOWN:
             order = await self.move(
                 order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {self.broker.describe(error)}"
@@ -827,7 +831,7 @@ class Executor:
             )
         except OrderRetryExhaustedError as exhausted:
             cause = exhausted.original_error or exhausted
-            log.error("%s", exhausted)
+            log.error("%s", self.broker.redact(str(exhausted)))
             event = RetryExhausted(
                 order, operation, exhausted.attempts, self.broker.describe(cause)
             )

@@ -232,7 +232,10 @@ class Recovery:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.warning("status inquiry during recovery failed: %s; the tracker retries", error)
+            log.warning(
+                "status inquiry during recovery failed: %s; the tracker retries",
+                engine.broker.describe(error),
+            )
             snapshots = {}
 
         async def catch_up(order: Order) -> RecoveryChange:
@@ -244,7 +247,11 @@ class Recovery:
                 async with engine.order_lock(order.id):
                     after = await engine.executor.apply_snapshot(order, snapshot)
             except Exception as error:  # this order alone waits for a later answer
-                log.error("Order %s: the broker's answer was not booked: %s", order.id, error)
+                log.error(
+                    "Order %s: the broker's answer was not booked: %s",
+                    order.id,
+                    engine.broker.describe(error),
+                )
                 engine.tracker.observe(order)
                 return _change(order, order, "tracked; answer not booked")
             engine.tracker.observe(after)

@@ -227,11 +227,10 @@ class OrderTracker:
             raise
         except Exception as error:
             log.error(
-                "Order %s: the broker's answer was not booked (%s: %s); left as it is until a "
+                "Order %s: the broker's answer was not booked (%s); left as it is until a "
                 "later answer",
                 order_id,
-                type(error).__name__,
-                error,
+                self._engine.broker.describe(error),
             )
 
     async def _apply_deferred(self, order_id: str, snapshot: OrderSnapshot) -> None:
@@ -463,7 +462,10 @@ class OrderTracker:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("status inquiry failed: %s; the next cycle asks again", error)
+                log.warning(
+                    "status inquiry failed: %s; the next cycle asks again",
+                    engine.broker.describe(error),
+                )
                 snapshots = {}
             now: list[Coroutine[Any, Any, None]] = []
             for order_id, snapshot in snapshots.items():

@@ -41,10 +41,10 @@ from orderlane.journal.schema import fills, order_events, orders, positions
 from orderlane.journal.sql import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
+    DatabaseAddress,
     cannot_connect,
     postgres_connect_args,
     resolve_database_url,
-    safe_url,
 )
 from orderlane.model import Fill, Order, OrderStatus
 from orderlane.positions import Position
@@ -184,16 +184,22 @@ class JournalReader:
     cannot name a journal) whose message names the database with its password masked."""
 
     def __init__(self, url: str | None = None) -> None:
-        self.url = resolve_database_url(url)
+        # The address holds the password and never shows it; ``url`` is what may be shown.
+        self._address = DatabaseAddress(resolve_database_url(url))
         self._engine: sa.Engine | None = None
 
     def __repr__(self) -> str:
         return f"JournalReader({self.display_url!r})"
 
     @property
+    def url(self) -> str:
+        """The journal's URL fit to show: the password and secret-like query values masked."""
+        return repr(self._address)
+
+    @property
     def display_url(self) -> str:
         """The URL fit to print: the password and secret-like query values masked."""
-        return safe_url(self.url)
+        return self.url
 
     def open(self) -> JournalReader:
         if self._engine is not None:
@@ -240,7 +246,7 @@ class JournalReader:
     # ---------------------------------------------------------------- opening
 
     def _create_engine(self) -> sa.Engine:
-        url = sa.engine.make_url(self.url)
+        url = self._address.sa_url
         if url.get_backend_name() != "sqlite":
             # Every transaction of these sessions is read-only: the server refuses any write.
             connect_args = postgres_connect_args(

@@ -65,6 +65,7 @@ from orderlane.positions import Position
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ConcurrentUpdateError",
+    "DatabaseAddress",
     "InstrumentHeldError",
     "SignalTakenError",
     "SqlJournal",
@@ -261,14 +262,34 @@ def _enable_wal(cursor: Any, timeout: float) -> None:
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pass", "sslpassword", "secret", "token"})
 
 
-def safe_url(url: str) -> str:
+def safe_url(url: str | sa.engine.URL) -> str:
     """The URL for logs and errors: the password and secret-like query values masked."""
-    parsed = sa.engine.make_url(url)
+    parsed = url if isinstance(url, sa.engine.URL) else sa.engine.make_url(url)
     query = {
         key: "***" if key.lower() in _SECRET_QUERY_KEYS else value
         for key, value in parsed.query.items()
     }
     return parsed.set(query=query).render_as_string(hide_password=True)
+
+
+class DatabaseAddress:
+    """A database URL that keeps its password for connecting and never shows it: its repr and
+    str are :func:`safe_url`'s, and it has no ``__dict__`` for ``vars()`` to list."""
+
+    __slots__ = ("_url",)
+
+    def __init__(self, url: str) -> None:
+        self._url = sa.engine.make_url(url)
+
+    @property
+    def sa_url(self) -> sa.engine.URL:
+        """The URL to connect with (password included): hand it to SQLAlchemy, never print it."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return safe_url(self._url)
+
+    __str__ = __repr__
 
 
 # The position's row, locked until the commit (a fill reads it once per group commit). The
@@ -342,7 +363,8 @@ class SqlJournal:
     ) -> None:
         if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ConfigurationError("synchronous must be FULL, EXTRA or NORMAL")
-        self.url = resolve_database_url(url)
+        # The address holds the password and never shows it; ``url`` is what may be shown.
+        self._address = DatabaseAddress(resolve_database_url(url))
         self._create = create
         self._connect_timeout = connect_timeout
         self._statement_timeout = statement_timeout
@@ -368,11 +390,16 @@ class SqlJournal:
         self._lost: JournalFileLostError | None = None
 
     def __repr__(self) -> str:
-        return f"SqlJournal({safe_url(self.url)!r})"
+        return f"SqlJournal({self.url!r})"
+
+    @property
+    def url(self) -> str:
+        """The journal's URL fit to show: the password and secret-like query values masked."""
+        return repr(self._address)
 
     @property
     def dialect(self) -> str:
-        return sa.engine.make_url(self.url).get_backend_name()
+        return self._address.sa_url.get_backend_name()
 
     def set_listener(self, listener: Callable[[Sequence[Event]], None] | None) -> None:
         """``listener(events)`` runs on the event loop after each commit, in commit order."""
@@ -407,7 +434,7 @@ class SqlJournal:
         await self.close()
 
     def _connect(self, _: Any) -> None:
-        url = sa.engine.make_url(self.url)
+        url = self._address.sa_url
         if url.get_backend_name() == "sqlite":
             assert url.database  # resolve_database_url refuses in-memory databases
             path = os.path.abspath(url.database)
@@ -480,7 +507,7 @@ class SqlJournal:
                 current = MigrationContext.configure(conn).get_current_revision()
             if current is None:
                 raise JournalError(
-                    f"{safe_url(self.url)} holds no orderlane journal: check --database-url "
+                    f"{self.url} holds no orderlane journal: check --database-url "
                     "(or ORDERLANE_DATABASE_URL); reading or settling orders never creates one"
                 )
         upgrade(conn)
