@@ -129,9 +129,10 @@ def test_silent_nonsense_is_refused_with_exit_2_and_nothing_sent(
 ) -> None:
     result = cli("order", "buy", "005930", *args, "--database-url", sqlite_url)
     _refused(result, 2, *words)
-    orders = cli("orders", "--database-url", sqlite_url, "--json")
-    assert orders.exit_code == 0
-    assert json.loads(orders.stdout) == []
+    if Path(sqlite_url.removeprefix("sqlite:///")).exists():  # refused by the engine it opened
+        orders = cli("orders", "--database-url", sqlite_url, "--json")
+        assert orders.exit_code == 0
+        assert json.loads(orders.stdout) == []
 
 
 def _unknown_venue(monkeypatch: pytest.MonkeyPatch) -> None:

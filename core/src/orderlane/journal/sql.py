@@ -448,8 +448,7 @@ class SqlJournal:
                 os.makedirs(directory, exist_ok=True)
             except OSError as error:  # a regular file on the path, /proc, no permission
                 raise ConfigurationError(
-                    f"cannot create the journal's directory {directory}: "
-                    f"{error.strerror or error}"
+                    f"cannot create the journal's directory {directory}: {error.strerror or error}"
                 ) from None
             engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
             synchronous, busy = self._synchronous, self._busy_timeout_ms
