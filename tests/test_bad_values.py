@@ -217,6 +217,9 @@ def test_every_mock_option_is_checked_when_the_adapter_is_built(options: dict[st
         ("credential_key", "", "non-empty"),
         ("account_id", "acct\x1b[2J", "U\\+001B"),
         ("database_url", 5, "URL string"),
+        ("create_journal", "no", "True or False"),
+        ("database_connect_timeout", 0, "above 0"),
+        ("database_statement_timeout", -1.0, "above 0"),
     ],
 )
 def test_engine_config_names_the_field_and_its_range(
