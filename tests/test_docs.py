@@ -94,7 +94,12 @@ def documented_hooks(text: str) -> list[tuple[int, str]]:
 
 def test_hookspecs_are_found() -> None:
     specs = hookspec_names()
-    assert specs == set(hookspecs.ADAPTER_HOOKS + hookspecs.RETRY_HOOKS + hookspecs.OBSERVER_HOOKS)
+    assert specs == set(
+        hookspecs.ADAPTER_HOOKS
+        + hookspecs.RETRY_HOOKS
+        + hookspecs.LIMITER_HOOKS
+        + hookspecs.OBSERVER_HOOKS
+    )
     assert "orderlane_place_order" in specs
 
 
@@ -120,6 +125,7 @@ def test_hooks_are_documented_under_their_group() -> None:
         "Execution": set(hookspecs.ADAPTER_HOOKS),
         "Tracking": set(hookspecs.ADAPTER_HOOKS),
         "Retry": set(hookspecs.RETRY_HOOKS),
+        "Limiter": set(hookspecs.LIMITER_HOOKS),
         "Observer": set(hookspecs.OBSERVER_HOOKS),
     }
     text = FENCE.sub("", hooks_page())  # a comment in an example is no heading
@@ -511,3 +517,35 @@ if __name__ == "__main__":
         print(f"wrote the scenario catalogue into {GUIDE.relative_to(ROOT)}")
     else:
         print(f"```mermaid\n{state_diagram()}```")
+
+
+# ------------------------------------------------------------------ limiter plugin example
+
+
+async def test_the_toy_limiter_plugin_of_the_docs_is_chosen_through_the_hook(
+    sqlite_url: str,
+) -> None:
+    """The spaced limiter of retry-and-rate-limits.md, registered and named as the page says,
+    paces every request of the engine and is what ``engine.stats()`` shows."""
+    import time
+
+    from orderlane import EngineConfig, RateLimit
+    from orderlane_mock import MockAdapter, MockVenue
+
+    namespace: dict[str, Any] = {"__name__": "spaced_limiter"}
+    code = block_named(DOCS / "retry-and-rate-limits.md", "# spaced_limiter.py")
+    exec(compile(code, "spaced_limiter.py", "exec"), namespace)
+    venue = MockVenue()
+    venue.enforce_rate_limit(4, 1.0, time.monotonic)
+    adapter = MockAdapter(venue, rate_limits=(RateLimit(4, 1.0),))
+    config = EngineConfig(rate_limiter="spaced", track=False)
+    plugin = namespace["SpacedLimiterPlugin"]()
+    async with Engine.open(adapter, plugins=[plugin], config=config, database_url=sqlite_url) as e:
+        assert type(e.limiter).__name__ == "SpacedLimiter"
+        orders = [await e.execute(Signal("005930", "BUY", 1)) for _ in range(5)]
+        stats = e.stats()["rate_limiter"]
+    assert [order.status for order in orders] == [OrderStatus.FILLED] * 5
+    assert stats["backend"] == "spaced"
+    assert stats["granted"] == {"order": 5}
+    assert venue.max_arrivals_in_window() <= 4
+    assert venue.rate_limit_rejections == 0

@@ -7,18 +7,21 @@ from typing import Any
 
 import pytest
 
+import orderlane
 from orderlane import (
     Engine,
     EngineConfig,
     FakeClock,
+    LimiterSnapshot,
     OrderStatus,
     RateLimit,
     RequestKind,
     Signal,
+    hookimpl,
 )
 from orderlane.bench import max_in_window, run_rate_limit
 from orderlane.errors import ConfigurationError
-from orderlane.ratelimit import RateLimiter, shared_limiter
+from orderlane.ratelimit import RateLimiter, SlidingLogLimiter, shared_limiter
 from orderlane_mock import MockAdapter, MockVenue
 
 
@@ -349,3 +352,107 @@ async def test_a_closed_engine_gives_its_credentials_limiter_back(tmp_path: Any)
         assert again.limiter is not first.limiter
     finally:
         await again.close()
+
+
+# ------------------------------------------------------------------ the limiter hook
+
+
+class _CountingLimiter:
+    """A limiter that counts what the engine asks of it, to see the hook's choice at work."""
+
+    def __init__(self, limits: tuple[RateLimit, ...]) -> None:
+        self.limits = limits
+        self.acquired: list[RequestKind] = []
+        self.penalties: list[float | None] = []
+        self.closed = 0
+
+    async def acquire(self, kind: RequestKind = RequestKind.ORDER) -> None:
+        self.acquired.append(kind)
+
+    def penalize(self, retry_after: float | None = None) -> None:
+        self.penalties.append(retry_after)
+
+    def snapshot(self) -> LimiterSnapshot:
+        granted = {kind.value: self.acquired.count(kind) for kind in set(self.acquired)}
+        return LimiterSnapshot(limits=self.limits, backend="counting", granted=granted)
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+class _CountingPlugin:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.limiter: _CountingLimiter | None = None
+
+    @hookimpl
+    def orderlane_rate_limiter(
+        self, name: str, key: str, limits: tuple[RateLimit, ...], margin: float
+    ) -> _CountingLimiter | None:
+        self.calls.append({"name": name, "key": key, "limits": limits, "margin": margin})
+        if name != "counting":
+            return None
+        self.limiter = _CountingLimiter(limits)
+        return self.limiter
+
+
+async def test_a_plugin_limiter_named_in_the_config_counts_every_request(
+    clock: FakeClock, sqlite_url: str
+) -> None:
+    venue = MockVenue()
+    plugin = _CountingPlugin()
+    adapter = MockAdapter(venue, rate_limits=(RateLimit(3, 1.0),))
+    config = EngineConfig(rate_limiter="counting", credential_key="desk-1", rate_limit_margin=0.05)
+    async with Engine.open(
+        adapter, plugins=[plugin], config=config, clock=clock, database_url=sqlite_url
+    ) as engine:
+        order = await engine.execute(Signal("005930", "BUY", 1))
+        venue.fail_next("rate_limit")
+        await engine.execute(Signal("005930", "BUY", 2))
+        stats = engine.stats()["rate_limiter"]
+    limiter = plugin.limiter
+    assert limiter is not None
+    assert order.status is OrderStatus.FILLED
+    assert plugin.calls == [
+        {"name": "counting", "key": "desk-1", "limits": (RateLimit(3, 1.0),), "margin": 0.05}
+    ]
+    assert limiter.acquired.count(RequestKind.ORDER) == 3  # the refused place was retried
+    assert len(limiter.penalties) == 1
+    assert limiter.closed == 1
+    assert stats["backend"] == "counting"
+    assert stats["granted"] == {"order": 3}
+
+
+async def test_the_in_process_limiter_is_the_default_and_a_plugin_may_decline(
+    clock: FakeClock, sqlite_url: str
+) -> None:
+    plugin = _CountingPlugin()
+    adapter = MockAdapter(MockVenue(), rate_limits=(RateLimit(3, 1.0),))
+    async with Engine.open(adapter, plugins=[plugin], clock=clock, database_url=sqlite_url) as e:
+        assert isinstance(e.limiter, SlidingLogLimiter)
+        assert isinstance(e.limiter, orderlane.RateLimiter)
+        stats = e.stats()["rate_limiter"]
+    assert plugin.calls[0]["name"] == "in-process"
+    assert stats["backend"] == "in-process"
+    assert stats["limits"] == [str(RateLimit(3, 1.0))]
+    assert stats["blocked"] is None
+    assert RateLimiter is SlidingLogLimiter  # the old name still imports
+
+
+async def test_a_limiter_nobody_supplies_is_refused_naming_the_plugin(sqlite_url: str) -> None:
+    engine = Engine(
+        "mock", config=EngineConfig(rate_limiter="redis", track=False), database_url=sqlite_url
+    )
+    with pytest.raises(ConfigurationError, match=r"'redis'.*pip install orderlane-redis"):
+        await engine.start()
+
+
+async def test_a_plugin_answering_with_something_else_is_refused(sqlite_url: str) -> None:
+    class Broken:
+        @hookimpl
+        def orderlane_rate_limiter(self, name: str) -> object:
+            return object()
+
+    engine = Engine("mock", plugins=[Broken()], database_url=sqlite_url)
+    with pytest.raises(ConfigurationError, match="lacks the RateLimiter methods"):
+        await engine.start()

@@ -26,6 +26,7 @@ from orderlane.contract import (
 )
 from orderlane.engine import Engine, EngineConfig
 from orderlane.hookspecs import hookimpl
+from orderlane.limiter import LimiterSnapshot, RateLimiter
 from orderlane.model import (
     Execution,
     Fill,
@@ -56,6 +57,7 @@ __all__ = [
     "FakeClock",
     "Fill",
     "Found",
+    "LimiterSnapshot",
     "LookupWindow",
     "NothingToCancel",
     "Operation",
@@ -65,6 +67,7 @@ __all__ = [
     "OrderType",
     "Position",
     "RateLimit",
+    "RateLimiter",
     "RequestKind",
     "RetryConfig",
     "Side",

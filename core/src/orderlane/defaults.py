@@ -6,11 +6,16 @@ replaces a default by answering first (and declines, returning ``None``, to leav
 - :class:`DefaultRetryPolicy`: ``orderlane_classify_error`` (:func:`classify_default`) and
   ``orderlane_retry_policy`` (3 attempts, waiting 1 s then 2 s, unless the engine's configuration
   says otherwise).
+- :class:`InProcessLimiter`: ``orderlane_rate_limiter`` for the name ``"in-process"``, the sliding
+  log of :mod:`orderlane.ratelimit` shared by the engines of one process on one credential.
 """
 
 from __future__ import annotations
 
-from orderlane.contract import ErrorClass, Operation, RetryConfig
+from collections.abc import Sequence
+
+from orderlane.clock import Clock
+from orderlane.contract import ErrorClass, Operation, RateLimit, RetryConfig
 from orderlane.errors import (
     BrokerAuthError,
     BrokerConnectionError,
@@ -21,8 +26,10 @@ from orderlane.errors import (
     OrderRejectedError,
 )
 from orderlane.hookspecs import hookimpl
+from orderlane.limiter import DEFAULT_LIMITER
+from orderlane.ratelimit import SlidingLogLimiter, shared_limiter
 
-__all__ = ["DefaultRetryPolicy", "classify_default"]
+__all__ = ["DefaultRetryPolicy", "InProcessLimiter", "classify_default"]
 
 
 def classify_default(operation: Operation, error: BaseException) -> ErrorClass:
@@ -61,3 +68,21 @@ class DefaultRetryPolicy:
     @hookimpl(trylast=True)
     def orderlane_retry_policy(self, operation: Operation) -> RetryConfig:
         return self.policies.get(operation, RetryConfig())
+
+
+class InProcessLimiter:
+    """The core's default limiter (``trylast``): the sliding log of this process, shared by the
+    engines in it that trade one credential. Answers for the name ``"in-process"`` only."""
+
+    @hookimpl(trylast=True)
+    def orderlane_rate_limiter(
+        self,
+        name: str,
+        key: str,
+        limits: Sequence[RateLimit],
+        clock: Clock,
+        margin: float,
+    ) -> SlidingLogLimiter | None:
+        if name != DEFAULT_LIMITER:
+            return None
+        return shared_limiter(key, limits, clock, margin=margin)

@@ -22,7 +22,7 @@ import attrs
 from orderlane.broker import Broker
 from orderlane.clock import Clock, FakeClock, SystemClock, wall_now
 from orderlane.contract import BrokerContext, Operation, RateLimit, RetryConfig
-from orderlane.defaults import DefaultRetryPolicy
+from orderlane.defaults import DefaultRetryPolicy, InProcessLimiter
 from orderlane.errors import (
     BrokerError,
     ConfigurationError,
@@ -39,10 +39,10 @@ from orderlane.journal.sql import (
     DEFAULT_STATEMENT_TIMEOUT,
     SqlJournal,
 )
+from orderlane.limiter import DEFAULT_LIMITER, RateLimiter
 from orderlane.model import MAX_ID_LENGTH, Fill, Order, OrderStatus, Signal, check_text
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager
 from orderlane.positions import Position
-from orderlane.ratelimit import RateLimiter, release_limiter, shared_limiter
 from orderlane.recovery import Recovery, RecoveryChange
 from orderlane.tracker import OrderTracker
 
@@ -132,6 +132,25 @@ def _check_credential_key(_instance: object, _attribute: object, value: Any) -> 
         raise ConfigurationError(str(error)) from None
 
 
+def _check_limiter_name(_instance: object, _attribute: object, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(
+            f"EngineConfig.rate_limiter names a limiter plugin ({DEFAULT_LIMITER!r}, 'redis'...), "
+            f"got {value!r}"
+        )
+    try:
+        check_text(value, "EngineConfig.rate_limiter", MAX_ID_LENGTH)
+    except InvalidSignalError as error:
+        raise ConfigurationError(str(error)) from None
+
+
+def _check_limiter_options(_instance: object, _attribute: object, value: Any) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise ConfigurationError(
+            "EngineConfig.rate_limiter_options is a mapping of option names to values"
+        )
+
+
 #: Floors of the intervals that set how often the engine wakes: below them the engine would
 #: spin (a poll interval of 0 is a busy loop) or hammer the database with heartbeats.
 MIN_INTERVAL = 0.01
@@ -181,6 +200,14 @@ class EngineConfig:
     rate_limit_margin: float = attrs.field(default=0.02, validator=_check_margin)
     #: Key of the limiter shared by engines on one broker credential; None: adapter + account.
     credential_key: str | None = attrs.field(default=None, validator=_check_credential_key)
+    #: Which limiter counts the credential's requests, by the name its plugin answers to:
+    #: ``"in-process"`` (the core's, shared by the engines of one process) or a plugin's, such
+    #: as ``"redis"`` (``pip install orderlane-redis``: shared by every process on the key).
+    rate_limiter: str = attrs.field(default=DEFAULT_LIMITER, validator=_check_limiter_name)
+    #: Options for that limiter's plugin (``{"url": "redis://..."}``); may hold a password.
+    rate_limiter_options: Mapping[str, Any] = attrs.field(
+        factory=dict, repr=False, validator=_check_limiter_options
+    )
     #: How long a new order may wait behind an UNKNOWN order for the same instrument (>= 0).
     instrument_hold_timeout: float = attrs.field(default=30.0, validator=_seconds(0))
     #: How often a held order checks whether its instrument is free again (>= 0.01).
@@ -294,6 +321,7 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.pm = make_plugin_manager()
         self.pm.register(DefaultRetryPolicy(dict(config.retry)), name="orderlane-default-retry")
+        self.pm.register(InProcessLimiter(), name="orderlane-default-limiter")
         self._status_handlers = _StatusHandlers()
         self.pm.register(self._status_handlers, name="orderlane-status-handlers")
         if config.load_entry_point_plugins:
@@ -330,7 +358,7 @@ class Engine:
         self.last_recovery: list[RecoveryChange] = []
         self._fill_ids: dict[str, set[str]] = {}
         self.limiter: RateLimiter | None = None
-        self._limiter_key: str | None = None
+        self._limiter_open = False
         self._heartbeat: asyncio.Task[None] | None = None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._started = False
@@ -364,14 +392,8 @@ class Engine:
             self._heartbeat = asyncio.get_running_loop().create_task(
                 self._beat(), name="orderlane-heartbeat"
             )
-            limits = self.config.rate_limits
-            if limits is None:
-                limits = tuple(self.broker.rate_limits())
-            key = self.config.credential_key or f"{self.adapter_name}:{self.config.account_id}"
-            self.limiter = shared_limiter(
-                key, limits, self.clock, margin=self.config.rate_limit_margin
-            )
-            self._limiter_key = key
+            self.limiter = self._make_limiter()
+            self._limiter_open = True
             self.ctx.use_limiter(self.limiter.acquire)
             self.broker.on_rate_limited = self.limiter.penalize
             await self.broker.start()
@@ -384,7 +406,7 @@ class Engine:
                 await self.tracker.start()
         except BaseException:
             await self.tracker.stop()
-            self._release_limiter()
+            await self._close_limiter()
             await self._stop_heartbeat()
             await self.events.stop()
             await self.journal.close()
@@ -404,16 +426,36 @@ class Engine:
             self.tracker.report_stranded()
             await self.broker.stop()
         finally:
-            self._release_limiter()
+            await self._close_limiter()
             await self._stop_heartbeat()
             await self.events.stop()
             await self.journal.close()
 
-    def _release_limiter(self) -> None:
-        """Give the shared limiter back: once no engine uses it, another may set other limits."""
-        key, self._limiter_key = self._limiter_key, None
-        if key is not None and self.limiter is not None:
-            release_limiter(key, self.limiter)
+    def _make_limiter(self) -> RateLimiter:
+        """The credential's limiter, from the first plugin that answers for its name."""
+        config = self.config
+        limits = config.rate_limits
+        if limits is None:
+            limits = tuple(self.broker.rate_limits())
+        return self.hooks.rate_limiter(
+            name=config.rate_limiter,
+            key=config.credential_key or f"{self.adapter_name}:{config.account_id}",
+            limits=limits,
+            clock=self.clock,
+            margin=config.rate_limit_margin,
+            options=config.rate_limiter_options,
+        )
+
+    async def _close_limiter(self) -> None:
+        # Closed once per start; it stays readable (``stats()`` after close shows what it did).
+        limiter = self.limiter
+        if limiter is None or not self._limiter_open:
+            return
+        self._limiter_open = False
+        try:
+            await limiter.close()
+        except Exception:
+            log.warning("closing the rate limiter failed", exc_info=True)
 
     async def _beat(self) -> None:
         """Refresh this engine's session on the database while it runs (real time)."""
@@ -552,17 +594,7 @@ class Engine:
         limiter = self.limiter
         return {
             "journal_commits": getattr(self.journal, "commits", None),
-            "rate_limiter": None
-            if limiter is None
-            else {
-                "limits": [str(limit) for limit in limiter.limits],
-                "queue_depth": limiter.queue_depth,
-                "max_queue_depth": limiter.stats.max_waiting,
-                "granted": dict(limiter.stats.granted),
-                "mean_wait_s": limiter.stats.mean_wait,
-                "max_wait_s": limiter.stats.max_wait,
-                "pauses": limiter.stats.pauses,
-            },
+            "rate_limiter": None if limiter is None else limiter.snapshot().as_dict(),
         }
 
     async def flush_events(self) -> None:

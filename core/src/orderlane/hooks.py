@@ -1,5 +1,5 @@
 """The typed facade over the hooks that are not an adapter's: error classification, retry
-policy, order validation and the observers.
+policy, the rate limiter, order validation and the observers.
 
 The engine and its parts never call ``pm.hook.orderlane_*`` themselves: adapter hooks go through
 :class:`~orderlane.broker.Broker`, every other hook through :class:`Hooks`, which checks what a
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pluggy
 
-from orderlane.contract import ErrorClass, Operation, RetryConfig
+from orderlane.clock import Clock
+from orderlane.contract import ErrorClass, Operation, RateLimit, RetryConfig
+from orderlane.errors import ConfigurationError
+from orderlane.limiter import DEFAULT_LIMITER, RateLimiter
 from orderlane.model import Order
 
 __all__ = ["Hooks", "await_me_maybe"]
@@ -57,6 +60,39 @@ class Hooks:
             operation.value,
         )
         return RetryConfig()
+
+    def rate_limiter(
+        self,
+        name: str,
+        key: str,
+        limits: Sequence[RateLimit],
+        clock: Clock,
+        margin: float,
+        options: Mapping[str, Any],
+    ) -> RateLimiter:
+        """The limiter of the credential ``key`` from the first plugin that answers for ``name``
+        (the core's in-process sliding log answers last, for ``"in-process"``)."""
+        limiter = self._pm.hook.orderlane_rate_limiter(
+            name=name,
+            key=key,
+            limits=tuple(limits),
+            clock=clock,
+            margin=margin,
+            options=dict(options),
+        )
+        if limiter is None:
+            raise ConfigurationError(
+                f"no rate limiter named {name!r} is installed: install the plugin that supplies "
+                f"it (for 'redis': pip install orderlane-redis) or set EngineConfig.rate_limiter "
+                f"to {DEFAULT_LIMITER!r}"
+            )
+        if not isinstance(limiter, RateLimiter):
+            raise ConfigurationError(
+                f"the plugin answering orderlane_rate_limiter for {name!r} returned "
+                f"{type(limiter).__name__}, which lacks the RateLimiter methods "
+                "(acquire, penalize, snapshot, close)"
+            )
+        return limiter
 
     async def validate(self, order: Order) -> None:
         """Run every ``orderlane_validate_order`` (sync or async), in pluggy's call order; the

@@ -1,10 +1,13 @@
-"""Every hook orderlane calls, grouped by what it is for: execution, tracking, retry, observers.
+"""Every hook orderlane calls, grouped by what it is for: execution, tracking, retry, limiter,
+observers.
 
 Adapter hooks (execution and tracking) are implemented by exactly one adapter plugin per engine
 and are called on that plugin alone; they may be ``async def`` and get a
 :class:`~orderlane.contract.BrokerContext` as ``ctx``. Before every request the broker counts, an
 adapter awaits ``ctx.permit(kind)``. Retry hooks are synchronous, may be implemented by any plugin,
-and return ``None`` to let the next plugin (and finally the core default) decide. Observer hooks
+and return ``None`` to let the next plugin (and finally the core default) decide. The limiter hook
+supplies the rate limiter of a broker credential (the core's default is the in-process sliding
+log). Observer hooks
 are broadcast to every plugin; they are called after the change they report has been committed,
 in commit order, and an exception in one is logged and never breaks execution.
 
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from orderlane.clock import Clock
     from orderlane.contract import (
         AdapterInfo,
         BrokerContext,
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
         StreamGap,
     )
     from orderlane.errors import BrokerError
+    from orderlane.limiter import RateLimiter
     from orderlane.model import Fill, Order, OrderSnapshot, OrderStatus
     from orderlane.positions import Position
 
@@ -48,7 +53,14 @@ PROJECT = "orderlane"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-__all__ = ["ADAPTER_HOOKS", "OBSERVER_HOOKS", "RETRY_HOOKS", "hookimpl", "hookspec"]
+__all__ = [
+    "ADAPTER_HOOKS",
+    "LIMITER_HOOKS",
+    "OBSERVER_HOOKS",
+    "RETRY_HOOKS",
+    "hookimpl",
+    "hookspec",
+]
 
 # --------------------------------------------------------------------------------------------
 # Execution (adapter)
@@ -225,6 +237,33 @@ def orderlane_retry_policy(operation: Operation) -> RetryConfig | None:
 
 
 # --------------------------------------------------------------------------------------------
+# Limiter (any plugin; firstresult; return None to decline)
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def orderlane_rate_limiter(
+    name: str,
+    key: str,
+    limits: Sequence[RateLimit],
+    clock: Clock,
+    margin: float,
+    options: Mapping[str, object],
+) -> RateLimiter | None:
+    """Supply the rate limiter of the broker credential ``key``.
+
+    Implemented by: limiter plugins (``orderlane-redis``), and the core's default (``trylast``),
+    the in-process sliding log, which answers for ``name == "in-process"``. Called once when an
+    engine starts, before the adapter starts. ``name`` is ``EngineConfig.rate_limiter`` (a
+    plugin answers only for its own name and returns ``None`` otherwise), ``limits`` what the
+    adapter declares (or the configuration's override), ``margin`` the fraction each window is
+    counted longer, ``options`` ``EngineConfig.rate_limiter_options`` (may hold a password: never
+    log it). Returns an object with the :class:`~orderlane.limiter.RateLimiter` methods. The
+    engine closes it when the engine closes. Synchronous: connect lazily, on the first acquire.
+    """
+
+
+# --------------------------------------------------------------------------------------------
 # Observers (broadcast, after commit)
 # --------------------------------------------------------------------------------------------
 
@@ -300,6 +339,7 @@ _GROUPS: dict[str, str] = {
     "orderlane_order_updates": "adapter",
     "orderlane_classify_error": "retry",
     "orderlane_retry_policy": "retry",
+    "orderlane_rate_limiter": "limiter",
     "orderlane_validate_order": "observer",
     "orderlane_order_created": "observer",
     "orderlane_order_submitted": "observer",
@@ -313,4 +353,5 @@ _GROUPS: dict[str, str] = {
 
 ADAPTER_HOOKS = _names("adapter")
 RETRY_HOOKS = _names("retry")
+LIMITER_HOOKS = _names("limiter")
 OBSERVER_HOOKS = _names("observer")

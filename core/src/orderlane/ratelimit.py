@@ -1,4 +1,10 @@
-"""The broker rate limiter: a strict sliding log with priorities, shared per credential.
+"""The in-process broker rate limiter: a strict sliding log with priorities, shared per credential.
+
+:class:`SlidingLogLimiter` is the core's default :class:`~orderlane.limiter.RateLimiter`, supplied
+through the ``orderlane_rate_limiter`` hook by :class:`~orderlane.defaults.InProcessLimiter`
+(``trylast``), so a
+plugin can supply another (``orderlane-redis`` shares the log between processes). It counts the
+requests of one process only: engines in several processes on one credential need a shared one.
 
 Why not a token bucket: a bucket (or GCRA, or ``aiolimiter.AsyncLimiter(limit, period)``, a leaky
 bucket) that allows a burst of N lets about 2N-1 requests through one window after an idle spell:
@@ -31,8 +37,17 @@ import attrs
 from orderlane.clock import Clock, SystemClock
 from orderlane.contract import RateLimit, RequestKind
 from orderlane.errors import ConfigurationError
+from orderlane.limiter import DEFAULT_LIMITER, LimiterSnapshot
 
-__all__ = ["LimiterStats", "RateLimiter", "max_in_window", "release_limiter", "shared_limiter"]
+__all__ = [
+    "PRIORITY",
+    "LimiterStats",
+    "RateLimiter",
+    "SlidingLogLimiter",
+    "max_in_window",
+    "release_limiter",
+    "shared_limiter",
+]
 
 log = logging.getLogger("orderlane.ratelimit")
 
@@ -103,7 +118,7 @@ class _Waiter:
     since: float = attrs.field(order=False)
 
 
-class RateLimiter:
+class SlidingLogLimiter:
     """Grants permits so that no rolling window carries more than each limit allows.
 
     ``margin`` lengthens every window by that fraction (default 2%) to absorb the time between
@@ -140,11 +155,29 @@ class RateLimiter:
 
     def __repr__(self) -> str:
         limits = ", ".join(map(str, self.limits))
-        return f"RateLimiter({self.name!r}, {limits or 'unlimited'})"
+        return f"SlidingLogLimiter({self.name!r}, {limits or 'unlimited'})"
 
     @property
     def queue_depth(self) -> int:
         return sum(1 for waiter in self._waiters if not waiter.future.done())
+
+    def snapshot(self) -> LimiterSnapshot:
+        stats = self.stats
+        return LimiterSnapshot(
+            limits=self.limits,
+            backend=DEFAULT_LIMITER,
+            queue_depth=self.queue_depth,
+            max_queue_depth=stats.max_waiting,
+            granted=stats.granted,
+            mean_wait_s=stats.mean_wait,
+            max_wait_s=stats.max_wait,
+            pauses=stats.pauses,
+        )
+
+    async def close(self) -> None:
+        """One engine that took this shared limiter is done with it (see
+        :func:`release_limiter`); the log lives on for the engines still using it."""
+        release_limiter(self.name, self)
 
     def _free_at(self, now: float) -> float:
         free = max(now, self._paused_until)
@@ -235,11 +268,15 @@ class RateLimiter:
             waiter.future.set_result(permit)
 
 
+#: The name this class had before limiters became pluggable; it still imports.
+RateLimiter = SlidingLogLimiter
+
+
 @attrs.define
 class _Shared:
     """A credential's limiter and how many running engines use it."""
 
-    limiter: RateLimiter
+    limiter: SlidingLogLimiter
     users: int = 0
 
 
@@ -250,7 +287,7 @@ _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Shared]
 
 def shared_limiter(
     key: str, limits: Sequence[RateLimit], clock: Clock, *, margin: float = 0.02
-) -> RateLimiter:
+) -> SlidingLogLimiter:
     """The one limiter of a broker credential in this process (per event loop).
 
     Engines that trade the same credential share it, so together they stay under the limit. Two
@@ -265,7 +302,7 @@ def shared_limiter(
     if shared is not None and not _same_timeline(shared.limiter.clock, clock):
         shared = None
     if shared is None:
-        shared = limiters[key] = _Shared(RateLimiter(limits, clock, margin=margin, name=key))
+        shared = limiters[key] = _Shared(SlidingLogLimiter(limits, clock, margin=margin, name=key))
     elif shared.limiter.limits != tuple(limits) or shared.limiter.margin != margin:
         raise ConfigurationError(
             f"broker credential {key!r} is already limited to "
@@ -277,7 +314,7 @@ def shared_limiter(
     return shared.limiter
 
 
-def release_limiter(key: str, limiter: RateLimiter) -> None:
+def release_limiter(key: str, limiter: SlidingLogLimiter) -> None:
     """An engine that took ``limiter`` from :func:`shared_limiter` no longer uses it (it
     closed); the last engine to give it back removes it."""
     limiters = _SHARED.get(asyncio.get_running_loop(), {})

@@ -29,7 +29,7 @@ from aiolimiter import AsyncLimiter
 from orderlane.bench.report import Figure, Goal, Report, figure
 from orderlane.clock import SystemClock
 from orderlane.contract import RateLimit, RequestKind
-from orderlane.ratelimit import RateLimiter, max_in_window
+from orderlane.ratelimit import SlidingLogLimiter, max_in_window
 from orderlane.serialization import unstructure
 
 __all__ = [
@@ -140,7 +140,9 @@ async def run_rate_limit(
     limit: int, requests: int, *, period: float = 1.0, margin: float = 0.02
 ) -> RateLimitBench:
     """Measure orderlane's limiter and the naive aiolimiter baseline, one after the other."""
-    limiter = RateLimiter([RateLimit(limit, period)], SystemClock(), margin=margin, name="bench")
+    limiter = SlidingLogLimiter(
+        [RateLimit(limit, period)], SystemClock(), margin=margin, name="bench"
+    )
     ours = await _drive(
         "orderlane", lambda: limiter.acquire(RequestKind.ORDER), limit, period, requests
     )
