@@ -1,8 +1,10 @@
 """Shared fixtures: a loopback-only network, journal databases (SQLite and PostgreSQL), engines.
 
 PostgreSQL tests use ORDERLANE_TEST_POSTGRES_URL (default: the local server, database ``test``),
-in a database of their own that they create. Under CI=true a missing server fails the run;
-elsewhere those tests are skipped with a message saying how to start it.
+in a database of their own that they create. Redis tests use ORDERLANE_TEST_REDIS_URL (default:
+the local server, database 0), under a key prefix of their own that they delete. Under CI=true a
+missing server fails the run; elsewhere those tests are skipped with a message saying how to
+start it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +153,46 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'journal.db'}"
     url: str = request.getfixturevalue("fresh_postgres_url")
     return url
+
+
+# ------------------------------------------------------------------ redis
+
+REDIS_URL = os.environ.get("ORDERLANE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+START_REDIS = (
+    "redis-server --daemonize yes --bind 127.0.0.1 "
+    "(or set ORDERLANE_TEST_REDIS_URL to a server you can use)"
+)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server's URL; the test is skipped (failed under CI=true) if it does not answer."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError):
+        message = f"Redis is not reachable at {REDIS_URL}; start it with {START_REDIS}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"orderlane-test:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 # ------------------------------------------------------------------ engines
