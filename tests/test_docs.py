@@ -278,9 +278,10 @@ def test_readme_starts_with_the_two_commands() -> None:
     blocks = fenced_blocks(README.read_text(), "bash")
     assert blocks[:2] == [
         "python3 -m pip install ./core ./adapters/mock ./adapters/kis ./contrib/web"
-        " ./contrib/redis-limiter && orderlane demo\n",
+        " ./contrib/redis-limiter ./contrib/prometheus && orderlane demo\n",
         'python3 -m pip install -e "./core[test]" -e ./adapters/mock -e "./adapters/kis[fake]"'
-        ' -e "./contrib/web[test]" -e ./contrib/redis-limiter && python3 -m pytest\n',
+        ' -e "./contrib/web[test]" -e ./contrib/redis-limiter -e ./contrib/prometheus'
+        " && python3 -m pytest\n",
     ]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert blocks[1].strip() in ci  # CI runs the README's test command to the letter

@@ -245,3 +245,41 @@ def test_only_the_two_facades_call_the_hook_relay() -> None:
         if re.search(r"pm\.hook\b", path.read_text())
     )
     assert callers == ["broker.py", "hooks.py"]
+
+
+async def test_observers_hear_the_engine_start_and_close_and_their_failures_do_not_stop_it(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[tuple[str, bool, Any]] = []
+
+    class Lifecycle:
+        @hookimpl
+        async def orderlane_engine_started(self, engine: Engine) -> None:
+            heard.append(("started", engine.tracker is not None, engine.stats()["journal"]))
+
+        @hookimpl
+        def orderlane_engine_closing(self, engine: Engine) -> None:
+            journal = engine.stats()["journal"]
+            heard.append(("closing", True, journal["commit_seconds"]["count"]))
+
+    class Broken:
+        @hookimpl
+        def orderlane_engine_started(self) -> None:
+            raise RuntimeError("observer bug")
+
+        @hookimpl
+        def orderlane_engine_closing(self) -> None:
+            raise RuntimeError("observer bug on close")
+
+    plugins = [Broken(), Lifecycle()]
+    async with Engine.open(MockAdapter(), plugins=plugins, database_url=sqlite_url) as engine:
+        order = await engine.execute(Signal("005930", "BUY", 1))
+    assert order.status is OrderStatus.FILLED
+    assert [name for name, _, _ in heard] == ["started", "closing"]
+    started_journal = heard[0][2]
+    assert (
+        started_journal["group_size"]["buckets"]["+Inf"] == started_journal["group_size"]["count"]
+    )
+    assert heard[1][2] >= 3  # created, submitting and filled were committed meanwhile
+    assert "failed in orderlane_engine_started" in caplog.text
+    assert "observer bug on close" in caplog.text

@@ -413,10 +413,12 @@ class Engine:
             raise
         self._started = True
         log.debug("engine started: %r", self)
+        await self.hooks.notify("orderlane_engine_started", {"engine": self})
 
     async def close(self) -> None:
         if not self._started:
             return
+        await self.hooks.notify("orderlane_engine_closing", {"engine": self})
         self._started = False
         try:
             await self.tracker.stop()
@@ -590,10 +592,13 @@ class Engine:
         return lock
 
     def stats(self) -> dict[str, Any]:
-        """Counters for monitoring: the limiter's queue and waits, the journal's commits."""
+        """Counters for monitoring: the limiter's queue and waits, the journal's commits (how
+        long each transaction took and how many changes it carried, as histograms)."""
         limiter = self.limiter
+        commit_stats = getattr(self.journal, "commit_stats", None)
         return {
             "journal_commits": getattr(self.journal, "commits", None),
+            "journal": None if commit_stats is None else commit_stats.snapshot(),
             "rate_limiter": None if limiter is None else limiter.snapshot().as_dict(),
         }
 

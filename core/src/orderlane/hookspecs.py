@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -321,6 +321,23 @@ def orderlane_order_timed_out(order: Order, submitted_at: datetime) -> None:
     """The order stayed open past the timeout; it was cancelled and ended FAILED."""
 
 
+@hookspec
+def orderlane_engine_started(engine: Any) -> None:
+    """The :class:`~orderlane.Engine` has started: journal open, recovery done, tracker running,
+    before any signal (typed ``Any`` here: hook specifications sit below the engine).
+
+    For observers that read the engine's figures (``engine.stats()``, ``engine.tracker``) off
+    the order's path, such as a metrics exporter that samples them. Called once per start, on
+    the engine's event loop; may be ``async def``; an exception is logged and the engine runs on.
+    """
+
+
+@hookspec
+def orderlane_engine_closing(engine: Any) -> None:
+    """The engine is about to close (still open); called once per close, like
+    ``orderlane_engine_started``. Stop here what started there."""
+
+
 def _names(prefix_group: str) -> tuple[str, ...]:
     return tuple(name for name, group in _GROUPS.items() if group == prefix_group)
 
@@ -349,6 +366,8 @@ _GROUPS: dict[str, str] = {
     "orderlane_retry_scheduled": "observer",
     "orderlane_retry_exhausted": "observer",
     "orderlane_order_timed_out": "observer",
+    "orderlane_engine_started": "observer",
+    "orderlane_engine_closing": "observer",
 }
 
 ADAPTER_HOOKS = _names("adapter")

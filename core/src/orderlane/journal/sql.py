@@ -58,6 +58,7 @@ from orderlane.journal.rows import (
     read_rows,
 )
 from orderlane.journal.schema import engine_sessions, fills, order_events, orders, positions
+from orderlane.journal.stats import CommitStats
 from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus
 from orderlane.positions import Position
 
@@ -381,6 +382,7 @@ class SqlJournal:
         self._fast_path: FastPath | None = None
         self._group: _Group | None = None
         self.commits = 0  # transactions committed, for stats and tests of group commit
+        self.commit_stats = CommitStats()  # their durations and sizes, for metrics
         #: This journal's engine session: every order it writes is marked with it, and its
         #: heartbeat tells other engines on the database that those orders are in good hands.
         self.engine_id = str(uuid.uuid4())
@@ -581,6 +583,7 @@ class SqlJournal:
         conn = self._conn
         if len(batch) > 1:
             try:
+                began = time.perf_counter()
                 with conn.begin():
                     group = self._group = _Group(_cursor(conn))
                     grouped = [self._run_in_group(conn, item) for item in batch]
@@ -589,6 +592,7 @@ class SqlJournal:
                 log.debug("group commit of %d changes failed; committing one by one", len(batch))
             else:
                 self.commits += 1
+                self.commit_stats.record(time.perf_counter() - began, len(batch))
                 self._deliver(self._durable(grouped))
                 return
             finally:
@@ -596,6 +600,7 @@ class SqlJournal:
         outcomes: list[tuple[_Work, Any, BaseException | None]] = []
         for item in batch:
             try:
+                began = time.perf_counter()
                 with conn.begin():
                     group = self._group = _Group(_cursor(conn))
                     result = item.fn(conn)
@@ -606,6 +611,7 @@ class SqlJournal:
                 outcomes.append((item, None, error))
             else:
                 self.commits += 1
+                self.commit_stats.record(time.perf_counter() - began, 1)
                 outcomes.append((item, result, None))
             finally:
                 self._group = None
