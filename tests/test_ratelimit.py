@@ -440,10 +440,9 @@ async def test_the_in_process_limiter_is_the_default_and_a_plugin_may_decline(
 
 
 async def test_a_limiter_nobody_supplies_is_refused_naming_the_plugin(sqlite_url: str) -> None:
-    engine = Engine(
-        "mock", config=EngineConfig(rate_limiter="redis", track=False), database_url=sqlite_url
-    )
-    with pytest.raises(ConfigurationError, match=r"'redis'.*pip install orderlane-redis"):
+    config = EngineConfig(rate_limiter="memcached", track=False)
+    engine = Engine("mock", config=config, database_url=sqlite_url)
+    with pytest.raises(ConfigurationError, match=r"no rate limiter named 'memcached'.*install"):
         await engine.start()
 
 
