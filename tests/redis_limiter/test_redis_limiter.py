@@ -30,7 +30,7 @@ WORKER = Path(__file__).with_name("limiter_worker.py")
 
 
 # One request at a time: grants leave one by one, so their order is the order they were given.
-ONE_BY_ONE = (RateLimit(1, 0.15),)
+ONE_BY_ONE = (RateLimit(1, 0.25),)
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -122,8 +122,13 @@ async def test_inquiries_keep_their_share_across_processes(
     finally:
         await busy.close()
         await tracker.close()
-    # One grant in four goes to a waiting inquiry although orders wait the whole time.
-    assert grants == ["order"] * 4 + ["inquiry"] + ["order"] * 4 + ["inquiry"] + ["order"]
+    # At least one grant in four goes to a waiting inquiry although orders wait the whole time
+    # (fewer orders between them if a permit went unused, as on a machine that stalls).
+    inquiries = [i for i, kind in enumerate(grants) if kind == "inquiry"]
+    assert len(inquiries) == 2
+    assert inquiries[0] <= 4
+    assert inquiries[1] - inquiries[0] <= 5
+    assert grants[-1] == "order"  # they did not wait until the orders were done
 
 
 async def test_a_rate_limit_answer_in_one_process_pauses_the_other(

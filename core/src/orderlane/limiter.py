@@ -58,7 +58,6 @@ class LimiterSnapshot:
     def as_dict(self) -> dict[str, Any]:
         """The snapshot as plain data (limits as text), for ``engine.stats()`` and JSON."""
         return {
-            "backend": self.backend,
             "limits": [str(limit) for limit in self.limits],
             "queue_depth": self.queue_depth,
             "max_queue_depth": self.max_queue_depth,
@@ -66,6 +65,7 @@ class LimiterSnapshot:
             "mean_wait_s": self.mean_wait_s,
             "max_wait_s": self.max_wait_s,
             "pauses": self.pauses,
+            "backend": self.backend,
             "blocked": self.blocked,
             **({"details": dict(self.details)} if self.details else {}),
         }
