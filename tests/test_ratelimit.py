@@ -455,3 +455,20 @@ async def test_a_plugin_answering_with_something_else_is_refused(sqlite_url: str
     engine = Engine("mock", plugins=[Broken()], database_url=sqlite_url)
     with pytest.raises(ConfigurationError, match="lacks the RateLimiter methods"):
         await engine.start()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("rate_limiter", "", "names a limiter plugin"),
+        ("rate_limiter", 3, "names a limiter plugin"),
+        ("rate_limiter", "red\x1bis", "not printable text"),
+        ("rate_limiter_options", ["url"], "mapping of option names"),
+        ("rate_limiter_options", {1: "x"}, "mapping of option names"),
+    ],
+)
+def test_limiter_settings_are_checked_when_the_config_is_built(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        EngineConfig(**{field: value})  # type: ignore[arg-type]
