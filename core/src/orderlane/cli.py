@@ -34,7 +34,7 @@ from orderlane.engine import Engine, EngineConfig
 from orderlane.errors import InvalidSignalError, OrderlaneError
 from orderlane.journal import JournalRows
 from orderlane.journal.reader import JournalReader
-from orderlane.journal.sql import resolve_database_url
+from orderlane.journal.url import resolve_database_url
 from orderlane.model import MAX_QUANTITY, Order, OrderStatus, OrderType, Side, Signal, printable
 from orderlane.plugins import AdapterEntry, installed_adapters, make_plugin_manager
 from orderlane.positions import Position

@@ -25,7 +25,7 @@ from rich.text import Text
 from orderlane.engine import Engine
 from orderlane.errors import ConfigurationError
 from orderlane.journal import PnLSummary
-from orderlane.journal.sql import resolve_database_url
+from orderlane.journal.url import resolve_database_url
 from orderlane.model import Order, OrderStatus, Side, Signal
 from orderlane.positions import Position
 from orderlane.rendering import (

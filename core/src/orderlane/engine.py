@@ -34,11 +34,8 @@ from orderlane.executor import Executor
 from orderlane.hooks import Hooks, await_me_maybe
 from orderlane.hookspecs import hookimpl
 from orderlane.journal import Journal, JournalRows, PnLSummary
-from orderlane.journal.sql import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_STATEMENT_TIMEOUT,
-    SqlJournal,
-)
+from orderlane.journal.sql import SqlJournal
+from orderlane.journal.url import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
 from orderlane.limiter import DEFAULT_LIMITER, RateLimiter
 from orderlane.model import MAX_ID_LENGTH, Fill, Order, OrderStatus, Signal, check_text
 from orderlane.plugins import load_adapter, load_entry_point_plugins, make_plugin_manager

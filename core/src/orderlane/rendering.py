@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orderlane.journal import PnLSummary
-from orderlane.journal.sql import safe_url
+from orderlane.journal.url import safe_url
 from orderlane.model import Order, OrderStatus, printable
 from orderlane.positions import Position
 

@@ -30,7 +30,8 @@ from orderlane.bench.report import Goal, Report, figure, summary_ms
 from orderlane.engine import Engine, EngineConfig
 from orderlane.journal.rows import order_row
 from orderlane.journal.schema import orders as orders_table
-from orderlane.journal.sql import SqlJournal, resolve_database_url, safe_url
+from orderlane.journal.sql import SqlJournal
+from orderlane.journal.url import resolve_database_url, safe_url
 from orderlane.model import Order, OrderStatus, Signal
 
 __all__ = ["RawWriter", "Workspace", "run_latency", "run_throughput", "workspace"]

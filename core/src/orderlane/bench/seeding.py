@@ -22,7 +22,7 @@ from orderlane.engine import Engine
 from orderlane.errors import ConfigurationError
 from orderlane.journal.rows import order_row
 from orderlane.journal.schema import orders as orders_table
-from orderlane.journal.sql import resolve_database_url
+from orderlane.journal.url import resolve_database_url
 from orderlane.model import Order, OrderStatus, Side
 
 __all__ = ["mock_venue", "seed_orders"]

@@ -38,7 +38,7 @@ from orderlane.journal.rows import (
     read_rows,
 )
 from orderlane.journal.schema import fills, order_events, orders, positions
-from orderlane.journal.sql import (
+from orderlane.journal.url import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
     DatabaseAddress,

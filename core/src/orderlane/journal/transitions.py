@@ -1,0 +1,159 @@
+"""A transition's rows: the order's insert or versioned update, its fills, the positions they
+move, and its events, written in the writer's group transaction (:mod:`orderlane.journal.writer`).
+
+The order's write comes first and is refused (:class:`~orderlane.journal.writer.Refused`) before
+anything else is written: a refused transition leaves nothing, and its group commit stands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from orderlane.events import Event, OrderFilled, PositionChanged
+from orderlane.journal import (
+    Committed,
+    ConcurrentUpdateError,
+    InstrumentHeldError,
+    SignalTakenError,
+    Transition,
+)
+from orderlane.journal.fastpath import FastPath, execute
+from orderlane.journal.rows import fill_row, order_row, position_from_row, position_row
+from orderlane.journal.schema import positions
+from orderlane.journal.writer import Group, Refused
+from orderlane.model import Fill, Order, OrderStatus, utc_now
+from orderlane.positions import Position
+
+__all__ = ["apply_transition"]
+
+#: Events' payloads as stored (one encoder, not one per event).
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False)
+
+# The position's row, locked until the commit (a fill reads it once per group commit). The
+# other statements of the write path run on the driver's cursor (orderlane.journal.fastpath).
+_POSITION_KEY = (
+    positions.c.account_id == sa.bindparam("k_account"),
+    positions.c.symbol == sa.bindparam("k_symbol"),
+)
+_POSITION_FOR_UPDATE = sa.select(positions).where(*_POSITION_KEY).with_for_update()
+#: A flat position unless one is there (built once: compiling it per instrument costs more).
+_INSERT_FLAT_POSITION = {
+    "postgresql": postgresql.insert(positions).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(positions).on_conflict_do_nothing(),
+}
+
+
+def _instrument_key(account_id: str, symbol: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory lock on one (account, symbol)."""
+    digest = hashlib.blake2b(f"{account_id}\x1f{symbol}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def apply_transition(
+    conn: sa.Connection, group: Group, transition: Transition, engine_id: str
+) -> Committed:
+    """Write ``transition``'s rows in ``group``'s transaction (on the writer thread): the order's
+    insert or versioned update (refused before anything is written: :class:`Refused`), its fills
+    with the positions they move, and the events, kept for the group's one insert."""
+    fast = group.fast
+    cursor = group.cursor
+    now_order = transition.order
+    stored: Order | None = None
+    if now_order is not None:
+        if conn.dialect.name == "postgresql" and (
+            transition.hold_check or now_order.status is OrderStatus.UNKNOWN
+        ):
+            # Serialize "may I send?" with "this instrument is now held" across processes:
+            # without it two engines could both pass the hold check while the other goes
+            # UNKNOWN. (SQLite needs nothing: BEGIN IMMEDIATE already serializes writes.)
+            lock = _instrument_key(now_order.account_id, now_order.symbol)
+            execute(cursor, fast.lock_instrument, (lock,))
+        stored = _write_order(fast, cursor, transition, now_order, engine_id)
+    events: list[Event] = list(transition.events)
+    stored_fills: list[Fill] = []
+    moved: list[Position] = []
+    for fill in transition.fills:
+        key = (fill.account_id, fill.symbol)
+        position = group.positions.get(key) or _position_for_update(conn, *key)
+        change = position.apply(fill, stored.symbol_name if stored else "")
+        after = attrs.evolve(change.position, version=position.version + 1)
+        booked = attrs.evolve(fill, realized_pnl=change.realized_pnl)
+        fast.insert_fill(cursor, fill_row(booked))
+        if not fast.update_position(cursor, position_row(after), *key, position.version):
+            # pragma: no cover - the row is locked since it was read
+            raise ConcurrentUpdateError(
+                f"position {fill.account_id}/{fill.symbol} changed since version {position.version}"
+            )
+        group.positions[key] = after
+        stored_fills.append(booked)
+        moved.append(after)
+        if stored is not None:
+            events.append(OrderFilled(order=stored, fill=booked))
+        events.append(
+            PositionChanged(position=after, fill=booked, realized_pnl=change.realized_pnl)
+        )
+    if events:
+        recorded_at = stored.updated_at if stored is not None else _now()
+        group.events.extend(
+            fast.event_row(ev.order_id, ev.type, _PAYLOAD.encode(ev.payload()), recorded_at)
+            for ev in events
+        )
+    return Committed(
+        order=stored, fills=tuple(stored_fills), positions=tuple(moved), events=tuple(events)
+    )
+
+
+def _write_order(
+    fast: FastPath, cursor: Any, transition: Transition, order: Order, engine_id: str
+) -> Order:
+    """Insert or update the order: its first write, so a refusal leaves nothing behind."""
+    hold = (order.account_id, order.symbol) if transition.hold_check else None
+    if transition.new:
+        if hold is not None:
+            blocker = fast.held_by(cursor, *hold, order.id)
+            if blocker is not None:
+                raise Refused(_held(order, blocker))
+        stored = attrs.evolve(order, version=1)
+        if not fast.insert_order(cursor, {**order_row(stored), "engine_id": engine_id}):
+            raise Refused(SignalTakenError("an order with this signal id is already stored"))
+        return stored
+    stored = attrs.evolve(order, version=order.version + 1)
+    row = {**order_row(stored), "engine_id": engine_id}
+    if fast.update_order(cursor, row, order.id, order.version, hold):
+        return stored
+    blocker = None if hold is None else fast.held_by(cursor, *hold, order.id)
+    if blocker is not None:
+        raise Refused(_held(order, blocker))
+    raise Refused(ConcurrentUpdateError(f"order {order.id} changed since version {order.version}"))
+
+
+def _position_for_update(conn: sa.Connection, account_id: str, symbol: str) -> Position:
+    """The position's row, locked until the commit; a flat one is created if there is none.
+
+    Creating it with "insert unless present" before locking it means two processes booking
+    the first fills of one instrument at once (PostgreSQL) queue on the row instead of both
+    inserting it and one failing with a duplicate key, its whole transition lost.
+    """
+    keys = {"k_account": account_id, "k_symbol": symbol}
+    row = conn.execute(_POSITION_FOR_UPDATE, keys).first()
+    if row is None:
+        flat = Position(account_id=account_id, symbol=symbol)
+        conn.execute(_INSERT_FLAT_POSITION[conn.dialect.name], position_row(flat))
+        row = conn.execute(_POSITION_FOR_UPDATE, keys).one()
+    return position_from_row(row)
+
+
+def _held(order: Order, blocker: str) -> InstrumentHeldError:
+    return InstrumentHeldError(
+        f"{order.symbol} is held by UNKNOWN order {blocker}", held_by=blocker
+    )
+
+
+def _now() -> Any:
+    return utc_now()
