@@ -114,7 +114,7 @@ async def test_a_snapshot_is_reapplied_when_another_process_moved_the_order(
 
     # This engine still holds the old version of the order: its write must not be lost.
     snapshot = venue.status(order.broker_order_id)
-    after = await engine.executor.apply_snapshot(order, snapshot)
+    after = await engine.blotter.book(order, snapshot)
     assert after.status is OrderStatus.FILLED
     assert after.filled_quantity == 10
     assert len(await engine.fills(order.id)) == 3

@@ -455,14 +455,14 @@ async def test_an_answer_that_cannot_be_booked_keeps_the_broker_id(
     engine = Engine(MockAdapter(venue), clock=clock, database_url=sqlite_url)
     await engine.start()
     try:
-        original = engine.executor.apply_snapshot
+        original = engine.blotter.book
 
         async def failing(order: Order, snapshot: OrderSnapshot, **kwargs: Any) -> Order:
             if order.status is OrderStatus.SUBMITTING:
                 raise InvalidTransitionError("the journal refused the answer")
             return await original(order, snapshot, **kwargs)
 
-        monkeypatch.setattr(engine.executor, "apply_snapshot", failing)
+        monkeypatch.setattr(engine.blotter, "book", failing)
         order = await engine.execute(SIGNAL)
         assert order.status is OrderStatus.UNKNOWN
         assert order.broker_order_id == next(iter(venue.orders))

@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 )
 
 from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Side, Signal
-from orderlane.executor import derive_status
+from orderlane.booking import derive_status
 from orderlane.model import (
     Execution,
     Fill,

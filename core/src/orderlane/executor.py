@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import TypeVar
 
 import attrs
 
+from orderlane.blotter import Blotter
 from orderlane.broker import Broker
+from orderlane.clock import Clock
+from orderlane.config import EngineConfig
 from orderlane.contract import (
     Absent,
     CancelAccepted,
@@ -36,52 +38,42 @@ from orderlane.contract import (
     RetryConfig,
 )
 from orderlane.errors import (
+    BrokerError,
     DuplicateSignalError,
     JournalError,
     OrderRejectedError,
     OrderRetryExhaustedError,
     OrderVetoedError,
-    UnknownOrderError,
 )
 from orderlane.events import (
     Event,
     OrderCreated,
-    OrderStatusChanged,
-    OrderSubmitted,
-    OrderTimedOut,
     RetryExhausted,
     RetryScheduled,
 )
+from orderlane.hooks import Hooks
 from orderlane.journal import (
     ConcurrentUpdateError,
     InstrumentHeldError,
+    Journal,
     JournalFileLostError,
     SignalTakenError,
-    Transition,
 )
 from orderlane.model import (
     TRANSITIONS,
-    Fill,
     Order,
     OrderSnapshot,
     OrderStatus,
     Signal,
-    fills_from_snapshot,
-    printable,
 )
 from orderlane.retry import run_with_retry
 
-if TYPE_CHECKING:
-    from orderlane.engine import Engine
-
-__all__ = ["Executor", "UnbookedAnswerError"]
+__all__ = ["NOT_SENT", "Executor", "Stranded", "UnbookedAnswerError"]
 
 log = logging.getLogger("orderlane.executor")
+#: What becomes of a looked-up order is logged as recovery's (docs/operations.md).
+recovery_log = logging.getLogger("orderlane.recovery")
 T = TypeVar("T")
-_REAPPLY_ATTEMPTS = 5
-#: The reason of an order ended for staying open too long (and of one whose timeout cancel is
-#: not confirmed yet, which is UNKNOWN with this prefix until the broker settles it).
-TIMEOUT_REASON = "timeout"
 #: The reason of an order ended without having been sent (the broker never had it).
 NOT_SENT = "not sent"
 
@@ -93,19 +85,6 @@ class _RetryAfterAbsent(Exception):
         super().__init__(str(original))
         self.original = original
         self.order = order
-
-
-@attrs.frozen
-class _Change:
-    """One planned write: the order's new state, its events and fills."""
-
-    order: Order
-    events: tuple[Event, ...] = ()
-    fills: tuple[Fill, ...] = ()
-    hold_check: bool = False
-
-
-Planner = Callable[[Order], Awaitable[_Change | None]]
 
 
 class _Superseded(Exception):
@@ -128,6 +107,20 @@ class _Send:
     ending: tuple[OrderStatus, str] | None = None
 
 
+@attrs.define
+class Stranded:
+    """An order whose send ended while the journal refused writes: what is known of it."""
+
+    #: The broker's answer, not stored yet.
+    answer: OrderSnapshot | None
+    #: The broker may hold the order.
+    at_broker: bool
+    #: The end the broker's answer decided, when it surely holds nothing (REJECTED...).
+    ending: tuple[OrderStatus, str] | None
+    #: The journal's refusal was logged once already.
+    told: bool = False
+
+
 class UnbookedAnswerError(JournalError):
     """The broker answered about an order it holds and the journal refused to store it (nor
     could it mark the order UNKNOWN): the answer rides on this error to whoever books it."""
@@ -145,174 +138,60 @@ class _NotSent(Exception):
     """The send was not made: the order's instrument stayed held past the hold timeout."""
 
 
-def derive_status(order: Order, snapshot: OrderSnapshot) -> OrderStatus:
-    """The status ``order`` (already holding the snapshot's fills) takes from ``snapshot``."""
-    if order.filled_quantity >= order.quantity:
-        return OrderStatus.FILLED
-    reported = snapshot.status
-    if reported in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
-        if reported is OrderStatus.REJECTED and order.filled_quantity:
-            return OrderStatus.CANCELLED
-        return reported
-    if reported is OrderStatus.FAILED:
-        return OrderStatus.FAILED
-    if order.status is OrderStatus.PENDING_CANCEL or (
-        reported is OrderStatus.PENDING_CANCEL
-        and OrderStatus.PENDING_CANCEL in TRANSITIONS[order.status]
-    ):
-        return OrderStatus.PENDING_CANCEL
-    if order.filled_quantity:
-        return OrderStatus.PARTIALLY_FILLED
-    return OrderStatus.SUBMITTED
-
-
 class Executor:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    """Sends orders and books the broker's answers; settles orders whose send is ambiguous.
+
+    It writes orders only through the ``blotter``; it talks to the broker through ``broker`` (the
+    adapter's facade), classifies errors and reads retry policies through ``hooks``, and reads
+    the journal for what concerns other orders (signal ids, siblings of a lookup).
+    """
+
+    def __init__(
+        self,
+        blotter: Blotter,
+        broker: Broker,
+        hooks: Hooks,
+        journal: Journal,
+        clock: Clock,
+        config: EngineConfig,
+    ) -> None:
+        self.blotter = blotter
+        self.broker = broker
+        self._hooks = hooks
+        self._journal = journal
+        self._clock = clock
+        self._config = config
         self._inflight: dict[tuple[str, str], asyncio.Future[Order | None]] = {}
         #: The settlement (send and answer) running for each order, by order id.
         self._settlements: dict[str, asyncio.Task[Order]] = {}
-        self._tz: Any = None
+        #: Sends that ended while the journal refused writes, by order id, until the tracker
+        #: stores their outcome (:meth:`OrderTracker.settle_stranded`).
+        self.stranded: dict[str, Stranded] = {}
 
-    @property
-    def broker(self) -> Broker:
-        return self._engine.broker
-
-    @property
-    def venue_timezone(self) -> Any:
-        if self._tz is None:
-            self._tz = ZoneInfo(self.broker.info.timezone)
-        return self._tz
-
-    # ---------------------------------------------------------------- commits
-
-    async def commit(
+    def strand(
         self,
-        order: Order,
+        order_id: str,
         *,
-        events: Iterable[Event] = (),
-        fills: Iterable[Any] = (),
-        new: bool = False,
-        hold_check: bool = False,
-    ) -> Order:
-        """Commit ``order`` with its events and fills; the tracker hears of it afterwards.
-
-        A change to a stored order goes through :meth:`write` (which reapplies it on a version
-        conflict); only a new order's first commit calls this directly.
-        """
-        fills = tuple(fills)
-        committed = await self._engine.journal.record(
-            Transition(
-                order=order,
-                events=tuple(events),
-                fills=fills,
-                new=new,
-                hold_check=hold_check,
-            )
-        )
-        assert committed.order is not None
-        self._engine.tracker.observe(committed.order)
-        if fills:
-            self._engine.remember_fills(committed.order, fills)
-        return committed.order
-
-    async def write(self, order: Order, plan: Planner) -> Order:
-        """Commit what ``plan`` makes of ``order``: the one write path for stored orders.
-
-        ``plan`` gets the order as last seen and returns the change (or None: nothing to do,
-        the order is returned as it stands). If another engine or an operator wrote the order
-        meanwhile (its version moved on), the stored order is reloaded, this engine's tracker
-        hears of it (an order ended elsewhere leaves it) and ``plan`` decides again from it.
-        """
-        return (await self._write(order, plan))[0]
-
-    async def _write(self, order: Order, plan: Planner) -> tuple[Order, bool]:
-        """:meth:`write`, also telling whether a change of this call's was committed."""
-        current = order
-        for attempt in range(1, _REAPPLY_ATTEMPTS + 1):
-            change = await plan(current)
-            if change is None:
-                return current, False
-            try:
-                committed = await self.commit(
-                    change.order,
-                    events=change.events,
-                    fills=change.fills,
-                    hold_check=change.hold_check,
-                )
-            except ConcurrentUpdateError:
-                if attempt == _REAPPLY_ATTEMPTS:
-                    raise
-                log.info("Order %s was written elsewhere meanwhile: reloading", order.id)
-                current = await self.reload(order.id)
-            else:
-                return committed, True
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def reload(self, order_id: str) -> Order:
-        """The stored order, which this engine's tracker then follows (or drops, if ended)."""
-        self._engine.forget_fills(order_id)
-        stored = await self._engine.journal.get_order(order_id)
-        if stored is None:  # pragma: no cover - orders are never deleted
-            raise UnknownOrderError(f"order {order_id} is no longer in the journal")
-        self._engine.tracker.observe(stored)
-        return stored
-
-    async def move(
-        self,
-        order: Order,
-        status: OrderStatus,
-        *,
-        hold_check: bool = False,
-        also: Callable[[Order], Iterable[Event]] | None = None,
-        **changes: Any,
-    ) -> Order:
-        """Commit ``order`` in ``status`` with a status-changed event (and the events ``also``
-        makes of the new order).
-
-        The move was decided on ``order``'s status: if the stored order has left that status
-        meanwhile (another engine moved it), the decision no longer holds and the stored order
-        is returned unchanged; callers check the status they got.
-        """
-        return (await self._move(order, status, hold_check=hold_check, also=also, **changes))[0]
-
-    async def _move(
-        self,
-        order: Order,
-        status: OrderStatus,
-        *,
-        hold_check: bool = False,
-        also: Callable[[Order], Iterable[Event]] | None = None,
-        **changes: Any,
-    ) -> tuple[Order, bool]:
-        """:meth:`move`, also telling whether this call's move was committed."""
-        changes.setdefault("updated_at", self._engine.clock.now())
-        decided_on = order.status
-
-        async def plan(current: Order) -> _Change | None:
-            if current.status is not decided_on:
-                return None
-            after = current.evolve(status, **changes)
-            events: list[Event] = []
-            if status is not current.status:
-                events.append(OrderStatusChanged(after, current.status))
-            if also is not None:
-                events.extend(also(after))
-            return _Change(after, tuple(events), hold_check=hold_check)
-
-        return await self._write(order, plan)
+        answer: OrderSnapshot | None,
+        at_broker: bool,
+        ending: tuple[OrderStatus, str] | None = None,
+    ) -> None:
+        """Hold an order whose send ended while the journal refused writes, until its outcome
+        is stored: the broker's ``answer``, else UNKNOWN (looked up) if the broker may hold it
+        (``at_broker``), else ``ending`` or FAILED "not sent"."""
+        self.stranded[order_id] = Stranded(answer, at_broker, ending)
 
     # ---------------------------------------------------------------- execute
 
     async def execute(self, signal: Signal) -> Order:
-        account = self._engine.config.account_id
+        account = self._config.account_id
         if signal.signal_id is None:
             return await self._execute_new(signal)
         key = (account, signal.signal_id)
         running = self._inflight.get(key)
         if running is not None:
             return await self._join(running, signal)
-        stored = await self._engine.journal.find_by_signal(account, signal.signal_id)
+        stored = await self._journal.find_by_signal(account, signal.signal_id)
         if stored is not None:
             return self._check_same(await self._settled(stored), signal)
         running = self._inflight.get(key)  # another call may have started while we read
@@ -355,20 +234,17 @@ class Executor:
         return order
 
     async def _execute_new(self, signal: Signal) -> Order:
-        engine = self._engine
-        order = Order.from_signal(
-            signal, account_id=engine.config.account_id, now=engine.clock.now()
-        )
+        order = Order.from_signal(signal, account_id=self._config.account_id, now=self._clock.now())
         try:
-            await engine.validate(order)
+            await self._hooks.validate(order)
         except Exception as error:
             raise OrderVetoedError(f"order for {signal.symbol} vetoed: {error}") from error
-        async with engine.order_lock(order.id):
+        async with self.blotter.lock(order.id):
             try:
-                order = await self.commit(order, events=[OrderCreated(order)], new=True)
+                order = await self.blotter.commit(order, events=[OrderCreated(order)], new=True)
             except SignalTakenError:
                 assert signal.signal_id is not None
-                stored = await engine.journal.find_by_signal(order.account_id, signal.signal_id)
+                stored = await self._journal.find_by_signal(order.account_id, signal.signal_id)
                 assert stored is not None
                 return self._check_same(await self._settled(stored), signal)
             log.info(
@@ -389,7 +265,7 @@ class Executor:
         return await asyncio.shield(settlement)
 
     async def _settle(self, order: Order) -> Order:
-        async with self._engine.order_lock(order.id):
+        async with self.blotter.lock(order.id):
             return await self.submit(order)
 
     def _settled_done(self, order_id: str, task: asyncio.Task[Order]) -> None:
@@ -418,7 +294,7 @@ class Executor:
 
     def classify_raw(self, operation: Operation, error: BaseException) -> ErrorClass:
         """What the classify hooks say, before the broker's capabilities are considered."""
-        return self._engine.hooks.classify_error(operation, error)
+        return self._hooks.classify_error(operation, error)
 
     def classify(
         self, operation: Operation, error: BaseException, raw: ErrorClass | None = None
@@ -434,14 +310,14 @@ class Executor:
             result is ErrorClass.AMBIGUOUS
             and operation is Operation.PLACE
             and self.broker.supports(Capability.CLIENT_ORDER_ID)
-            and self._engine.transient(error)
+            and _transient(error)
         ):
             # The broker deduplicates by client order id: sending again cannot double the order.
             return ErrorClass.RETRYABLE
         return result
 
     def retry_config(self, operation: Operation) -> RetryConfig:
-        return self._engine.hooks.retry_policy(operation)
+        return self._hooks.retry_policy(operation)
 
     async def submit(self, order: Order) -> Order:
         """Send a committed CREATED (or UNKNOWN, confirmed absent) order; book the answer.
@@ -463,7 +339,7 @@ class Executor:
             if isinstance(refused, UnbookedAnswerError):
                 send.answer = refused.snapshot
             at_broker = send.maybe_sent or send.answer is not None
-            self._engine.tracker.strand(
+            self.strand(
                 order.id,
                 answer=send.answer,
                 at_broker=at_broker,
@@ -484,7 +360,7 @@ class Executor:
                 order.id,
                 self.broker.describe(refused),
             )
-            return await self._engine.journal.get_order(order.id) or order
+            return await self._journal.get_order(order.id) or order
 
     async def _submit(self, order: Order, send: _Send) -> Order:
         """:meth:`submit`'s series; ``send`` notes what the broker may hold and answered.
@@ -540,7 +416,7 @@ class Executor:
             if send.maybe_sent:
                 # An attempt may have reached the broker: ask it before any terminal state.
                 if current.status is not OrderStatus.UNKNOWN:
-                    current = await self.move(
+                    current = await self.blotter.move(
                         current, OrderStatus.UNKNOWN, reason=f"outcome unknown: {reason}"
                     )
                     if current.status is not OrderStatus.UNKNOWN:
@@ -553,7 +429,7 @@ class Executor:
                     return current
             else:
                 send.ending = (status, reason)
-            return await self.move(current, status, reason=reason, also=also)
+            return await self.blotter.move(current, status, reason=reason, also=also)
 
         try:
             if current.status is OrderStatus.CREATED:
@@ -564,7 +440,7 @@ class Executor:
                 attempt,
                 config=config,
                 should_retry=lambda e: self.classify(Operation.PLACE, e) is ErrorClass.RETRYABLE,
-                clock=self._engine.clock,
+                clock=self._clock,
                 on_retry=on_retry,
                 describe=f"placing order {order.id}",
             )
@@ -611,14 +487,13 @@ class Executor:
         ``instrument_hold_timeout``, it raises :class:`_NotSent` (nothing was sent on it); an
         order that another engine moved meanwhile raises :class:`_Superseded`.
         """
-        engine = self._engine
-        clock = engine.clock
-        limit = engine.config.instrument_hold_timeout
+        clock, config = self._clock, self._config
+        limit = config.instrument_hold_timeout
         warned = False
         while True:
             now = clock.now()
             try:
-                moved, ours = await self._move(
+                moved, ours = await self.blotter.move_ours(
                     order,
                     OrderStatus.SUBMITTING,
                     hold_check=True,
@@ -631,12 +506,12 @@ class Executor:
                 if (now - order.created_at).total_seconds() >= limit:
                     raise _NotSent(
                         f"not sent: {order.symbol} held by UNKNOWN order {held.held_by} "
-                        f"for more than {engine.config.instrument_hold_timeout:g}s"
+                        f"for more than {config.instrument_hold_timeout:g}s"
                     ) from None
                 if not warned:
                     log.warning("Order %s waits: %s", order.id, held)
                     warned = True
-                await clock.sleep(engine.config.instrument_hold_poll)
+                await clock.sleep(config.instrument_hold_poll)
                 continue
             if not ours:
                 # Another engine (or an operator) moved the order meanwhile: it is not this
@@ -652,7 +527,7 @@ class Executor:
             self.broker.describe(error),
         )
         if order.status is not OrderStatus.UNKNOWN:
-            order = await self.move(
+            order = await self.blotter.move(
                 order, OrderStatus.UNKNOWN, reason=f"outcome unknown: {self.broker.describe(error)}"
             )
             if order.status is not OrderStatus.UNKNOWN:
@@ -661,9 +536,9 @@ class Executor:
         if isinstance(found, Found):
             return await self.book_answer(order, found.snapshot)
         if isinstance(found, Absent):
-            if self._engine.transient(error):
+            if _transient(error):
                 raise _RetryAfterAbsent(error, order)
-            return await self.move(
+            return await self.blotter.move(
                 order, OrderStatus.FAILED, reason=f"not sent: {self.broker.describe(error)}"
             )
         log.warning(
@@ -681,13 +556,12 @@ class Executor:
         are awaited, up to ``instrument_hold_timeout``, and the broker asked again, when their
         venue orders are owned; otherwise, or past that, the answer is "cannot tell".
         """
-        engine = self._engine
-        clock = engine.clock
-        deadline = clock.monotonic() + engine.config.instrument_hold_timeout
+        clock, config = self._clock, self._config
+        deadline = clock.monotonic() + config.instrument_hold_timeout
         while True:
             # Siblings are read before the owned broker ids (inside _ask): a sibling whose
             # answer is stored in between has its broker id among the owned ones.
-            siblings = await engine.journal.unresolved_siblings(order)
+            siblings = await self._journal.unresolved_siblings(order)
             found = await self._ask(order)
             if not isinstance(found, Found) or not siblings:
                 break
@@ -703,18 +577,16 @@ class Executor:
                 ", ".join(siblings),
             )
             while siblings and clock.monotonic() < deadline:
-                await clock.sleep(engine.config.instrument_hold_poll)
-                siblings = await engine.journal.unresolved_siblings(order)
+                await clock.sleep(config.instrument_hold_poll)
+                siblings = await self._journal.unresolved_siblings(order)
         if isinstance(found, Found):
             log.info("Order %s found at the broker as %s", order.id, found.snapshot.broker_order_id)
         return found
 
     async def _ask(self, order: Order) -> LookupResult:
-        window = LookupWindow(
-            start=order.submitted_at or order.created_at, end=self._engine.clock.now()
-        )
+        window = LookupWindow(start=order.submitted_at or order.created_at, end=self._clock.now())
         try:
-            owned = await self._engine.owned_broker_ids(order)
+            owned = await self._journal.owned_broker_ids(order.account_id, order.symbol)
             return await self.retrying(
                 Operation.LOOKUP, order, lambda: self.broker.lookup_order(order, window, owned)
             )
@@ -723,19 +595,52 @@ class Executor:
         except Exception as error:
             return CannotTell(f"lookup failed: {self.broker.describe(error)}")
 
+    async def settle_by_lookup(self, order: Order) -> Order:
+        """Look an UNKNOWN order without broker id up and act on the answer (lock held).
+
+        Every write goes through the blotter's reload-and-reapply path, so an engine that
+        settled the order meanwhile wins and this one takes its result."""
+        return await self.act_on_lookup(order, await self.look_up(order))
+
+    async def settle_many_by_lookup(self, orders: list[Order]) -> None:
+        """Look UNKNOWN orders without broker id up in one batch and act on each answer."""
+        results = await self.look_up_many(orders)
+        for order in orders:
+            async with self.blotter.lock(order.id):
+                current = await self.blotter.get(order.id)
+                if current is None or current.status is not OrderStatus.UNKNOWN:
+                    continue
+                if current.broker_order_id is not None:
+                    continue
+                await self.act_on_lookup(current, results[order.id])
+
+    async def act_on_lookup(self, order: Order, result: LookupResult) -> Order:
+        """Adopt what was found, end (or resend) what is absent, keep UNKNOWN otherwise."""
+        if isinstance(result, Found):
+            return await self.book_answer(order, result.snapshot)
+        if isinstance(result, Absent):
+            if self._config.resubmit_after_crash:
+                recovery_log.warning(
+                    "order %s was never received by the broker: sending it", order.id
+                )
+                return await self.submit(order)
+            return await self.blotter.move(order, OrderStatus.FAILED, reason=NOT_SENT)
+        recovery_log.info("order %s stays UNKNOWN: %s", order.id, getattr(result, "reason", ""))
+        return order
+
     async def look_up_many(self, orders: list[Order]) -> dict[str, LookupResult]:
         """Look many orders up in one pass where the adapter offers it (not retried: a failed
         pass is "cannot tell" for each, and the tracker looks again)."""
         if not orders:
             return {}
-        now = self._engine.clock.now()
+        now = self._clock.now()
         windows = {
             o.id: LookupWindow(start=o.submitted_at or o.created_at, end=now) for o in orders
         }
         try:
             owned: frozenset[str] = frozenset()
             for account, symbol in sorted({(o.account_id, o.symbol) for o in orders}):
-                owned |= await self._engine.journal.owned_broker_ids(account, symbol)
+                owned |= await self._journal.owned_broker_ids(account, symbol)
             return await self.broker.lookup_orders(orders, windows, owned)
         except asyncio.CancelledError:
             raise
@@ -753,7 +658,7 @@ class Executor:
         on to whoever books it later.
         """
         try:
-            return await self.apply_snapshot(order, snapshot)
+            return await self.blotter.book(order, snapshot)
         except (asyncio.CancelledError, JournalFileLostError):
             raise
         except JournalError as refused:
@@ -769,12 +674,12 @@ class Executor:
             self.broker.describe(error),
         )
         try:
-            stored = await self._engine.journal.get_order(order.id) or order
+            stored = await self._journal.get_order(order.id) or order
             if stored.is_terminal or OrderStatus.UNKNOWN not in (
                 TRANSITIONS[stored.status] | {stored.status}
             ):
                 return stored
-            return await self.move(
+            return await self.blotter.move(
                 stored,
                 OrderStatus.UNKNOWN,
                 broker_order_id=stored.broker_order_id or snapshot.broker_order_id,
@@ -804,7 +709,7 @@ class Executor:
             delay,
         )
         event = RetryScheduled(order, operation, number, delay, self.broker.describe(error))
-        await self._engine.journal.record(Transition(order=None, events=(event,)))
+        await self.blotter.record_events(event)
 
     async def retrying(
         self, operation: Operation, order: Order, call: Callable[[], Awaitable[T]]
@@ -825,7 +730,7 @@ class Executor:
                 lambda _attempt: call(),
                 config=config,
                 should_retry=lambda e: self.classify(operation, e) is ErrorClass.RETRYABLE,
-                clock=self._engine.clock,
+                clock=self._clock,
                 on_retry=on_retry,
                 describe=f"{operation.value} of order {order.id}",
             )
@@ -835,7 +740,7 @@ class Executor:
             event = RetryExhausted(
                 order, operation, exhausted.attempts, self.broker.describe(cause)
             )
-            await self._engine.journal.record(Transition(order=None, events=(event,)))
+            await self.blotter.record_events(event)
             raise
 
     async def status(self, order: Order) -> Order:
@@ -843,7 +748,7 @@ class Executor:
         snapshot = await self.retrying(
             Operation.STATUS, order, lambda: self.broker.order_status(order)
         )
-        return await self.apply_snapshot(order, snapshot)
+        return await self.blotter.book(order, snapshot)
 
     # ---------------------------------------------------------------- cancel
 
@@ -856,7 +761,7 @@ class Executor:
         """
         previous = order.status
         if previous is not OrderStatus.UNKNOWN:
-            order = await self.move(order, OrderStatus.PENDING_CANCEL)
+            order = await self.blotter.move(order, OrderStatus.PENDING_CANCEL)
             if order.status is not OrderStatus.PENDING_CANCEL:
                 return order  # moved meanwhile elsewhere
         pending = order
@@ -870,9 +775,9 @@ class Executor:
             log.error("Cancel of order %s failed: %s", order.id, self.broker.describe(error))
             if previous is OrderStatus.UNKNOWN:
                 return order
-            return await self.move(order, previous)
+            return await self.blotter.move(order, previous)
         if isinstance(result, CancelAccepted) and result.snapshot is not None:
-            return await self.apply_snapshot(order, result.snapshot, timed_out=False)
+            return await self.blotter.book(order, result.snapshot, timed_out=False)
         if isinstance(result, NothingToCancel):
             log.info("Order %s: nothing to cancel (%s)", order.id, result.reason)
         try:
@@ -884,77 +789,15 @@ class Executor:
                 "Order %s: status after cancel unknown: %s", order.id, self.broker.describe(error)
             )
             return order
-        after = await self.apply_snapshot(order, snapshot, timed_out=False)
+        after = await self.blotter.book(order, snapshot, timed_out=False)
         if after.status is OrderStatus.PENDING_CANCEL and isinstance(result, NothingToCancel):
-            return await self.move(
+            return await self.blotter.move(
                 after, previous if after.filled_quantity == 0 else OrderStatus.PARTIALLY_FILLED
             )
         return after
 
-    # ---------------------------------------------------------------- answers
 
-    async def apply_snapshot(
-        self, order: Order, snapshot: OrderSnapshot, *, timed_out: bool | None = None
-    ) -> Order:
-        """Book what the broker reported: new fills, broker id, status.
-
-        ``timed_out``: the order is being ended for its timeout, so a broker-side end that is not
-        a complete fill (cancelled, rejected) makes it FAILED with reason ``timeout`` instead.
-        None: as its reason says (an order whose timeout cancel was not confirmed yet). False: a
-        cancel by hand, which ends it CANCELLED whatever the reason.
-
-        Goes through :meth:`write`: if another process wrote the order meanwhile, the snapshot is
-        applied to the stored order again (snapshots are cumulative, so reapplying one never
-        counts a fill twice).
-        """
-
-        async def plan(current: Order) -> _Change | None:
-            return await self._plan_snapshot(current, snapshot, timed_out)
-
-        return await self.write(order, plan)
-
-    async def _plan_snapshot(
-        self, order: Order, snapshot: OrderSnapshot, timed_out: bool | None
-    ) -> _Change | None:
-        engine = self._engine
-        now = engine.clock.now()
-        known = await engine.known_fill_ids(order)
-        fills = fills_from_snapshot(
-            order, snapshot, known_fill_ids=known, now=now, venue_timezone=self.venue_timezone
-        )
-        updated = order.with_fills(fills)
-        broker_id = order.broker_order_id or snapshot.broker_order_id
-        status = order.status if order.is_terminal else derive_status(updated, snapshot)
-        reason = order.reason
-        if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED) and status is not order.status:
-            reason = self.broker.redact(snapshot.reason) if snapshot.reason else reason
-            if status is OrderStatus.REJECTED:
-                log.warning("Order %s rejected: %s", order.id, printable(reason or ""))
-        elif status is not order.status and order.status is OrderStatus.UNKNOWN:
-            reason = None
-        if timed_out is None:
-            timed_out = (order.reason or "").startswith(TIMEOUT_REASON)
-        ended_by_timeout = (
-            timed_out
-            and not order.is_terminal
-            and status in (OrderStatus.CANCELLED, OrderStatus.REJECTED)
-        )
-        if ended_by_timeout:
-            status, reason = OrderStatus.FAILED, TIMEOUT_REASON
-        if not fills and status is order.status and broker_id == order.broker_order_id:
-            return None
-        after = updated.evolve(status, broker_order_id=broker_id, reason=reason, updated_at=now)
-        events: list[Event] = []
-        if (
-            order.broker_order_id is None
-            and broker_id is not None
-            and status is not OrderStatus.REJECTED
-        ):
-            events.append(OrderSubmitted(after))
-        if status is not order.status:
-            events.append(OrderStatusChanged(after, order.status))
-        if ended_by_timeout:
-            log.warning("Order %s timed out; cancelled at the broker and FAILED", order.id)
-            submitted = order.submitted_at or order.created_at
-            events.append(OrderTimedOut(after, submitted))
-        return _Change(after, tuple(events), tuple(fills))
+def _transient(error: BaseException) -> bool:
+    """Whether an ambiguous failure was a transport problem (retry once the broker says it has
+    nothing), rather than an unexpected exception (fail once it says so)."""
+    return isinstance(error, BrokerError)

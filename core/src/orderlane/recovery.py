@@ -18,17 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import attrs
 
+from orderlane.blotter import Blotter
+from orderlane.broker import Broker
 from orderlane.clock import wall_now
-from orderlane.contract import Absent, Found, LookupResult
-from orderlane.executor import NOT_SENT
+from orderlane.config import EngineConfig
+from orderlane.executor import NOT_SENT, Executor
+from orderlane.journal import Journal
 from orderlane.model import Order, OrderStatus
-
-if TYPE_CHECKING:
-    from orderlane.engine import Engine
 
 __all__ = ["Recovery", "RecoveryChange"]
 
@@ -52,13 +52,25 @@ class RecoveryChange:
 
 
 class Recovery:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    """Settles the orders the journal left open, with the broker, before the engine trades."""
+
+    def __init__(
+        self,
+        blotter: Blotter,
+        executor: Executor,
+        broker: Broker,
+        journal: Journal,
+        config: EngineConfig,
+    ) -> None:
+        self._blotter = blotter
+        self._executor = executor
+        self._broker = broker
+        self._journal = journal
+        self._config = config
 
     async def run(self) -> list[RecoveryChange]:
         """Settle every open order of the engine's account; returns one change per order."""
-        engine = self._engine
-        open_orders = await engine.journal.open_orders(engine.config.account_id)
+        open_orders = await self._journal.open_orders(self._config.account_id)
         if not open_orders:
             return []
         log.info("recovering %d open orders", len(open_orders))
@@ -74,12 +86,12 @@ class Recovery:
         unsent = [order for order in in_flight if order.id not in left]
 
         async def settle_unsent(order: Order) -> RecoveryChange:
-            async with engine.order_lock(order.id):
+            async with self._blotter.lock(order.id):
                 after, action = await self._settle_unsent(order)
-            engine.tracker.observe(after)  # an unsettled order is looked up again by the tracker
+            self._blotter.notify(after)  # an unsettled order is looked up again by the tracker
             return _change(order, after, action)
 
-        if engine.broker.has_batch_lookup:  # one pass over the broker's inquiry for all
+        if self._broker.has_batch_lookup:  # one pass over the broker's inquiry for all
             results = await self._settle_all(unsent)
         else:
             results = await by_instrument(unsent, settle_unsent)
@@ -103,14 +115,13 @@ class Recovery:
         An engine that crashed leaves its session behind; recovery waits (at most one lease) for
         its heartbeat to lapse rather than settle orders a live engine may be sending.
         """
-        engine = self._engine
-        journal = engine.journal
+        journal = self._journal
         owners = await journal.order_owners([order.id for order in orders])
-        sessions = await journal.other_sessions(engine.config.account_id)
+        sessions = await journal.other_sessions(self._config.account_id)
         suspects = {owner for owner in owners.values() if owner in sessions}
         if not suspects:
             return {}
-        lease = engine.config.engine_lease
+        lease = self._config.engine_lease
         newest = max(sessions[owner] for owner in suspects)
         wait = (newest - wall_now()).total_seconds() + lease
         if wait > 0:
@@ -120,7 +131,7 @@ class Recovery:
                 sum(owner in suspects for owner in owners.values()),
             )
             await asyncio.sleep(wait)
-        sessions = await journal.other_sessions(engine.config.account_id)
+        sessions = await journal.other_sessions(self._config.account_id)
         now = wall_now()
         alive = {
             s for s in suspects if s in sessions and (now - sessions[s]).total_seconds() < lease
@@ -135,14 +146,14 @@ class Recovery:
         the order never reached the broker, or another engine (recovering the same crash, or
         the one that was sending it) settled it first and its write stands.
         """
-        executor = self._engine.executor
+        blotter = self._blotter
         if order.status is OrderStatus.CREATED:
-            failed = await executor.move(order, OrderStatus.FAILED, reason=NOT_SENT)
+            failed = await blotter.move(order, OrderStatus.FAILED, reason=NOT_SENT)
             if failed.status is not OrderStatus.FAILED:
                 return failed, "settled elsewhere"
             return failed, "never sent"
         if order.status is OrderStatus.SUBMITTING:
-            order = await executor.move(
+            order = await blotter.move(
                 order,
                 OrderStatus.UNKNOWN,
                 reason="outcome unknown: the engine stopped while sending",
@@ -155,25 +166,24 @@ class Recovery:
         current, action = await self._mark_unknown(order)
         if action is not None:
             return current, action
-        after = await self.settle(current)
+        after = await self._executor.settle_by_lookup(current)
         return after, _lookup_action(current, after)
 
     async def _settle_all(self, orders: list[Order]) -> list[RecoveryChange]:
         """Settle the unsent orders with one batch lookup (pages of the inquiry, not orders)."""
-        engine = self._engine
         changes: dict[str, RecoveryChange] = {}
         unknown: list[tuple[Order, Order]] = []
         for order in orders:
-            async with engine.order_lock(order.id):
+            async with self._blotter.lock(order.id):
                 current, action = await self._mark_unknown(order)
             if action is not None:
                 changes[order.id] = _change(order, current, action)
             else:
                 unknown.append((order, current))
-        results = await engine.executor.look_up_many([current for _, current in unknown])
+        results = await self._executor.look_up_many([current for _, current in unknown])
         for before, current in unknown:
-            async with engine.order_lock(current.id):
-                stored = await engine.journal.get_order(current.id)
+            async with self._blotter.lock(current.id):
+                stored = await self._blotter.get(current.id)
                 if (
                     stored is None
                     or stored.status is not OrderStatus.UNKNOWN
@@ -182,79 +192,43 @@ class Recovery:
                     # Settled by another engine while the inquiry was read.
                     after, action = stored or current, "settled elsewhere"
                 else:
-                    after = await self.act_on_lookup(stored, results[current.id])
+                    after = await self._executor.act_on_lookup(stored, results[current.id])
                     action = _lookup_action(stored, after)
-            engine.tracker.observe(after)
+            self._blotter.notify(after)
             changes[before.id] = _change(before, after, action)
         return [changes[order.id] for order in orders]
 
-    async def settle_many(self, orders: list[Order]) -> None:
-        """Look UNKNOWN orders without broker id up in one batch and act on each answer."""
-        engine = self._engine
-        results = await engine.executor.look_up_many(orders)
-        for order in orders:
-            async with engine.order_lock(order.id):
-                current = await engine.journal.get_order(order.id)
-                if current is None or current.status is not OrderStatus.UNKNOWN:
-                    continue
-                if current.broker_order_id is not None:
-                    continue
-                await self.act_on_lookup(current, results[order.id])
-
-    async def settle(self, order: Order) -> Order:
-        """Look an UNKNOWN order without broker id up and act on the answer (lock held).
-
-        Every write goes through the executor's reload-and-reapply path, so an engine that
-        settled the order meanwhile wins and this one takes its result."""
-        result = await self._engine.executor.look_up(order)
-        return await self.act_on_lookup(order, result)
-
-    async def act_on_lookup(self, order: Order, result: LookupResult) -> Order:
-        """Adopt what was found, end (or resend) what is absent, keep UNKNOWN otherwise."""
-        engine = self._engine
-        executor = engine.executor
-        if isinstance(result, Found):
-            return await executor.book_answer(order, result.snapshot)
-        if isinstance(result, Absent):
-            if engine.config.resubmit_after_crash:
-                log.warning("order %s was never received by the broker: sending it", order.id)
-                return await executor.submit(order)
-            return await executor.move(order, OrderStatus.FAILED, reason=NOT_SENT)
-        log.info("order %s stays UNKNOWN: %s", order.id, getattr(result, "reason", ""))
-        return order
-
     async def _catch_up(self, orders: list[Order]) -> list[RecoveryChange]:
-        engine = self._engine
         if not orders:
             return []
         try:
-            snapshots = await engine.broker.order_statuses(orders)
+            snapshots = await self._broker.order_statuses(orders)
         except asyncio.CancelledError:
             raise
         except Exception as error:
             log.warning(
                 "status inquiry during recovery failed: %s; the tracker retries",
-                engine.broker.describe(error),
+                self._broker.describe(error),
             )
             snapshots = {}
 
         async def catch_up(order: Order) -> RecoveryChange:
             snapshot = snapshots.get(order.id)
             if snapshot is None:
-                engine.tracker.observe(order)
+                self._blotter.notify(order)
                 return _change(order, order, "tracked; no status yet")
             try:
-                async with engine.order_lock(order.id):
-                    after = await engine.executor.apply_snapshot(order, snapshot)
+                async with self._blotter.lock(order.id):
+                    after = await self._blotter.book(order, snapshot)
             except Exception as error:  # this order alone waits for a later answer
                 log.error(
                     "Order %s: the broker's answer was not booked: %s",
                     order.id,
-                    engine.broker.describe(error),
+                    self._broker.describe(error),
                 )
-                engine.tracker.observe(order)
+                self._blotter.notify(order)
                 return _change(order, order, "tracked; answer not booked")
-            engine.tracker.observe(after)
+            self._blotter.notify(after)
             return _change(order, after, "caught up")
 
         return await by_instrument(orders, catch_up)

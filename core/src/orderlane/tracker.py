@@ -33,17 +33,18 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import attrs
-
+from orderlane.blotter import Blotter
+from orderlane.booking import TIMEOUT_REASON
+from orderlane.broker import Broker
+from orderlane.clock import Clock
+from orderlane.config import EngineConfig
 from orderlane.contract import CancelAccepted, Operation, StreamGap
 from orderlane.errors import JournalError
-from orderlane.journal import JournalFileLostError
+from orderlane.executor import NOT_SENT, Executor, Stranded
+from orderlane.journal import Journal, JournalFileLostError
 from orderlane.model import Order, OrderSnapshot, OrderStatus
-
-if TYPE_CHECKING:
-    from orderlane.engine import Engine
 
 __all__ = ["OrderTracker"]
 
@@ -67,25 +68,25 @@ _BATCH_LOOKUP = "batch-lookup"
 _RECENTLY_ENDED = 4096
 
 
-@attrs.define
-class _Stranded:
-    """An order whose send ended while the journal refused writes: what is known of it."""
-
-    #: The broker's answer, not stored yet.
-    answer: OrderSnapshot | None
-    #: The broker may hold the order.
-    at_broker: bool
-    #: The end the broker's answer decided, when it surely holds nothing (REJECTED...).
-    ending: tuple[OrderStatus, str] | None
-    #: The journal's refusal was logged once already.
-    told: bool = False
-
-
 class OrderTracker:
     """Follows the engine's open orders; see the module docstring."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        blotter: Blotter,
+        executor: Executor,
+        broker: Broker,
+        journal: Journal,
+        clock: Clock,
+        config: EngineConfig,
+    ) -> None:
+        self._blotter = blotter
+        self._executor = executor
+        self._broker = broker
+        self._journal = journal
+        self._clock = clock
+        self._config = config
+        blotter.watch(self.observe)
         self._open: dict[str, Order] = {}
         self._by_broker_id: dict[str, str] = {}
         self._ended: collections.OrderedDict[str, str] = collections.OrderedDict()
@@ -98,8 +99,9 @@ class OrderTracker:
         self._work: dict[str, asyncio.Task[None]] = {}
         #: Orders whose status answer waits for their lock, to be booked once it is free.
         self._deferred: set[str] = set()
-        #: Orders whose send ended while the journal refused writes, by order id.
-        self._stranded: dict[str, _Stranded] = {}
+        #: Orders whose send ended while the journal refused writes, by order id (the
+        #: executor notes them; this stores their outcome once the journal takes writes).
+        self._stranded: dict[str, Stranded] = executor.stranded
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self.push_active = False
@@ -165,10 +167,10 @@ class OrderTracker:
         if watched is not None:
             self._watch[order.id] = (order, watched[1])
             return
-        now = self._engine.clock.now()
-        window = self._engine.config.late_fill_window
+        now = self._clock.now()
+        window = self._config.late_fill_window
         if window is None:
-            venue = self._engine.executor.venue_timezone
+            venue = self._blotter.venue_timezone
             local = now.astimezone(venue)
             until = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=venue)
         else:
@@ -180,12 +182,11 @@ class OrderTracker:
         """The watched orders to ask about in this cycle (all at once, now and then)."""
         if not self._watch:
             return []
-        engine = self._engine
-        now = engine.clock.now()
+        now = self._clock.now()
         for order_id in [k for k, (_, until) in self._watch.items() if until <= now]:
             del self._watch[order_id]
-        moment = engine.clock.monotonic()
-        if moment - self._watch_asked < engine.config.late_fill_poll_interval:
+        moment = self._clock.monotonic()
+        if moment - self._watch_asked < self._config.late_fill_poll_interval:
             return []
         self._watch_asked = moment
         return [order for order, _ in self._watch.values()]
@@ -204,7 +205,7 @@ class OrderTracker:
     async def _current(self, order_id: str) -> Order | None:
         order = self._open.get(order_id)
         if order is None:
-            order = await self._engine.journal.get_order(order_id)
+            order = await self._blotter.get(order_id)
         return order
 
     async def apply(self, order_id: str, snapshot: OrderSnapshot, *, pushed: bool = False) -> None:
@@ -216,13 +217,13 @@ class OrderTracker:
         (a polled one was checked by the ``Broker`` facade).
         """
         try:
-            async with self._engine.order_lock(order_id):
+            async with self._blotter.lock(order_id):
                 order = await self._current(order_id)
                 if order is None:
                     return
                 if pushed:
-                    self._engine.broker.check(snapshot, "orderlane_order_updates", order)
-                await self._engine.executor.apply_snapshot(order, snapshot)
+                    self._broker.check(snapshot, "orderlane_order_updates", order)
+                await self._blotter.book(order, snapshot)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -230,7 +231,7 @@ class OrderTracker:
                 "Order %s: the broker's answer was not booked (%s); left as it is until a "
                 "later answer",
                 order_id,
-                self._engine.broker.describe(error),
+                self._broker.describe(error),
             )
 
     async def _apply_deferred(self, order_id: str, snapshot: OrderSnapshot) -> None:
@@ -257,19 +258,6 @@ class OrderTracker:
 
     # ---------------------------------------------------------------- stranded sends
 
-    def strand(
-        self,
-        order_id: str,
-        *,
-        answer: OrderSnapshot | None,
-        at_broker: bool,
-        ending: tuple[OrderStatus, str] | None = None,
-    ) -> None:
-        """Hold an order whose send ended while the journal refused writes, until its outcome
-        is stored: the broker's ``answer``, else UNKNOWN (looked up) if the broker may hold it
-        (``at_broker``), else ``ending`` or FAILED "not sent"."""
-        self._stranded[order_id] = _Stranded(answer, at_broker, ending)
-
     async def settle_stranded(self) -> None:
         """Store what is known of each stranded order, now that the journal may take writes;
         those it still refuses stay for the next cycle."""
@@ -283,7 +271,7 @@ class OrderTracker:
 
     async def _settle_one_stranded(self, order_id: str) -> None:
         stranded = self._stranded.get(order_id)
-        lock = self._engine.order_lock(order_id)
+        lock = self._blotter.lock(order_id)
         if stranded is None or lock.locked():
             return  # settled meanwhile, or being written (a resolve by hand): looked at again
         try:
@@ -305,15 +293,13 @@ class OrderTracker:
             return
         self._stranded.pop(order_id, None)
 
-    async def _settle_stranded(self, order_id: str, stranded: _Stranded) -> None:
-        from orderlane.executor import NOT_SENT
-
-        executor = self._engine.executor
-        stored = await self._engine.journal.get_order(order_id)
+    async def _settle_stranded(self, order_id: str, stranded: Stranded) -> None:
+        blotter, executor = self._blotter, self._executor
+        stored = await blotter.get(order_id)
         if stored is None:
             return  # its first commit never happened: nothing of it exists
         if stored.status is OrderStatus.CREATED:
-            stored = await executor.move(
+            stored = await blotter.move(
                 stored, OrderStatus.FAILED, reason=f"{NOT_SENT} (the journal refused the send)"
             )
         elif stranded.answer is not None:
@@ -321,10 +307,10 @@ class OrderTracker:
         elif stored.status is OrderStatus.SUBMITTING:
             if stranded.at_broker:
                 reason = "outcome unknown: the journal refused to store the send's outcome"
-                stored = await executor.move(stored, OrderStatus.UNKNOWN, reason=reason)
+                stored = await blotter.move(stored, OrderStatus.UNKNOWN, reason=reason)
             else:
                 status, reason = stranded.ending or (OrderStatus.FAILED, NOT_SENT)
-                stored = await executor.move(stored, status, reason=reason)
+                stored = await blotter.move(stored, status, reason=reason)
         else:
             self.observe(stored)  # moved on meanwhile (by hand, by another engine)
         log.info("Order %s: its outcome is stored now (%s)", order_id, stored.status.value)
@@ -351,7 +337,7 @@ class OrderTracker:
     async def start(self, *, poll: bool = True) -> None:
         """Consume the adapter's push stream, if any, and (``poll``) run the poll loop."""
         self._wake = asyncio.Event()
-        stream = self._engine.broker.order_updates()
+        stream = self._broker.order_updates()
         if stream is not None:
             self.push_active = True
             self._spawn(self._consume(stream))
@@ -369,8 +355,8 @@ class OrderTracker:
         self.push_active = False
 
     async def _run(self) -> None:
-        config = self._engine.config
-        clock = self._engine.clock
+        config = self._config
+        clock = self._clock
         assert self._wake is not None
         last_inquiry = float("-inf")
         woken = True
@@ -392,7 +378,7 @@ class OrderTracker:
                 last_inquiry = clock.monotonic()
             interval = config.poll_interval
             self._wake.clear()
-            sleeper = asyncio.ensure_future(self._engine.clock.sleep(interval))
+            sleeper = asyncio.ensure_future(self._clock.sleep(interval))
             waker = asyncio.ensure_future(self._wake.wait())
             try:
                 await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
@@ -434,9 +420,9 @@ class OrderTracker:
             return
         # Not known yet: the place answer may still be on its way. Held until the id is
         # stored (observe); the next poll covers it if that never happens.
-        now = self._engine.clock.monotonic()
+        now = self._clock.monotonic()
         self._early[broker_id] = (now, snapshot)
-        horizon = now - self._engine.config.early_update_hold
+        horizon = now - self._config.early_update_hold
         for stale in [key for key, (at, _) in self._early.items() if at < horizon]:
             del self._early[stale]
 
@@ -451,27 +437,26 @@ class OrderTracker:
         does not: the next cycle comes on time while one order's cancel is retried).
         """
         self.cycles += 1
-        engine = self._engine
         self._settle_stranded_due()
         await self._reload_copies()
         polled = [o for o in self._open.values() if o.broker_order_id and o.status in _POLLED]
         watched = self._due_watched() if statuses else []
         if (polled or watched) and statuses:
             try:
-                snapshots = await engine.broker.order_statuses(polled + watched)
+                snapshots = await self._broker.order_statuses(polled + watched)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning(
                     "status inquiry failed: %s; the next cycle asks again",
-                    engine.broker.describe(error),
+                    self._broker.describe(error),
                 )
                 snapshots = {}
             now: list[Coroutine[Any, Any, None]] = []
             for order_id, snapshot in snapshots.items():
                 if order_id not in self._open and order_id not in self._watch:
                     continue
-                if not engine.order_lock(order_id).locked():
+                if not self._blotter.lock(order_id).locked():
                     now.append(self.apply(order_id, snapshot))
                 elif order_id not in self._deferred:
                     # Someone holds the order (a cancel by hand, a resend): book it once they
@@ -489,22 +474,20 @@ class OrderTracker:
         ended elsewhere (they are no longer this engine's to follow)."""
         if not self._open:
             return
-        engine = self._engine
-        stored = {o.id: o for o in await engine.journal.open_orders(engine.config.account_id)}
+        stored = {o.id: o for o in await self._journal.open_orders(self._config.account_id)}
         for order_id, copy in list(self._open.items()):
             fresh = stored.get(order_id)
             if fresh is None:
-                fresh = await engine.journal.get_order(order_id)
+                fresh = await self._blotter.get(order_id)
             if fresh is not None and fresh.version > self._open.get(order_id, copy).version:
                 if fresh.is_terminal:
                     log.info("Order %s was ended elsewhere (%s)", order_id, fresh.status.value)
-                engine.forget_fills(order_id)
+                self._blotter.forget_fills(order_id)
                 self.observe(fresh)
 
     def _time_out_due(self) -> None:
-        engine = self._engine
-        limit = engine.config.order_timeout
-        now = engine.clock.now()
+        limit = self._config.order_timeout
+        now = self._clock.now()
         for order in list(self._open.values()):
             submitted = order.submitted_at or order.created_at
             if order.status in _TIMES_OUT and (now - submitted).total_seconds() >= limit:
@@ -518,11 +501,8 @@ class OrderTracker:
         The order's lock is held only to commit, never across the broker's requests and the
         waits between their retries.
         """
-        from orderlane.executor import TIMEOUT_REASON
-
-        engine = self._engine
-        executor = engine.executor
-        lock = engine.order_lock(order_id)
+        blotter, executor = self._blotter, self._executor
+        lock = blotter.lock(order_id)
         async with lock:
             order = await self._current(order_id)
             if order is None or order.status not in _TIMES_OUT:
@@ -530,44 +510,43 @@ class OrderTracker:
             log.warning(
                 "Order %s still open %gs after submission: cancelling",
                 order.id,
-                engine.config.order_timeout,
+                self._config.order_timeout,
             )
             if order.status is not OrderStatus.PENDING_CANCEL:
-                order = await executor.move(order, OrderStatus.PENDING_CANCEL)
+                order = await blotter.move(order, OrderStatus.PENDING_CANCEL)
             if order.status is not OrderStatus.PENDING_CANCEL:
                 return  # it moved on elsewhere meanwhile; the next cycle looks again
         pending = order
         try:
             result = await executor.retrying(
-                Operation.CANCEL, pending, lambda: engine.broker.cancel_order(pending)
+                Operation.CANCEL, pending, lambda: self._broker.cancel_order(pending)
             )
             snapshot = result.snapshot if isinstance(result, CancelAccepted) else None
             if snapshot is None or not snapshot.status.is_terminal:
                 snapshot = await executor.retrying(
-                    Operation.STATUS, pending, lambda: engine.broker.order_status(pending)
+                    Operation.STATUS, pending, lambda: self._broker.order_status(pending)
                 )
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            reason = f"{TIMEOUT_REASON}: cancel not confirmed ({engine.broker.describe(error)})"
+            reason = f"{TIMEOUT_REASON}: cancel not confirmed ({self._broker.describe(error)})"
             async with lock:
                 current = await self._current(order_id)
                 if current is not None and current.status is OrderStatus.PENDING_CANCEL:
-                    await executor.move(current, OrderStatus.UNKNOWN, reason=reason)
+                    await blotter.move(current, OrderStatus.UNKNOWN, reason=reason)
             return
         async with lock:
             current = await self._current(order_id)
             if current is None:  # pragma: no cover - orders are never deleted
                 return
-            after = await executor.apply_snapshot(current, snapshot, timed_out=True)
+            after = await blotter.book(current, snapshot, timed_out=True)
             if after.status is OrderStatus.PENDING_CANCEL:
                 reason = f"{TIMEOUT_REASON}: cancel not confirmed (the broker still shows it open)"
-                await executor.move(after, OrderStatus.UNKNOWN, reason=reason)
+                await blotter.move(after, OrderStatus.UNKNOWN, reason=reason)
 
     def _look_up_due(self) -> None:
-        engine = self._engine
-        now = engine.clock.monotonic()
-        interval = engine.config.lookup_interval
+        now = self._clock.monotonic()
+        interval = self._config.lookup_interval
         due = [
             order
             for order in list(self._open.values())
@@ -577,11 +556,11 @@ class OrderTracker:
         ]
         for order in due:
             self._last_lookup[order.id] = now
-        if due and engine.broker.has_batch_lookup:
+        if due and self._broker.has_batch_lookup:
             # One pass over the broker's inquiry for all of them, in a task of its own.
             free = [order for order in due if order.id not in self._work]
             if free:
-                self._start_work(_BATCH_LOOKUP, engine.recovery.settle_many(free))
+                self._start_work(_BATCH_LOOKUP, self._executor.settle_many_by_lookup(free))
             return
         for order in due:
             self._start_work(order.id, self._look_up(order.id))
@@ -589,12 +568,11 @@ class OrderTracker:
     async def _look_up(self, order_id: str) -> None:
         """Look an UNKNOWN order up again (its own task: a resend after Absent may wait for
         its instrument, which holds up no other order)."""
-        engine = self._engine
-        async with engine.order_lock(order_id):
+        async with self._blotter.lock(order_id):
             current = await self._current(order_id)
             if (
                 current is not None
                 and current.status is OrderStatus.UNKNOWN
                 and current.broker_order_id is None
             ):
-                await engine.recovery.settle(current)
+                await self._executor.settle_by_lookup(current)
