@@ -131,7 +131,8 @@ def test_a_broken_adapter_is_listed_with_its_error_and_hides_no_other(
     broken_point = EntryPoint("broken", "orderlane:__version__", "orderlane.adapters")
     broken = AdapterEntry("broken", broken_point.value, "orderlane-broken", "0.0.1", broken_point)
     monkeypatch.setattr(
-        "orderlane.cli.installed_adapters", lambda: {**installed_adapters(), "broken": broken}
+        "orderlane.cli.adapters.installed_adapters",
+        lambda: {**installed_adapters(), "broken": broken},
     )
 
     rows = {row["name"]: row for row in _json(cli("adapters", "--json"))}
@@ -175,7 +176,7 @@ def test_a_factory_refusing_empty_options_shows_its_error_in_its_own_column(
 
 
 def test_adapters_when_none_is_installed(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("orderlane.cli.installed_adapters", dict)
+    monkeypatch.setattr("orderlane.cli.adapters.installed_adapters", dict)
     assert _json(cli("adapters", "--json")) == []
     result = cli("adapters")
     assert result.exit_code == 0

@@ -17,7 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from orderlane.cli_plugins import PLUGIN_PANEL, add_plugin_commands
+from orderlane.cli.plugins import PLUGIN_PANEL, add_plugin_commands
 
 PLUGIN = '''
 from typing import Annotated

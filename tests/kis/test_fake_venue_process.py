@@ -15,7 +15,7 @@ import httpx
 import pytest
 import typer
 
-from orderlane.cli_plugins import add_plugin_commands
+from orderlane.cli.plugins import add_plugin_commands
 from orderlane_kis.fake import RemoteVenue
 
 

@@ -6,7 +6,7 @@ factory that takes the adapter's options (a mapping) and returns the plugin obje
 I/O; connecting happens in ``orderlane_adapter_start``. Observer plugins come from the group
 ``orderlane.plugins`` and from objects the user registers. Entry points are read when an engine
 is built, never at import. Commands that other distributions add to the ``orderlane`` command line
-are published under ``orderlane.commands`` (see :mod:`orderlane.cli_plugins`).
+are published under ``orderlane.commands`` (see :mod:`orderlane.cli.plugins`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from orderlane.cli import DatabaseUrl, database, display_url, user_errors
-from orderlane.cli_tools import stdout_console
+from orderlane.cli.common import stdout_console
 
 __all__ = ["web"]
 
