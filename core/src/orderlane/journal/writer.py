@@ -268,8 +268,14 @@ class Writer:
                 return
             finally:
                 self.group = None
-        outcomes: list[Outcome] = []
-        for item in batch:
+        outcomes = [self._run_alone(conn, item) for item in batch]
+        self._deliver(self._durable(outcomes))
+
+    def _run_alone(self, conn: sa.Connection, item: _Work) -> Outcome:
+        """One change in a transaction of its own. A transaction PostgreSQL ended to break a
+        lock cycle with another process (a deadlock's victim, or a serialization failure) wrote
+        nothing: it is run again, a few times, before its error reaches the caller."""
+        for attempt in range(1, VICTIM_ATTEMPTS + 1):
             try:
                 began = time.perf_counter()
                 with conn.begin():
@@ -277,16 +283,22 @@ class Writer:
                     result = item.fn(conn)
                     group.fast.write_events(group.cursor, group.events)
             except Refused as refused:
-                outcomes.append((item, None, refused.error))
+                return item, None, refused.error
             except Exception as error:
-                outcomes.append((item, None, error))
+                if attempt < VICTIM_ATTEMPTS and _lock_cycle_victim(error):
+                    log.info(
+                        "a transaction broke a lock cycle with another process; again (%d)", attempt
+                    )
+                    time.sleep(0.005 * attempt)
+                    continue
+                return item, None, error
             else:
                 self.commits += 1
                 self.commit_stats.record(time.perf_counter() - began, 1)
-                outcomes.append((item, result, None))
+                return item, result, None
             finally:
                 self.group = None
-        self._deliver(self._durable(outcomes))
+        raise AssertionError("unreachable: the last attempt returns")
 
     def _check_file(self) -> None:
         """Raise :class:`JournalFileLostError` if the SQLite file opened is no longer the one at
@@ -399,6 +411,18 @@ def _hint(error: BaseException | None) -> str:
     if state == "25006" or "readonly" in text or "read-only" in text:
         return " (the journal is read-only: give orderlane write access to it)"
     return ""
+
+
+#: How often a change whose transaction PostgreSQL ended to break a lock cycle is run in all.
+VICTIM_ATTEMPTS = 5
+#: deadlock_detected, serialization_failure: the transaction was rolled back, nothing written.
+_LOCK_CYCLE_STATES = frozenset({"40P01", "40001"})
+
+
+def _lock_cycle_victim(error: BaseException) -> bool:
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    return getattr(error.orig, "sqlstate", None) in _LOCK_CYCLE_STATES
 
 
 def _translate(error: BaseException) -> BaseException:
