@@ -118,7 +118,12 @@ async def test_retries_timeouts_and_unknown_orders_are_counted(sqlite_url: str) 
             await engine.flush_events()
             async with httpx.AsyncClient(timeout=10) as client:
                 url = f"http://127.0.0.1:{exporter.port}/metrics"
-                found = samples((await client.get(url)).text)
+                for _ in range(1000):  # the sampler's next round sees the tracked order
+                    found = samples((await client.get(url)).text)
+                    tracked = found.get("orderlane_open_orders_tracked", [])
+                    if tracked and tracked[0].value >= 1:
+                        break
+                    await asyncio.sleep(0.01)
     finally:
         exporter.stop()
     assert filled.status is OrderStatus.FILLED
