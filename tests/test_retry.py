@@ -476,7 +476,7 @@ async def test_an_answer_that_cannot_be_booked_keeps_the_broker_id(
         await engine.close()
 
 
-async def test_a_retry_waits_while_another_order_holds_the_instrument(
+async def test_a_retry_is_sent_while_another_order_holds_the_instrument_but_new_orders_wait(
     venue: MockVenue, clock: FakeClock, sqlite_url: str
 ) -> None:
     import asyncio
@@ -491,10 +491,41 @@ async def test_a_retry_waits_while_another_order_holds_the_instrument(
             await asyncio.sleep(0)
         held_by = await engine.execute(Signal("005930", "BUY", 5))
         assert held_by.status is OrderStatus.UNKNOWN
+        # A was in flight before B went UNKNOWN: its retry goes on (lookups on the symbol
+        # wait for A's answer, so nothing confuses the two).
         a = await first
-        assert a.status is OrderStatus.FAILED
-        assert a.reason is not None
-        assert "held by UNKNOWN order" in a.reason
-        assert [r.accepted for r in venue.places if r.client_order_id == a.id] == [False]
+        assert a.status is OrderStatus.FILLED
+        assert [r.accepted for r in venue.places if r.client_order_id == a.id] == [False, True]
+        # A new order for the symbol waits while B is UNKNOWN, and is not sent past the hold.
+        new = await engine.execute(Signal("005930", "BUY", 3))
+        assert new.status is OrderStatus.FAILED
+        assert new.reason is not None
+        assert "held by UNKNOWN order" in new.reason
+        assert not [r for r in venue.places if r.client_order_id == new.id]
+    finally:
+        await engine.close()
+
+
+async def test_a_retry_in_flight_is_sent_while_another_order_is_looked_up(
+    venue: MockVenue, clock: FakeClock, sqlite_url: str
+) -> None:
+    import asyncio
+
+    engine = await open_engine(venue, clock, sqlite_url)
+    try:
+        venue.fail_next("connection")  # A's first send is refused; A retries after 1 s
+        venue.fail_next("timeout_after")  # B is accepted, its answer lost: B is looked up
+        first = asyncio.ensure_future(engine.execute(SIGNAL))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        second = await engine.execute(Signal("005930", "BUY", 5))
+        a = await first
+        # B's lookup waits for the answer of A, which is in flight and might own what the
+        # lookup found; A's retry is that answer, so it goes on (A already is in flight: the
+        # hold keeps new orders back). Before, each waited for the other for the whole hold
+        # timeout: A ended FAILED "not sent" and B was adopted 30 s late.
+        assert (a.status, second.status) == (OrderStatus.FILLED, OrderStatus.FILLED)
+        assert [r.accepted for r in venue.places if r.client_order_id == a.id] == [False, True]
+        assert sum(clock.sleeps) < engine.config.instrument_hold_timeout
     finally:
         await engine.close()

@@ -139,28 +139,27 @@ async def test_a_final_error_after_a_maybe_sent_attempt_looks_the_order_up(
         await expect_books_match_the_venue(engine, venue)
 
 
-async def test_an_instrument_hold_after_a_maybe_sent_attempt_looks_the_order_up(
+async def test_a_resend_after_a_maybe_sent_attempt_is_not_held_by_another_unknown_order(
     sqlite_url: str, clock: FakeClock
 ) -> None:
     venue = deduplicating_venue()
     adapter = ScriptedPlaces(venue, "accepted_then_timeout")
     async with open_engine(adapter, sqlite_url, clock, instrument_hold_timeout=5.0) as engine:
-        # Another order for the symbol goes UNKNOWN while this one's first answer is lost: its
-        # retry waits for the instrument past the hold timeout.
+        # Another order for the symbol goes UNKNOWN while this one's first answer is lost. This
+        # one is in flight already (every lookup on the symbol waits for its answer), so its
+        # resend is not held back: the broker deduplicates it by client order id and answers
+        # with the order it took. (It waited out the hold timeout before, then was left
+        # UNKNOWN, or earlier still FAILED "not sent" while the venue held its fill.)
         holder = Order.from_signal(BUY, account_id="default", now=clock.now())
         adapter.after_accept = lambda: engine.journal.record(_unknown(holder))
         order = await engine.execute(Signal("005930", "BUY", 7))
-        # Was FAILED "not sent" while the venue held its fill. The lookup found the order, but
-        # the holder (UNKNOWN, no broker id) might own it: UNKNOWN until that is settled.
-        assert order.status is OrderStatus.UNKNOWN
-        await engine.resolve(holder.id, absent=True)
-        clock.advance(engine.config.lookup_interval)
-        await engine.tracker.poll_once()
-        after = await engine.get_order(order.id)
-        assert after is not None
-        assert after.status is OrderStatus.FILLED
-        assert after.broker_order_id == next(iter(venue.orders))
-        assert after.filled_quantity == 7
+        assert order.status is OrderStatus.FILLED
+        assert order.broker_order_id == next(iter(venue.orders))
+        assert order.filled_quantity == 7
+        assert len(venue.orders) == 1
+        still = await engine.get_order(holder.id)
+        assert still is not None
+        assert still.status is OrderStatus.UNKNOWN
 
 
 def _unknown(order: Order) -> Transition:

@@ -479,16 +479,22 @@ class Executor:
             return await end(OrderStatus.FAILED, self.broker.describe(error))
 
     async def _submitting_when_free(self, order: Order) -> Order:
-        """Commit the move to SUBMITTING (first send or a retry) once no UNKNOWN order holds
-        the same instrument.
+        """Commit the move to SUBMITTING (first send or a retry); a first send waits until no
+        UNKNOWN order holds the same instrument.
 
         While the broker may or may not hold an earlier order for this account and symbol, a new
         one waits, so an inquiry matching by attributes cannot confuse the two. Held past
         ``instrument_hold_timeout``, it raises :class:`_NotSent` (nothing was sent on it); an
         order that another engine moved meanwhile raises :class:`_Superseded`.
+
+        A retry does not wait: its order is in flight already (SUBMITTING, or UNKNOWN without a
+        broker id), so every lookup on the instrument counts it as a sibling that may own what
+        it finds and waits for its answer; the retry is that answer. Held back instead, it and
+        the UNKNOWN order's lookup would each wait for the other until the hold timeout.
         """
         clock, config = self._clock, self._config
         limit = config.instrument_hold_timeout
+        first_send = order.status is OrderStatus.CREATED
         warned = False
         while True:
             now = clock.now()
@@ -496,7 +502,7 @@ class Executor:
                 moved, ours = await self.blotter.move_ours(
                     order,
                     OrderStatus.SUBMITTING,
-                    hold_check=True,
+                    hold_check=first_send,
                     attempts=order.attempts + 1,
                     submitted_at=order.submitted_at or now,
                     updated_at=now,
