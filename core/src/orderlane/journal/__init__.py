@@ -229,7 +229,8 @@ class Journal(Protocol):
         ...
 
     async def heartbeat(self, now: datetime) -> None:
-        """This engine is still alive at ``now``."""
+        """This engine is still alive at ``now``. A session another engine forgot (it took the
+        engine for dead when its heartbeat lapsed) is announced again."""
         ...
 
     async def end_session(self) -> None:

@@ -139,6 +139,8 @@ class SqlJournal:
         #: heartbeat tells other engines on the database that those orders are in good hands.
         self.engine_id = str(uuid.uuid4())
         self._writer = Writer(max_batch=max_batch, aside_suffix=f"lost-{self.engine_id[:8]}")
+        #: The account of this engine's session, once started (its heartbeat may re-announce it).
+        self._session_account: str | None = None
 
     def __repr__(self) -> str:
         return f"SqlJournal({self.url!r})"
@@ -327,19 +329,44 @@ class SqlJournal:
             )
 
         await self._submit(write, write=True)
+        self._session_account = account_id
 
     async def heartbeat(self, now: datetime) -> None:
-        def write(conn: sa.Connection) -> None:
-            conn.execute(
+        """This engine is alive at ``now``; a session another engine's recovery forgot (this
+        engine's heartbeat had lapsed) is announced again, and the log says so."""
+        account_id = self._session_account
+
+        def write(conn: sa.Connection) -> bool:
+            updated = conn.execute(
                 engine_sessions.update()
                 .where(engine_sessions.c.engine_id == self.engine_id)
                 .values(heartbeat_at=now)
             )
+            if updated.rowcount or account_id is None:
+                return False
+            conn.execute(
+                engine_sessions.insert(),
+                {
+                    "engine_id": self.engine_id,
+                    "account_id": account_id,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                },
+            )
+            return True
 
-        await self._submit(write, write=True)
+        if await self._submit(write, write=True):
+            log.warning(
+                "this engine was taken for dead by another engine on the journal (its heartbeat "
+                "lapsed for longer than EngineConfig.engine_lease), which may have settled "
+                "orders this engine was sending; its session is announced again. If the "
+                "machine is that busy, raise engine_lease"
+            )
 
     async def end_session(self) -> None:
         """This engine stops: its orders are no longer anybody's in flight."""
+
+        self._session_account = None
 
         def write(conn: sa.Connection) -> None:
             conn.execute(

@@ -601,3 +601,29 @@ class JournalSuite:
             assert await other.other_sessions("acct") == {}
         finally:
             await other.close()
+
+    async def test_a_session_taken_for_dead_is_announced_again_by_its_next_heartbeat(
+        self, journal: Journal, journal_factory: Callable[[], Journal]
+    ) -> None:
+        # An engine stalled past its lease (a paused process, an overloaded machine) is taken
+        # for dead and its session forgotten by another engine's recovery. It is alive, so its
+        # next heartbeat puts the session back: from then on its orders are in good hands again
+        # rather than anybody's to settle.
+        other = journal_factory()
+        await other.open()
+        try:
+            await journal.start_session("acct", T0)
+            await other.start_session("acct", T0)
+            await other.forget_sessions([journal.engine_id])
+            assert await other.other_sessions("acct") == {}
+
+            await journal.heartbeat(T0 + timedelta(seconds=40))
+            assert await other.other_sessions("acct") == {
+                journal.engine_id: T0 + timedelta(seconds=40)
+            }
+            await journal.heartbeat(T0 + timedelta(seconds=45))
+            assert await other.other_sessions("acct") == {
+                journal.engine_id: T0 + timedelta(seconds=45)
+            }
+        finally:
+            await other.close()
