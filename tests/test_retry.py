@@ -529,3 +529,25 @@ async def test_a_retry_in_flight_is_sent_while_another_order_is_looked_up(
         assert sum(clock.sleeps) < engine.config.instrument_hold_timeout
     finally:
         await engine.close()
+
+
+async def test_two_lost_answers_for_one_symbol_do_not_hold_each_others_lookup(
+    venue: MockVenue, clock: FakeClock, sqlite_url: str
+) -> None:
+    import asyncio
+
+    engine = await open_engine(venue, clock, sqlite_url)
+    try:
+        venue.fail_next("timeout_after", times=2)  # both are accepted, both answers lost
+        a, b = await asyncio.gather(
+            engine.execute(SIGNAL), engine.execute(Signal("005930", "BUY", 5))
+        )
+        # A lookup matches by client order id or by intent (side, quantity, price): what it
+        # finds for one order cannot be the other's when their intents differ, so neither
+        # waits for the other's answer. Before, each waited for the other for the whole hold
+        # timeout and both stayed UNKNOWN.
+        assert (a.status, b.status) == (OrderStatus.FILLED, OrderStatus.FILLED)
+        assert len(venue.places) == 2
+        assert sum(clock.sleeps) < engine.config.instrument_hold_timeout
+    finally:
+        await engine.close()

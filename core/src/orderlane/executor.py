@@ -556,8 +556,9 @@ class Executor:
         """Ask the broker whether it holds ``order`` (retried per policy); a failed inquiry is
         "cannot tell".
 
-        A candidate is not a unique match while another order of the same account and symbol
-        is in flight or UNKNOWN without a broker id (in this engine or another on the journal):
+        A candidate is not a unique match while another order of the same account, symbol and
+        intent (side, quantity, type, price: what a lookup matches on) is in flight or UNKNOWN
+        without a broker id (in this engine or another on the journal):
         that sibling may own it. With ``wait`` (the sender's own lookup) the siblings' answers
         are awaited, up to ``instrument_hold_timeout``, and the broker asked again, when their
         venue orders are owned; otherwise, or past that, the answer is "cannot tell".

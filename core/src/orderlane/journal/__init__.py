@@ -201,7 +201,9 @@ class Journal(Protocol):
     async def unresolved_siblings(self, order: Order) -> list[str]:
         """Ids of the other orders of ``order``'s account and symbol that may hold a broker
         order no stored order names yet: in flight (SUBMITTING) or UNKNOWN without a broker id,
-        whichever engine sends them; oldest first."""
+        whichever engine sends them; oldest first. Only orders with ``order``'s intent (side,
+        quantity, order type, limit price): a lookup matches by client order id or by intent,
+        so a broker order found for ``order`` cannot be one of another intent."""
         ...
 
     async def fills(self, order_id: str) -> JournalRows[Fill]:

@@ -421,9 +421,11 @@ class SqlJournal:
         return await self._read(read)
 
     async def unresolved_siblings(self, order: Order) -> list[str]:
-        """Ids of the other orders for ``order``'s account and symbol that may hold a broker
-        order no journal order names yet: in flight (SUBMITTING) or UNKNOWN without a broker
-        id, whichever engine sends them."""
+        """Ids of the other orders for ``order``'s account and symbol, with its intent (side,
+        quantity, type, limit price), that may hold a broker order no journal order names yet:
+        in flight (SUBMITTING) or UNKNOWN without a broker id, whichever engine sends them."""
+        price = orders.c.limit_price
+        same_price = price.is_(None) if order.limit_price is None else price == order.limit_price
 
         def read(conn: sa.Connection) -> list[str]:
             query = (
@@ -431,6 +433,10 @@ class SqlJournal:
                 .where(
                     orders.c.account_id == order.account_id,
                     orders.c.symbol == order.symbol,
+                    orders.c.side == order.side.value,
+                    orders.c.quantity == order.quantity,
+                    orders.c.order_type == order.order_type.value,
+                    same_price,
                     orders.c.id != order.id,
                     orders.c.broker_order_id.is_(None),
                     orders.c.status.in_([OrderStatus.SUBMITTING.value, OrderStatus.UNKNOWN.value]),

@@ -527,7 +527,7 @@ class JournalSuite:
         assert await journal.owned_broker_ids("acct", "000660") == {f"B-{c.id[:8]}"}
         assert await journal.owned_broker_ids("acct", "035720") == frozenset()
 
-    async def test_unresolved_siblings_are_the_instruments_orders_without_a_broker_id(
+    async def test_unresolved_siblings_are_the_instruments_orders_of_one_intent_without_a_broker_id(
         self, journal: Journal
     ) -> None:
         order = await insert(journal, new_order(at=T0 + timedelta(minutes=5)))
@@ -543,6 +543,13 @@ class JournalSuite:
         await fill_order(journal, placed, status=OrderStatus.SUBMITTED)  # has a broker id
         elsewhere = await insert(journal, new_order(symbol="000660"))
         await journal.record(Transition(elsewhere.evolve(OrderStatus.SUBMITTING)))
+        for other in (new_order(quantity=11), new_order(side="SELL")):  # another intent
+            stored = await insert(journal, other)
+            await journal.record(Transition(stored.evolve(OrderStatus.SUBMITTING)))
+        priced = Signal("005930", "BUY", 10, "LIMIT", 70_000)
+        limit = Order.from_signal(priced, account_id="acct", now=T0)
+        stored = await insert(journal, limit)
+        await journal.record(Transition(stored.evolve(OrderStatus.SUBMITTING)))
 
         assert await journal.unresolved_siblings(order) == [lost.id, in_flight.id]
         assert await journal.unresolved_siblings(moved.order) == [lost.id]
