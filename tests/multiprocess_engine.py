@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from decimal import Decimal
@@ -58,6 +59,7 @@ def _config(config: dict[str, Any]) -> EngineConfig:
         "load_entry_point_plugins": True,
         "rate_limits": (RateLimit(int(config["rate_limit"]), 1.0),),
         "credential_key": config["credential_key"],
+        "rate_limit_margin": float(config.get("rate_limit_margin", 0.02)),
         "engine_lease": float(config.get("engine_lease", 3.0)),
         "poll_interval": 0.3,
         "lookup_interval": 0.5,
@@ -106,17 +108,28 @@ async def run(config: dict[str, Any]) -> None:
     if config.get("wait_for_start", False) and (await _line()).strip() != "start":
         return  # a replacement kept in reserve, not needed
     engine = Engine("kis-paper", config=_config(config), adapter_options=config["options"])
+    beat = engine.journal.heartbeat
+    beats = logging.getLogger("multiprocess.heartbeat")
+
+    async def heartbeat(now: Any) -> None:  # logged: a lease judged lapsed can be checked
+        started = asyncio.get_running_loop().time()
+        await beat(now)
+        beats.info(
+            "heartbeat %s stored in %.3fs",
+            now.isoformat(),
+            asyncio.get_running_loop().time() - started,
+        )
+
+    engine.journal.heartbeat = heartbeat  # type: ignore[method-assign]
     await engine.start()
     for change in engine.last_recovery:
         emit(
-            f"recovery {change.order_id} {change.before.value} {change.after.value} "
-            f"{change.action}"
+            f"recovery {change.order_id} {change.before.value} {change.after.value} {change.action}"
         )
     emit(f"ready {getattr(engine.journal, 'engine_id', '-')}")
-    if config.get("wait_for_go", True):
-        if (await _line()).strip() != "go":
-            await engine.close()
-            return
+    if config.get("wait_for_go", True) and (await _line()).strip() != "go":
+        await engine.close()
+        return
     signals = [_signal(spec) for spec in config["signals"]]
     gate = asyncio.Semaphore(max(1, int(config.get("concurrency", 4))))
     acked: set[str] = set()
@@ -139,6 +152,7 @@ async def run(config: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = json.loads(Path(sys.argv[1]).read_text())
     asyncio.run(run(config))
 
