@@ -99,6 +99,7 @@ SUPPORTED_ROWS = {
     "recover-submitted-fills",
     "recover-unknown",
     "bad-answer-isolated",
+    "cumulative-commission",
 }
 #: The rows that need the venue to push order updates.
 PUSH_ROWS = ["push-updates", "push-gap", "push-and-poll-same-fill", "notice-before-answer"]

@@ -551,7 +551,7 @@ class TestOneOrderReportedBothWays:
         )
 
     def test_an_execution_renamed_between_reports_is_not_counted_twice(self) -> None:
-        order = make_order().with_fills([make_fill(4)])
+        order = make_order().with_fills([make_fill(4, commission=10)])
         renamed = OrderSnapshot(
             OrderStatus.PARTIALLY_FILLED, "B1", 4, executions=(execution("other-id-1", 4),)
         )

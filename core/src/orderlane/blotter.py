@@ -248,6 +248,7 @@ class Blotter:
                 known_fill_ids=await self.known_fill_ids(current),
                 now=self._clock.now(),
                 venue_timezone=self.venue_timezone,
+                currency_decimals=self._venue.currency_decimals,
                 timed_out=timed_out,
             )
             if change is not None:

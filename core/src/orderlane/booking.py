@@ -69,12 +69,15 @@ def book_snapshot(
     known_fill_ids: frozenset[str] | set[str],
     now: datetime,
     venue_timezone: tzinfo = UTC,
+    currency_decimals: int = 2,
     timed_out: bool | None = None,
 ) -> Change | None:
     """What booking ``snapshot`` makes of ``order``: new fills, broker id, status, events.
 
     ``known_fill_ids``: the ids of the fills already booked for the order (each counts once).
     ``now``: the booking's time (``updated_at``, and the time of fills the broker gave none).
+    ``currency_decimals``: the venue's minor unit, in which a commission reported only as a
+    total is spread over the new fills.
     ``timed_out``: the order is being ended for its timeout, so a broker-side end that is not a
     complete fill (cancelled, rejected) makes it FAILED with reason ``timeout`` instead. None:
     as its reason says (an order whose timeout cancel was not confirmed yet). False: a cancel by
@@ -83,7 +86,12 @@ def book_snapshot(
     Snapshots are cumulative: booking the same one again (or an older one) adds nothing.
     """
     fills = fills_from_snapshot(
-        order, snapshot, known_fill_ids=known_fill_ids, now=now, venue_timezone=venue_timezone
+        order,
+        snapshot,
+        known_fill_ids=known_fill_ids,
+        now=now,
+        venue_timezone=venue_timezone,
+        currency_decimals=currency_decimals,
     )
     updated = order.with_fills(fills)
     broker_id = order.broker_order_id or snapshot.broker_order_id

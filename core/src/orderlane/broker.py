@@ -219,6 +219,12 @@ class Broker:
                     f"adapter {name!r} does not implement {hook}, which every adapter must"
                 )
         info = self.info
+        decimals = info.currency_decimals
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 8:
+            raise ConfigurationError(
+                f"adapter {info.name!r} declares currency_decimals={decimals!r}: give the digits "
+                "of its venue's currency after the point, a whole number from 0 (KRW) to 8"
+            )
         for capability, hook in self.CAPABILITY_HOOKS.items():
             if capability in info.capabilities and hook not in self._impls:
                 raise ConfigurationError(

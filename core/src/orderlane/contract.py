@@ -86,6 +86,9 @@ class AdapterInfo:
     new_order_lag: timedelta = timedelta(0)
     #: How many orders one page of the broker's order inquiry holds (batch status).
     page_size: int | None = None
+    #: Digits of the venue's currency after the point (KRW: 0, USD: 2): commissions split
+    #: across fills and fees released pro rata are allocated in that minor unit.
+    currency_decimals: int = 2
     description: str = ""
     #: Decimal places a limit price may have at this venue (KIS: 0, whole won). A signal whose
     #: limit price has more is refused before anything is stored. None: up to the 28 places

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from orderlane.errors import InvalidSignalError, InvalidTransitionError
+from orderlane.money import minor_unit, split
 
 __all__ = [
     "MAX_AMOUNT",
@@ -392,7 +393,8 @@ class Order:
             quantity += fill.quantity
             notional += fill.price * fill.quantity
             commission += fill.commission
-            last = fill.executed_at
+            if fill.quantity:  # a fee-only fill executes nothing
+                last = fill.executed_at
         if quantity > self.quantity:
             raise InvalidTransitionError(
                 f"order {self.id}: fills of {quantity} exceed the order quantity {self.quantity}"
@@ -473,6 +475,7 @@ def fills_from_snapshot(
     known_fill_ids: frozenset[str] | set[str],
     now: datetime,
     venue_timezone: Any = UTC,
+    currency_decimals: int = 2,
 ) -> list[Fill]:
     """Turn a cumulative broker snapshot into the fills orderlane has not counted yet.
 
@@ -484,6 +487,12 @@ def fills_from_snapshot(
     One order may be reported both ways (executions pushed with ids, totals polled without). Once
     part of it was booked from totals, executions can no longer be matched by id, so from then on
     the snapshot's totals are booked instead: a fill seen both ways still counts once.
+
+    The snapshot's cumulative commission is booked in full: what it holds above the commission
+    already booked (and the new executions' own) is spread over the new fills that carry none
+    of their own, pro rata in the venue's minor unit (``currency_decimals``); a rise with no new
+    quantity (a fee the broker settles later) is a fee-only fill of quantity 0 named
+    ``{broker_order_id}:fee:{cumulative commission}``.
     """
 
     def make(
@@ -511,8 +520,8 @@ def fills_from_snapshot(
         for fill_id in known_fill_ids
         for prefix in prefixes
     )
+    fills: list[Fill] = []
     if snapshot.executions and not booked_from_totals:
-        fills: list[Fill] = []
         seen = set(known_fill_ids)
         allowed = min(order.remaining_quantity, total - order.filled_quantity)
         for execution in snapshot.executions:
@@ -538,12 +547,28 @@ def fills_from_snapshot(
                 f"{snapshot.broker_order_id or order.broker_order_id or order.id}:{cumulative}"
             )
             if fill_id not in known_fill_ids:
-                charged = order.commission + sum((f.commission for f in fills), Decimal(0))
-                fee = max(Decimal(0), (commission or Decimal(0)) - charged)
                 at = snapshot.broker_time or now
-                fills.append(make(fill_id, rest, (notional - spent) / rest, fee, at))
-        return fills
+                fills.append(make(fill_id, rest, (notional - spent) / rest, Decimal(0), at))
+    else:
+        fills = _fills_from_totals(order, snapshot, total, notional, known_fill_ids, make, now)
+    return _charge_commission(
+        order, snapshot, fills, commission, known_fill_ids, make, now, currency_decimals
+    )
 
+
+Maker = Callable[[str, int, Decimal, Decimal, datetime], Fill]
+
+
+def _fills_from_totals(
+    order: Order,
+    snapshot: OrderSnapshot,
+    total: int,
+    notional: Decimal | None,
+    known_fill_ids: frozenset[str] | set[str],
+    make: Maker,
+    now: datetime,
+) -> list[Fill]:
+    """The part of the cumulative quantity above what the order holds, as one fill."""
     cumulative = min(total, order.quantity)
     if cumulative <= order.filled_quantity or notional is None:
         # Nothing new; or a fill without a price, which the next snapshot will carry.
@@ -554,14 +579,43 @@ def fills_from_snapshot(
         price = notional / total
     else:
         price = (notional - order.filled_notional) / quantity
-    fee = Decimal(0)
-    if commission is not None and commission > order.commission:
-        fee = commission - order.commission
     broker_id = snapshot.broker_order_id or order.broker_order_id or order.id
     fill_id = f"{broker_id}:{cumulative}"
     if fill_id in known_fill_ids:
         return []
-    return [make(fill_id, quantity, price, fee, snapshot.broker_time or now)]
+    return [make(fill_id, quantity, price, Decimal(0), snapshot.broker_time or now)]
+
+
+def _charge_commission(
+    order: Order,
+    snapshot: OrderSnapshot,
+    fills: list[Fill],
+    commission: Decimal | None,
+    known_fill_ids: frozenset[str] | set[str],
+    make: Maker,
+    now: datetime,
+    currency_decimals: int,
+) -> list[Fill]:
+    """``fills`` with what the cumulative ``commission`` holds above the booked commission:
+    spread over the new fills without a commission of their own, or a fee-only fill."""
+    if commission is None:
+        return fills
+    owed = commission - order.commission - sum((f.commission for f in fills), Decimal(0))
+    if owed <= 0:
+        return fills
+    if not fills:
+        broker_id = snapshot.broker_order_id or order.broker_order_id or order.id
+        fill_id = f"{broker_id}:fee:{commission}"
+        if fill_id in known_fill_ids:
+            return fills
+        return [make(fill_id, 0, Decimal(0), owed, snapshot.broker_time or now)]
+    uncharged = [index for index, fill in enumerate(fills) if not fill.commission]
+    targets = uncharged or list(range(len(fills)))
+    parts = split(owed, [fills[i].quantity for i in targets], minor_unit(currency_decimals))
+    charged = list(fills)
+    for index, part in zip(targets, parts, strict=True):
+        charged[index] = attrs.evolve(fills[index], commission=fills[index].commission + part)
+    return charged
 
 
 def _snapshot_totals(snapshot: OrderSnapshot) -> tuple[int, Decimal | None, Decimal | None]:
@@ -573,8 +627,8 @@ def _snapshot_totals(snapshot: OrderSnapshot) -> tuple[int, Decimal | None, Deci
     listed = sum(e.quantity for e in executions)
     listed_notional = sum((e.price * e.quantity for e in executions), Decimal(0))
     commission = snapshot.commission
-    if commission is None and executions:
-        commission = sum((e.commission for e in executions), Decimal(0))
+    if commission is None and executions:  # an empty execution charges nothing
+        commission = sum((e.commission for e in executions if e.quantity > 0), Decimal(0))
     if executions and listed > snapshot.filled_quantity:
         return listed, listed_notional, commission
     notional = snapshot.cumulative_notional

@@ -5,6 +5,8 @@ opposite fill reduces or closes it and realizes ``(fill price - average entry) *
 commission`` for a long, mirrored for a short. A fill beyond zero closes the position and opens
 the other side with what is left; its commission is split by quantity between the two parts.
 The commission of an opening fill goes to the position's fees, never into the average price.
+A fee-only fill (quantity 0: a commission reported after its order's executions) adds to the
+fees of a position its order opened, and is realized at once otherwise.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class Position:
         """Return the position after ``fill`` and the P&L the fill realized."""
         signed = fill.quantity * fill.side.sign
         name = symbol_name or self.symbol_name
+        if not fill.quantity:
+            return self._charge(fill, name)
         if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
             return PositionChange(self._add(signed, fill, fill.commission, name), ZERO)
 
@@ -93,6 +97,26 @@ class Position:
             after = after._add(
                 opening * fill.side.sign, fill, fill.commission - closing_commission, name
             )
+        return PositionChange(after, realized)
+
+    def _charge(self, fill: Fill, name: str) -> PositionChange:
+        """A fee-only fill (a commission the broker reported after the order's executions):
+        carried with the fees of a position its order opened, realized at once otherwise."""
+        if self.quantity * fill.side.sign > 0:
+            after = attrs.evolve(
+                self,
+                fees=self.fees + fill.commission,
+                symbol_name=name,
+                updated_at=fill.executed_at,
+            )
+            return PositionChange(after, ZERO)
+        realized = -fill.commission
+        after = attrs.evolve(
+            self,
+            realized_pnl=self.realized_pnl + realized,
+            symbol_name=name,
+            updated_at=fill.executed_at,
+        )
         return PositionChange(after, realized)
 
     def _cost(self) -> Decimal:

@@ -97,6 +97,7 @@ class KisAdapter:
             version=_version(),
             capabilities=capabilities,
             timezone="Asia/Seoul",
+            currency_decimals=0,  # KRW
             new_order_lag=timedelta(seconds=self.settings.new_order_lag),
             page_size=self.settings.page_size,
             # KRW has no minor unit: a limit price is a whole number of won on KRX's tick grid.

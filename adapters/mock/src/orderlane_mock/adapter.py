@@ -110,6 +110,7 @@ class MockAdapter:
             version=_version(),
             capabilities=capabilities,
             timezone=self.timezone,
+            currency_decimals=0,  # KRW
             new_order_lag=timedelta(0),
             page_size=self.venue.page_size,
             description="In-process scriptable venue for tests, demos and strategy development",

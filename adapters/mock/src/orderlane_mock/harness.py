@@ -169,6 +169,12 @@ class MockHarness(HarnessBase):
     ) -> None:
         self.venue.fill(broker_order_id, quantity, price, commission)
 
+    def report_commission_in_total(self, broker_order_id: str) -> None:
+        self.venue.report_commission_in_total(broker_order_id)
+
+    def charge(self, broker_order_id: str, commission: Decimal) -> None:
+        self.venue.charge(broker_order_id, commission)
+
     def cancel_by_venue(self, broker_order_id: str, reason: str) -> None:
         self.venue.cancel_by_venue(broker_order_id, reason)
 

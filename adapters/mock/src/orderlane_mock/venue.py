@@ -93,6 +93,11 @@ class VenueOrder:
     status: OrderStatus = OrderStatus.SUBMITTED
     executions: list[Execution] = attrs.Factory(list)
     reason: str | None = None
+    #: Answers list the executions without a commission of their own; the commission shows
+    #: only in the order's cumulative total (as brokers whose fills carry no fee report it).
+    commission_in_total: bool = False
+    #: Charged after the executions, with no execution of its own (a fee settled later).
+    charged_later: Decimal = Decimal(0)
 
     @property
     def filled_quantity(self) -> int:
@@ -104,8 +109,11 @@ class VenueOrder:
 
     def snapshot(self) -> OrderSnapshot:
         notional = sum((e.price * e.quantity for e in self.executions), Decimal(0))
-        commission = sum((e.commission for e in self.executions), Decimal(0))
+        commission = sum((e.commission for e in self.executions), self.charged_later)
         last = self.executions[-1].executed_at if self.executions else self.created_at
+        executions = tuple(self.executions)
+        if self.commission_in_total:
+            executions = tuple(attrs.evolve(e, commission=Decimal(0)) for e in executions)
         return OrderSnapshot(
             status=self.status,
             broker_order_id=self.broker_order_id,
@@ -113,7 +121,7 @@ class VenueOrder:
             filled_notional=notional,
             commission=commission,
             broker_time=last,
-            executions=tuple(self.executions),
+            executions=executions,
             reason=self.reason,
         )
 
@@ -391,6 +399,18 @@ class MockVenue:
         )
         self.notices.send(order.snapshot())
         return execution
+
+    def report_commission_in_total(self, broker_order_id: str) -> None:
+        """From now on the order's answers list its executions without a commission of their
+        own and give the commission only as the order's cumulative total."""
+        self._get(broker_order_id).commission_in_total = True
+
+    def charge(self, broker_order_id: str, commission: Decimal | int) -> None:
+        """Charge the order ``commission`` more with no execution of its own (a fee the venue
+        settles after the fill): its cumulative commission rises, its quantity does not."""
+        order = self._get(broker_order_id)
+        order.charged_later += Decimal(commission)
+        self.notices.send(order.snapshot())
 
     def cancel_by_venue(self, broker_order_id: str, reason: str = "cancelled by the venue") -> None:
         order = self._get(broker_order_id)

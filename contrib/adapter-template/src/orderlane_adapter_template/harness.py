@@ -84,6 +84,12 @@ class TemplateHarness(HarnessBase):
     ) -> None:
         self.venue.execute(broker_order_id, quantity, price, commission)
 
+    def report_commission_in_total(self, broker_order_id: str) -> None:
+        self.venue.fees_in_total(broker_order_id)
+
+    def charge(self, broker_order_id: str, commission: Decimal) -> None:
+        self.venue.charge(broker_order_id, commission)
+
     def cancel_by_venue(self, broker_order_id: str, reason: str) -> None:
         self.venue.close(broker_order_id, "cancelled", reason)
 

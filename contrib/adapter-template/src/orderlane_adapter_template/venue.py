@@ -212,7 +212,7 @@ class TemplateVenue:
                 "exec_id": f"{order_no}-E{len(record['executions']) + 1}",
                 "qty": size,
                 "price": str(price),
-                "fee": str(fee),
+                "fee": "0" if record.get("fees_in_total") else str(fee),
                 "time": self.clock().isoformat(),
             }
         )
@@ -220,6 +220,16 @@ class TemplateVenue:
         record["filled_amount"] = str(Decimal(record["filled_amount"]) + price * size)
         record["fees"] = str(Decimal(record["fees"]) + fee)
         record["state"] = "filled" if record["filled_qty"] == record["qty"] else "partially_filled"
+
+    def fees_in_total(self, order_no: str) -> None:
+        """From now on the order's executions carry no fee of their own: the fee shows only
+        in the order's total, as some brokers report it."""
+        self._get(order_no)["fees_in_total"] = True
+
+    def charge(self, order_no: str, fee: Decimal) -> None:
+        """Charge the order ``fee`` more with no execution (a fee settled after the fill)."""
+        record = self._get(order_no)
+        record["fees"] = str(Decimal(record["fees"]) + fee)
 
     def close(self, order_no: str, state: str, message: str) -> None:
         """The venue ends an order on its own (``cancelled`` or ``rejected``)."""

@@ -93,7 +93,7 @@ def apply_transition(
         group.positions[key] = after
         stored_fills.append(booked)
         moved.append(after)
-        if stored is not None:
+        if stored is not None and fill.quantity:  # a fee-only fill executes nothing
             events.append(OrderFilled(order=stored, fill=booked))
         events.append(
             PositionChanged(position=after, fill=booked, realized_pnl=change.realized_pnl)

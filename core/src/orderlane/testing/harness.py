@@ -127,6 +127,13 @@ class VenueHarness(Protocol):
     take them from one poll cycle); ``reports_commission = False`` for a broker whose answers
     carry no commission (scenarios then expect none booked); ``reports_reasons = False`` for a
     broker whose order inquiry gives no reason for a cancel or refusal of its own.
+
+    Optional members for the ``cumulative-commission`` row (a harness without them skips it,
+    saying so): ``report_commission_in_total(broker_order_id)``, from then on the venue's
+    answers for the order list its executions without a commission of their own and give the
+    commission only as the order's cumulative total; ``charge(broker_order_id, commission)``,
+    the venue charges the order ``commission`` more with no execution of its own (a fee settled
+    after the fill), so its cumulative commission rises while its quantity does not.
     """
 
     @property
