@@ -236,7 +236,8 @@ def test_sell_realizes_pnl_and_tables_show_the_journal(cli: Any, sqlite_url: str
     assert "BUY" not in orders.stdout
     positions = cli("positions", "--database-url", sqlite_url)
     assert positions.exit_code == 0
-    assert "3,900" in positions.stdout
+    # gross 4,000; commissions paid 200; net 4,000 - 100 - 40 (4/10 of the opening fee)
+    assert all(figure in positions.stdout for figure in ("4,000", "200", "3,860"))
     assert "Samsung" in positions.stdout
 
 
@@ -397,7 +398,8 @@ async def test_run_demo_figures(database_url: str) -> None:
     output = io.StringIO()
     result = await run_demo(database_url, Console(file=output, width=120))
 
-    assert result.realized_pnl == Decimal(3950)
+    assert result.realized_pnl == Decimal(3950)  # the seed's figure: gross minus the sale's 50
+    assert result.net_pnl == Decimal(3910)  # and the opening fee of the 4 sold, 4/10 of 100
     assert [(o.symbol, o.side.value, o.status) for o in result.orders] == [
         ("005930", "BUY", OrderStatus.FILLED),
         ("000660", "BUY", OrderStatus.FILLED),
@@ -419,13 +421,14 @@ async def test_run_demo_figures(database_url: str) -> None:
     assert positions["000660"].quantity == 20
     [session] = result.pnl_by_session
     assert (session.key, session.realized_pnl) == ("demo", Decimal(3950))
+    assert (session.gross_pnl, session.commissions, session.net_pnl) == (4000, 350, 3910)
     [day] = result.pnl_by_day
     assert day.realized_pnl == Decimal(3950)
     assert result.kept_at == result.database_url
 
     text = output.getvalue()
     assert "PARTIALLY_FILLED 5/20" in text
-    assert "= 3,950" in text
+    assert "= 3,910" in text
     assert "Realized P&L per trading day" in text
 
 
@@ -439,7 +442,7 @@ def test_demo_command_exits_0_and_prints_the_pnl(
     for heading in ("Orders", "Positions", "Realized P&L per session", "Realized P&L per trading"):
         assert heading in result.stdout
     assert "REJECTED" in result.stdout
-    assert "3,950" in result.stdout
+    assert "3,910" in result.stdout
     # The demo reports the rejection itself; the engine's warning about it stays quiet.
     assert not [r for r in caplog.records if r.name.startswith("orderlane")]
     assert logging.getLogger("orderlane").level == level

@@ -151,3 +151,40 @@ def test_executions_with_their_own_commission_keep_it() -> None:
     )
     fills = fills_from_snapshot(open_order(), snapshot, known_fill_ids=set(), now=NOW)
     assert [f.commission for f in fills] == [Decimal(40), Decimal(60)]
+
+
+# ------------------------------------------------------------------ opening fees in the books
+
+
+async def test_a_round_trip_nets_both_commissions_and_keeps_gross_apart(
+    engine: Engine, venue: MockVenue
+) -> None:
+    """Buy 10 (commission 100), sell 10 (commission 100): gross 0, 200 paid, net -200; the
+    closing fill's net carries the opening fee, which leaves the position's fees."""
+    await engine.execute(Signal("005930", "BUY", 10))
+    sold = await engine.execute(Signal("005930", "SELL", 10))
+
+    [fill] = await engine.fills(sold.id)
+    assert (fill.gross_pnl, fill.realized_pnl, fill.net_pnl) == (0, -100, -200)
+    [day] = await engine.realized_pnl("day")
+    assert (day.gross_pnl, day.commissions, day.net_pnl) == (0, 200, -200)
+    position = await engine.position("005930")
+    assert (position.quantity, position.fees) == (0, 0)
+    assert (position.gross_pnl, position.commissions, position.net_pnl) == (0, 200, -200)
+
+
+async def test_a_flip_splits_its_commission_in_whole_won_adding_up_to_what_was_paid(
+    engine: Engine, venue: MockVenue
+) -> None:
+    """Long 10 @ 72,000 then sell 15 @ 73,000 with commission 100: 67 closes, 33 opens the
+    short (KRW has no minor digits), never 66.666...; the opening fee 100 is released."""
+    await engine.execute(Signal("005930", "BUY", 10))
+    venue.set_quote("005930", 73000)
+    sold = await engine.execute(Signal("005930", "SELL", 15))
+
+    [fill] = await engine.fills(sold.id)
+    assert (fill.gross_pnl, fill.realized_pnl, fill.net_pnl) == (10000, 9933, 9833)
+    position = await engine.position("005930")
+    assert (position.quantity, position.average_price, position.fees) == (-5, 73000, 33)
+    assert fill.gross_pnl - fill.realized_pnl + position.fees == fill.commission == 100
+    assert (position.commissions, position.net_pnl) == (200, 9833)

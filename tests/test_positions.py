@@ -103,8 +103,10 @@ class TestReduceAndClose:
         position, realized = replay(fill("BUY", 10, 72000, 100), fill("SELL", 4, 73000, 50))
         assert realized[-1] == Decimal(3950)  # (73000 - 72000) x 4 - 50
         assert (position.quantity, position.average_price) == (6, Decimal(72000))
-        assert position.fees == Decimal(100)  # the opening fees stay with what is left
+        # 4 of 10 closed: 40 of the opening fees is released into the net, 60 stays carried
+        assert position.fees == Decimal(60)
         assert position.realized_pnl == Decimal(3950)
+        assert (position.gross_pnl, position.net_pnl) == (Decimal(4000), Decimal(3910))
 
     def test_a_losing_close_realizes_a_loss(self) -> None:
         _, realized = replay(fill("BUY", 10, 100), fill("SELL", 10, 90, 5))
@@ -139,7 +141,7 @@ class TestReduceAndClose:
         )
         assert position.average_price == Decimal(90)
         assert realized[-1] == Decimal(97)  # (90 - 70) x 5 - 3 on a short
-        assert (position.quantity, position.fees) == (-15, Decimal(10))
+        assert (position.quantity, position.fees) == (-15, Decimal("7.50"))  # 5/20 released
         _, realized = replay(fill("SELL", 10, 100), fill("BUY", 10, 110, 1))
         assert realized[-1] == Decimal(-101)
 

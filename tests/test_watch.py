@@ -264,10 +264,12 @@ def test_watch_once_shows_open_orders_unknown_ones_fills_positions_and_pnl(
     assert "SELL 3 x 005380" in out
     assert "orderlane resolve ID --account ACCOUNT" in out
     assert "Last fills" in out
-    assert "3,950" in out
+    assert "3,910" in out  # the sale's net: 4,000 - 50 - 40 of the opening fee
     assert "SK hynix" in out
     assert "Realized P&L  trading day" in out
-    assert "session night: 0 (0 fills)" in out, "the newest order's session by default"
+    assert "session night: gross 0, commissions 0, net 0 (0 fills)" in " ".join(out.split()), (
+        "the newest order's session by default"
+    )
     assert "6 orders: 2 open" in out
     assert "FILLED 3" in out
     assert "REJECTED 1" in out
@@ -288,7 +290,8 @@ def test_watch_filters_by_account_and_names_the_session(
     assert result.exit_code == 0, result.output
     assert "Open orders (0)" in result.stdout
     assert ids["unknown"] not in result.stdout
-    assert "session demo: 3,950 (4 fills)" in result.stdout
+    shown = " ".join(result.stdout.split())
+    assert "session demo: gross 4,000, commissions 350, net 3,910 (4 fills)" in shown
     assert "4 orders: 0 open" in result.stdout
 
 

@@ -98,7 +98,17 @@ def test_orders_positions_fills_and_pnl_are_the_demos(
     assert fills["fills"][0]["realized_pnl"] == "3950"
     assert by_day["total"] == "3950"
     assert [row["fills"] for row in by_day["rows"]] == [4]
-    assert by_session["rows"] == [{"key": "demo", "realized_pnl": "3950", "fills": 4}]
+    assert by_session["rows"] == [
+        {
+            "key": "demo",
+            "realized_pnl": "3950",
+            "gross_pnl": "4000",
+            "commissions": "350",
+            "net_pnl": "3910",
+            "fills": 4,
+        }
+    ]
+    assert by_session["totals"] == {"gross_pnl": "4000", "commissions": "350", "net_pnl": "3910"}
     assert (summary["orders"], summary["open"], summary["unknown"]) == (4, 0, 0)
     assert (summary["counts"]["FILLED"], summary["counts"]["REJECTED"]) == (3, 1)
 

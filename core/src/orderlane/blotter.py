@@ -31,6 +31,7 @@ from orderlane.errors import UnknownOrderError
 from orderlane.events import Event, OrderStatusChanged, OrderTimedOut
 from orderlane.journal import ConcurrentUpdateError, Journal, Transition
 from orderlane.model import Fill, Order, OrderSnapshot, OrderStatus, printable
+from orderlane.money import minor_unit
 
 __all__ = ["Blotter", "Change", "Planner", "Watcher"]
 
@@ -141,7 +142,12 @@ class Blotter:
         fills = tuple(fills)
         committed = await self._journal.record(
             Transition(
-                order=order, events=tuple(events), fills=fills, new=new, hold_check=hold_check
+                order=order,
+                events=tuple(events),
+                fills=fills,
+                new=new,
+                hold_check=hold_check,
+                minor_unit=minor_unit(self._venue.currency_decimals),
             )
         )
         assert committed.order is not None

@@ -60,7 +60,13 @@ class DemoResult:
 
     @property
     def realized_pnl(self) -> Decimal:
+        """The seed's figure: gross minus the closing commissions."""
         return sum((summary.realized_pnl for summary in self.pnl_by_session), Decimal(0))
+
+    @property
+    def net_pnl(self) -> Decimal:
+        """Net of both sides' commissions (the opening fees of what was closed)."""
+        return sum((summary.net_pnl for summary in self.pnl_by_session), Decimal(0))
 
 
 async def run_demo(
@@ -163,10 +169,15 @@ async def _session(
         venue.fill_next(price=Decimal(73000), commission=Decimal(50))
         sold = await execute(signal(SAMSUNG, Side.SELL, 4))
         report(sold)
-        realized = sum((fill.realized_pnl for fill in await engine.fills(sold.id)), Decimal(0))
-        fee = sum((fill.commission for fill in await engine.fills(sold.id)), Decimal(0))
+        sale = await engine.fills(sold.id)
+        gross = sum((fill.gross_pnl for fill in sale), Decimal(0))
+        fee = sum((fill.commission for fill in sale), Decimal(0))
+        net = sum((fill.net_pnl for fill in sale), Decimal(0))
+        released = gross - fee - net
         console.print(
-            f"  realized (73,000 - 72,000) x 4 - {format_money(fee)} = {format_money(realized)}"
+            f"  realized gross (73,000 - 72,000) x 4 = {format_money(gross)}; net of its "
+            f"commission {format_money(fee)} and the opening fees released for the 4 sold "
+            f"{format_money(released)} = {format_money(net)}"
         )
 
         venue.reject_next("insufficient_balance", "insufficient balance for 1,000 x 005930")

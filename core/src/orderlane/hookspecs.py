@@ -299,7 +299,9 @@ def orderlane_order_filled(order: Order, fill: Fill) -> None:
 
 @hookspec
 def orderlane_position_changed(position: Position, fill: Fill, realized_pnl: Decimal) -> None:
-    """A fill moved a position; ``realized_pnl`` is what this fill realized (zero if opening)."""
+    """A fill moved a position; ``realized_pnl`` is what this fill realized (zero if opening),
+    the seed's figure (gross minus its closing commission); ``fill.gross_pnl`` and
+    ``fill.net_pnl`` (net of the opening fees released too) carry the other two."""
 
 
 @hookspec

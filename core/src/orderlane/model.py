@@ -465,7 +465,13 @@ class Fill:
     commission: Decimal
     executed_at: datetime
     trading_day: date
+    #: What a closing fill realized, as booked against the position (zero for an opening one):
+    #: the seed's figure, gross minus the closing commission...
     realized_pnl: Decimal = Decimal(0)
+    #: ... the price difference times the closed quantity, before any commission ...
+    gross_pnl: Decimal = Decimal(0)
+    #: ... and net of both sides' commissions (the opening fees released pro rata).
+    net_pnl: Decimal = Decimal(0)
 
 
 def fills_from_snapshot(

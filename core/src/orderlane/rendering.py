@@ -5,7 +5,7 @@ outcomes. Only the command line (:mod:`orderlane.cli`, :mod:`orderlane.watch`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from rich.table import Table
@@ -108,13 +108,13 @@ def orders_table(orders: Iterable[Order], title: str = "Orders") -> Table:
 
 
 def positions_table(positions: Iterable[Position], title: str = "Positions") -> Table:
+    """Positions with what they realized: gross, every commission paid on the instrument, and
+    net of them (the fees of the open quantity are carried until it closes)."""
     table = Table(title=title, title_justify="left")
     table.add_column("Symbol", no_wrap=True)
     table.add_column("Name")
-    table.add_column("Qty", justify="right", no_wrap=True)
-    table.add_column("Avg price", justify="right", no_wrap=True)
-    table.add_column("Fees", justify="right", no_wrap=True)
-    table.add_column("Realized P&L", justify="right", no_wrap=True)
+    for column in ("Qty", "Avg price", "Fees carried", "Gross P&L", "Commissions", "Net P&L"):
+        table.add_column(column, justify="right", no_wrap=True)
     for position in positions:
         table.add_row(
             cell(position.symbol),
@@ -122,22 +122,39 @@ def positions_table(positions: Iterable[Position], title: str = "Positions") -> 
             f"{position.quantity:,}",
             format_money(position.average_price if position.quantity else None),
             format_money(position.fees),
-            pnl_text(position.realized_pnl),
+            pnl_text(position.gross_pnl),
+            format_money(position.commissions),
+            pnl_text(position.net_pnl),
         )
     return table
 
 
 def pnl_table(summaries: Sequence[PnLSummary], by: str) -> Table:
-    """Realized P&L per ``by`` ("session" or "trading day"), with a total row."""
+    """Realized P&L per ``by`` ("session" or "trading day"): gross, commissions paid and net,
+    with a total row."""
     table = Table(title=f"Realized P&L per {by}", title_justify="left", show_footer=True)
-    total = sum((summary.realized_pnl for summary in summaries), Decimal(0))
+
+    def total(figure: Callable[[PnLSummary], Decimal]) -> Decimal:
+        return sum((figure(summary) for summary in summaries), Decimal(0))
+
     table.add_column(by.capitalize(), footer="Total", no_wrap=True)
     table.add_column(
         "Fills", footer=str(sum(s.fills for s in summaries)), justify="right", no_wrap=True
     )
-    table.add_column("Realized P&L", footer=pnl_text(total), justify="right", no_wrap=True)
+    gross = pnl_text(total(lambda s: s.gross_pnl))
+    table.add_column("Gross P&L", footer=gross, justify="right", no_wrap=True)
+    paid = format_money(total(lambda s: s.commissions))
+    table.add_column("Commissions", footer=paid, justify="right", no_wrap=True)
+    net = pnl_text(total(lambda s: s.net_pnl))
+    table.add_column("Net P&L", footer=net, justify="right", no_wrap=True)
     for summary in summaries:
-        table.add_row(cell(summary.key), str(summary.fills), pnl_text(summary.realized_pnl))
+        table.add_row(
+            cell(summary.key),
+            str(summary.fills),
+            pnl_text(summary.gross_pnl),
+            format_money(summary.commissions),
+            pnl_text(summary.net_pnl),
+        )
     return table
 
 

@@ -167,7 +167,7 @@ def _unknown_table(board: Board, zone: tzinfo) -> Table:
 
 def _fills_table(fills: Sequence[Fill], zone: tzinfo) -> Table:
     table = Table(title="Last fills", title_justify="left")
-    for column in ("Time", "Order", "Side", "Symbol", "Qty", "Price", "Commission", "P&L"):
+    for column in ("Time", "Order", "Side", "Symbol", "Qty", "Price", "Commission", "Net P&L"):
         numeric = column not in {"Time", "Order", "Side", "Symbol"}
         table.add_column(column, justify="right" if numeric else "left")
     for fill in fills:
@@ -179,16 +179,16 @@ def _fills_table(fills: Sequence[Fill], zone: tzinfo) -> Table:
             f"{fill.quantity:,}",
             format_money(fill.price),
             format_money(fill.commission),
-            _pnl(fill.realized_pnl),
+            _pnl(fill.net_pnl),
         )
     return table
 
 
 def _positions_table(board: Board) -> Table:
     table = Table(title="Positions", title_justify="left")
-    for column in ("Account", "Symbol", "Name", "Qty", "Avg price", "Realized P&L"):
-        numeric = column in {"Qty", "Avg price", "Realized P&L"}
-        table.add_column(column, justify="right" if numeric else "left")
+    figures = ("Qty", "Avg price", "Gross P&L", "Commissions", "Net P&L")
+    for column in ("Account", "Symbol", "Name", *figures):
+        table.add_column(column, justify="right" if column in figures else "left")
     for position in board.positions:
         table.add_row(
             cell(position.account_id),
@@ -196,7 +196,9 @@ def _positions_table(board: Board) -> Table:
             cell(position.symbol_name),
             f"{position.quantity:,}",
             format_money(position.average_price) if position.quantity else "-",
-            _pnl(position.realized_pnl),
+            _pnl(position.gross_pnl),
+            format_money(position.commissions),
+            _pnl(position.net_pnl),
         )
     return table
 
@@ -205,15 +207,12 @@ def _pnl_line(board: Board) -> Text:
     line = Text("Realized P&L  ")
     if board.fills_today is None:
         return line.append("no fills yet", style="dim")
-    day = board.fills_today
-    line.append(f"trading day {day.key}: ").append_text(_pnl(day.realized_pnl))
-    line.append(f" ({day.fills} fills)")
-    if board.session is not None:
-        session = board.session
-        line.append(f"   session {printable(session.key)}: ").append_text(
-            _pnl(session.realized_pnl)
-        )
-        line.append(f" ({session.fills} fills)")
+    for label, summary in (("trading day", board.fills_today), ("session", board.session)):
+        if summary is None:
+            continue
+        line.append(f"{label} {printable(summary.key)}: gross ").append_text(_pnl(summary.gross_pnl))
+        line.append(f", commissions {format_money(summary.commissions)}, net ")
+        line.append_text(_pnl(summary.net_pnl)).append(f" ({summary.fills} fills)   ")
     return line
 
 

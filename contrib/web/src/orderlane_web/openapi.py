@@ -101,14 +101,15 @@ def _get(summary: str, ok: dict[str, Any], *params: dict[str, Any]) -> dict[str,
 def openapi_document() -> dict[str, Any]:
     """The whole document (a fresh dict each call)."""
     statuses = [status.value for status in OrderStatus]
+    figures = ("realized_pnl", "gross_pnl", "commissions", "net_pnl")
     pnl_row = {
         "type": "object",
         "properties": {
             "key": {"type": "string"},
-            "realized_pnl": _DECIMAL,
+            **dict.fromkeys(figures, _DECIMAL),
             "fills": {"type": "integer"},
         },
-        "required": ["key", "realized_pnl", "fills"],
+        "required": ["key", *figures, "fills"],
     }
     schemas = {
         "Order": _schema_of(Order, {"average_fill_price": {"anyOf": [_DECIMAL, {"type": "null"}]}}),
@@ -131,8 +132,13 @@ def openapi_document() -> dict[str, Any]:
                 "by": {"type": "string", "enum": ["day", "session"]},
                 "rows": {"type": "array", "items": _ref("PnLRow")},
                 "total": _DECIMAL,
+                "totals": {
+                    "type": "object",
+                    "properties": dict.fromkeys(figures[1:], _DECIMAL),
+                    "required": list(figures[1:]),
+                },
             },
-            "required": ["by", "rows", "total"],
+            "required": ["by", "rows", "total", "totals"],
         },
         "OrderDetail": {
             "type": "object",

@@ -119,15 +119,28 @@ def event_data(event: JournalEvent) -> dict[str, Any]:
     }
 
 
+def pnl_row(row: PnLSummary) -> dict[str, Any]:
+    """One session's or day's P&L: the seed's figure (``realized_pnl``, gross minus closing
+    commissions), gross, commissions paid and net of both sides' commissions."""
+    return {
+        "key": row.key,
+        "realized_pnl": str(row.realized_pnl),
+        "gross_pnl": str(row.gross_pnl),
+        "commissions": str(row.commissions),
+        "net_pnl": str(row.net_pnl),
+        "fills": row.fills,
+    }
+
+
 def pnl_data(rows: list[PnLSummary], by: str) -> dict[str, Any]:
-    total = sum((row.realized_pnl for row in rows), Decimal(0))
+    def total(figure: str) -> str:
+        return str(sum((getattr(row, figure) for row in rows), Decimal(0)))
+
     return {
         "by": by,
-        "rows": [
-            {"key": row.key, "realized_pnl": str(row.realized_pnl), "fills": row.fills}
-            for row in rows
-        ],
-        "total": str(total),
+        "rows": [pnl_row(row) for row in rows],
+        "total": total("realized_pnl"),
+        "totals": {figure: total(figure) for figure in ("gross_pnl", "commissions", "net_pnl")},
     }
 
 
@@ -153,8 +166,6 @@ def summary(view: JournalView, account_id: str | None = None) -> dict[str, Any]:
         "orders": sum(counts.values()),
         "open": sum(count for status, count in counts.items() if not status.is_terminal),
         "unknown": counts[OrderStatus.UNKNOWN],
-        "latest_day": None
-        if latest is None
-        else {"key": latest.key, "realized_pnl": str(latest.realized_pnl), "fills": latest.fills},
+        "latest_day": None if latest is None else pnl_row(latest),
         "marker": view.change_marker(),
     }

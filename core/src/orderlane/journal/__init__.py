@@ -107,6 +107,9 @@ class Transition:
     #: Refuse the change (InstrumentHeldError) while another order for the same account and
     #: symbol is UNKNOWN: per-instrument safe mode, derived from the journal itself.
     hold_check: bool = False
+    #: The venue's minor currency unit, in which the fills' commissions and released fees are
+    #: split (``AdapterInfo.currency_decimals``).
+    minor_unit: Decimal = Decimal("0.01")
 
 
 @attrs.frozen
@@ -121,9 +124,16 @@ class Committed:
 
 @attrs.frozen
 class PnLSummary:
+    """Realized P&L of one session or trading day: ``gross_pnl`` before commissions,
+    ``commissions`` paid by its fills (opening ones too), ``net_pnl`` after both sides'
+    commissions, and ``realized_pnl``, the seed's figure (gross minus closing commissions)."""
+
     key: str
     realized_pnl: Decimal
     fills: int
+    gross_pnl: Decimal = Decimal(0)
+    commissions: Decimal = Decimal(0)
+    net_pnl: Decimal = Decimal(0)
 
 
 # ---------------------------------------------------------------- the protocol

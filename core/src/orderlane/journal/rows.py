@@ -198,6 +198,8 @@ def fill_row(fill: Fill) -> dict[str, Any]:
         "price": fill.price,
         "commission": fill.commission,
         "realized_pnl": fill.realized_pnl,
+        "gross_pnl": fill.gross_pnl,
+        "net_pnl": fill.net_pnl,
         "executed_at": fill.executed_at,
         "trading_day": fill.trading_day.isoformat(),
     }
@@ -218,6 +220,8 @@ def fill_from_row(row: sa.Row[Any]) -> Fill:
         executed_at=read.moment("executed_at"),
         trading_day=read.day("trading_day"),
         realized_pnl=read.money("realized_pnl"),
+        gross_pnl=read.money("gross_pnl"),
+        net_pnl=read.money("net_pnl"),
     )
 
 
@@ -231,6 +235,9 @@ def position_row(position: Position) -> dict[str, Any]:
         "cost_basis": position.cost_basis,
         "fees": position.fees,
         "realized_pnl": position.realized_pnl,
+        "gross_pnl": position.gross_pnl,
+        "net_pnl": position.net_pnl,
+        "commissions": position.commissions,
         "opened_at": position.opened_at,
         "updated_at": position.updated_at,
         "version": position.version,
@@ -248,6 +255,9 @@ def position_from_row(row: sa.Row[Any]) -> Position:
         cost_basis=read.money("cost_basis"),
         fees=read.money("fees"),
         realized_pnl=read.money("realized_pnl"),
+        gross_pnl=read.money("gross_pnl"),
+        net_pnl=read.money("net_pnl"),
+        commissions=read.money("commissions"),
         opened_at=read.optional_moment("opened_at"),
         updated_at=read.optional_moment("updated_at"),
         version=read.integer("version"),
@@ -268,14 +278,19 @@ def event_from_row(row: sa.Row[Any]) -> tuple[str, dict[str, Any]]:
 
 
 def pnl_summaries(booked: JournalRows[Fill], by: str) -> JournalRows[PnLSummary]:
-    """The fills' realized P&L summed per ``session`` or trading ``day``, in key order; the
-    fills that could not be read stay listed as unreadable."""
-    totals: dict[str, tuple[Decimal, int]] = {}
+    """The fills' P&L summed per ``session`` or trading ``day``, in key order: the seed's
+    realized figure, gross, commissions paid (opening fills' too) and net; the fills that could
+    not be read stay listed as unreadable."""
+    totals: dict[str, PnLSummary] = {}
     for fill in booked:
         key = fill.session_id if by == "session" else fill.trading_day.isoformat()
-        total, count = totals.get(key, (Decimal(0), 0))
-        totals[key] = (total + fill.realized_pnl, count + 1)
-    return JournalRows(
-        (PnLSummary(key, total, count) for key, (total, count) in sorted(totals.items())),
-        booked.unreadable,
-    )
+        total = totals.get(key) or PnLSummary(key, Decimal(0), 0)
+        totals[key] = PnLSummary(
+            key,
+            total.realized_pnl + fill.realized_pnl,
+            total.fills + 1,
+            gross_pnl=total.gross_pnl + fill.gross_pnl,
+            commissions=total.commissions + fill.commission,
+            net_pnl=total.net_pnl + fill.net_pnl,
+        )
+    return JournalRows((totals[key] for key in sorted(totals)), booked.unreadable)

@@ -81,9 +81,14 @@ def apply_transition(
     for fill in transition.fills:
         key = (fill.account_id, fill.symbol)
         position = group.positions.get(key) or _position_for_update(conn, *key)
-        change = position.apply(fill, stored.symbol_name if stored else "")
+        change = position.apply(fill, stored.symbol_name if stored else "", transition.minor_unit)
         after = attrs.evolve(change.position, version=position.version + 1)
-        booked = attrs.evolve(fill, realized_pnl=change.realized_pnl)
+        booked = attrs.evolve(
+            fill,
+            realized_pnl=change.realized_pnl,
+            gross_pnl=change.gross_pnl,
+            net_pnl=change.net_pnl,
+        )
         fast.insert_fill(cursor, fill_row(booked))
         if not fast.update_position(cursor, position_row(after), *key, position.version):
             # pragma: no cover - the row is locked since it was read
