@@ -57,20 +57,34 @@ commissions = st.integers(min_value=0, max_value=5).map(Decimal)
 class ReferenceBook:
     """Weighted-average position and realized P&L, kept on exact fractions.
 
-    Written from the rules, not from :mod:`orderlane.positions`: it holds the signed quantity and
-    the cost of what is held, and splits a fill that crosses zero into a closing and an opening
-    part.
+    Written from the rules, not from :mod:`orderlane.positions`: it holds the signed quantity,
+    the cost of what is held and its opening fees, and splits a fill that crosses zero into a
+    closing and an opening part. A split commission and the opening fees released pro rata are
+    rounded to the venue's minor ``unit`` (half to even), the last part taking the rest.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unit: Fraction = Fraction(1, 100)) -> None:
+        self.unit = unit
         self.quantity = 0
         self.cost = Fraction(0)  # signed: average entry x quantity
         self.fees = Fraction(0)
         self.realized = Fraction(0)
+        self.net = Fraction(0)
+
+    def share(self, amount: Fraction, part: int, whole: int) -> Fraction:
+        """``part`` of ``whole`` of ``amount``, in whole units (all of it for the whole)."""
+        return amount if part == whole else round(amount * part / whole / self.unit) * self.unit
 
     def book(self, side: Side, quantity: int, price: Decimal, commission: Decimal) -> Fraction:
         signed = quantity if side is Side.BUY else -quantity
         px, fee = Fraction(price), Fraction(commission)
+        if not quantity:  # a fee-only fill: carried by a position its side opened
+            if self.quantity * side.sign > 0:
+                self.fees += fee
+                return Fraction(0)
+            self.realized -= fee
+            self.net -= fee
+            return -fee
         same_way = self.quantity == 0 or (self.quantity > 0) == (signed > 0)
         if same_way:
             self.quantity += signed
@@ -81,14 +95,17 @@ class ReferenceBook:
         closing = min(held, quantity)
         opening = quantity - closing
         average = self.cost / self.quantity
-        closing_fee = fee * closing / quantity
+        closing_fee = self.share(fee, closing, quantity)
+        released = self.share(self.fees, closing, held)
         long = 1 if self.quantity > 0 else -1
         pnl = (px - average) * closing * long - closing_fee
         self.realized += pnl
+        self.net += pnl - released
+        self.fees -= released
         self.quantity += closing * (1 if signed > 0 else -1)
         self.cost = average * self.quantity
         if self.quantity == 0:
-            self.cost, self.fees = Fraction(0), Fraction(0)
+            self.cost = Fraction(0)
         if opening:
             self.quantity = opening if signed > 0 else -opening
             self.cost = px * self.quantity
@@ -279,7 +296,9 @@ class OrderLives(RuleBasedStateMachine):
             self.position = change.position
             expected = self.reference.book(each.side, each.quantity, each.price, each.commission)
             self.realized_by_fill.append((change.realized_pnl, expected))
-            self.booked.append(attrs.evolve(each, realized_pnl=change.realized_pnl))
+            self.booked.append(
+                attrs.evolve(each, realized_pnl=change.realized_pnl, net_pnl=change.net_pnl)
+            )
         if tracked.terminal_as is None and tracked.order.is_terminal:
             tracked.terminal_as = tracked.order.status
 
@@ -355,6 +374,8 @@ class OrderLives(RuleBasedStateMachine):
             assert close_enough(actual, expected)
         assert close_enough(self.position.realized_pnl, self.reference.realized)
         assert self.position.realized_pnl == sum((f.realized_pnl for f in self.booked), Decimal(0))
+        assert close_enough(self.position.net_pnl, self.reference.net)
+        assert self.position.net_pnl == sum((f.net_pnl for f in self.booked), Decimal(0))
 
 
 OrderLives.TestCase.settings = settings(
@@ -396,7 +417,7 @@ class EngineRun:
 
     def __init__(self, engine: Engine, venue: MockVenue) -> None:
         self.engine, self.venue = engine, venue
-        self.reference = ReferenceBook()
+        self.reference = ReferenceBook(unit=Fraction(1))  # the mock's won has no minor digits
         self.booked: set[tuple[str, str]] = set()
         self.orders: list[Order] = []
 
