@@ -293,9 +293,10 @@ class Engine:
         Returns the order in whatever state the broker left it (FILLED, SUBMITTED, REJECTED,
         FAILED, UNKNOWN...). Raises only for an invalid signal, a veto, a signal id reused with
         other fields, a configuration error, or a journal that refused a write before anything
-        was sent (:class:`~orderlane.errors.JournalError`). An order sent while the journal
-        refuses writes (a full disk) is returned as last stored (SUBMITTING); the engine books
-        the broker's answer once the journal takes writes again. Cancelling the call
+        was sent (:class:`~orderlane.errors.JournalError`; the running engine then ends the
+        order FAILED "not sent" once the journal takes writes again). An order sent while the
+        journal refuses writes (a full disk) is returned as last stored (SUBMITTING); the engine
+        books the broker's answer once the journal takes writes again. Cancelling the call
         (``asyncio.wait_for``) ends only the caller's wait: the engine still finishes the send
         and books the answer.
         """

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -434,6 +435,10 @@ def _translate(error: BaseException) -> BaseException:
     if isinstance(error, sa.exc.DBAPIError):  # operational, programming, data errors alike
         hint = _hint(error.orig)
         return JournalError(f"the journal database failed: {error.orig}{hint}")
+    if isinstance(error, sqlite3.Error) or type(error).__module__.startswith("psycopg"):
+        # Raised by the driver itself, outside SQLAlchemy's wrapping (the BEGIN the journal
+        # issues straight to it: "database is locked" when another process holds the lock).
+        return JournalError(f"the journal database failed: {error}{_hint(error)}")
     if isinstance(error, sa.exc.StatementError) and isinstance(error.orig, (TypeError, ValueError)):
         # A value the column types refuse (a float as money, a naive datetime): the caller's
         # mistake, reported as itself rather than wrapped in the SQL statement that carried it.
