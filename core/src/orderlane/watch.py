@@ -210,7 +210,9 @@ def _pnl_line(board: Board) -> Text:
     for label, summary in (("trading day", board.fills_today), ("session", board.session)):
         if summary is None:
             continue
-        line.append(f"{label} {printable(summary.key)}: gross ").append_text(_pnl(summary.gross_pnl))
+        line.append(f"{label} {printable(summary.key)}: gross ").append_text(
+            _pnl(summary.gross_pnl)
+        )
         line.append(f", commissions {format_money(summary.commissions)}, net ")
         line.append_text(_pnl(summary.net_pnl)).append(f" ({summary.fills} fills)   ")
     return line
