@@ -220,6 +220,11 @@ class FakeKisVenue(VenueCore):
             answer = answer.with_message(msg1)
         self.book.script.append(Behaviour("reject", answer=answer))
 
+    @control
+    def clear_script(self) -> None:
+        """Forget what the next orders were scripted to do (they match on quotes again)."""
+        self.book.script.clear()
+
     # ------------------------------------------------------------------ acting on open orders
 
     @control
