@@ -321,10 +321,11 @@ class FakeKisVenue(VenueCore):
         self.faults.clear()
 
     @control
-    def expire_tokens(self) -> None:
+    def expire_tokens(self, lapsed: bool = False) -> None:
         """Every token issued so far answers ``EGW00123``; the next token request (once the
-        one-a-minute throttle allows it) issues a new one."""
-        self.tokens.expire_all()
+        one-a-minute throttle allows it) issues a new one. ``lapsed``: the tokens' day ran
+        out, as it does at KIS, so the throttle does not hold the next request back."""
+        self.tokens.expire_all(bool(lapsed))
 
     @control
     def set_inquiry_lag(self, seconds: float) -> None:

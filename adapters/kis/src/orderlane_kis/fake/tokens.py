@@ -169,10 +169,14 @@ class TokenService:
             return Codes.PAPER_KEY_ON_LIVE
         return app
 
-    def expire_all(self) -> None:
-        """Every token issued so far answers ``EGW00123`` from now on."""
+    def expire_all(self, lapsed: bool = False) -> None:
+        """Every token issued so far answers ``EGW00123`` from now on; ``lapsed``: their day
+        ran out, so the next token request is not held to the one-a-minute throttle."""
         for token in self.tokens.values():
             token.expired = True
+        if lapsed:
+            for app in self.apps.values():
+                app.last_issued = None
 
 
 def _oauth_error(code: str, description: str) -> dict[str, object]:
