@@ -19,6 +19,7 @@ adapter's place hook and the journal's commit, seen from subclasses), never in t
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import os
 import signal
@@ -175,6 +176,7 @@ async def run(config: dict[str, Any], kill: KillSwitch) -> None:
             instrument_hold_timeout=float(config.get("hold_timeout", 20.0)),
         ),
     )
+    _dump_stacks_on(signal.SIGUSR1)
     await engine.start()
     emit("ready")
     signals = [_signal(spec) for spec in config["signals"]]
@@ -190,8 +192,23 @@ async def run(config: dict[str, Any], kill: KillSwitch) -> None:
             else:
                 emit(f"error {one.signal_id} {type(result).__name__}")
     left = await _settle(engine, float(config.get("settle_seconds", 20.0)))
+    emit(f"settled {left}")
     await engine.close()
     emit(f"done {left}")
+
+
+def _dump_stacks_on(number: signal.Signals) -> None:
+    """On ``number``, write every thread's and every task's stack to stderr (the trial sends it
+    to an engine that does not finish in time, before it kills it)."""
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        faulthandler.dump_traceback(all_threads=True)
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(file=sys.stderr)
+        sys.stderr.flush()
+
+    loop.add_signal_handler(number, dump)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -314,6 +314,8 @@ class CrashTrials:
                         price = quotes[symbol] + ticks * tick_of(quotes[symbol])
                         venue.call("set_quote", symbol=symbol, price=price)
                 if now >= deadline:
+                    process.send_signal(signal.SIGUSR1)  # its stacks, into the log
+                    time.sleep(2.0)
                     process.kill()
                     result.hung = True
                     break
@@ -324,6 +326,8 @@ class CrashTrials:
                     continue
                 if line is None:
                     break
+                log.write(f"[trial] {line}\n")
+                log.flush()
                 word, _, rest = line.partition(" ")
                 if word == "ack":
                     signal_id, _, _ = rest.partition(" ")
