@@ -35,6 +35,7 @@ from sqlalchemy import event as sa_event
 
 from orderlane import BrokerContext, Engine, EngineConfig, Order, OrderSnapshot, Signal, hookimpl
 from orderlane.journal.sql import SqlJournal
+from orderlane.journal.writer import Connected, Writer
 from orderlane.model import OrderStatus
 from orderlane_kis.adapter import KisAdapter
 from orderlane_kis.chaos.plan import KILL_ENV
@@ -95,35 +96,44 @@ class ChaosKisAdapter(KisAdapter):
         return snapshot
 
 
+class _CountingWriter(Writer):
+    """The journal's writer thread, counting the transitions of the transaction it writes."""
+
+    grouped = 0
+
+    def _run_writes(self, batch: list[Any]) -> None:
+        self.grouped = 0
+        super()._run_writes(batch)
+
+    def _run_in_group(self, conn: sa.Connection, item: Any) -> Any:  # type: ignore[override]
+        self.grouped += 1
+        return Writer._run_in_group(conn, item)
+
+
 class ChaosJournal(SqlJournal):
     """The SQL journal with a kill point just before the COMMIT of a group commit."""
 
     def __init__(self, url: str, kill: KillSwitch) -> None:
         super().__init__(url)
         self.kill = kill
-        self._grouped = 0  # writer thread: transitions in the transaction being written
+        plain = self._writer
+        self._writer = self._counting = _CountingWriter(
+            max_batch=plain._max_batch, aside_suffix=plain._aside_suffix
+        )
 
-    def _connect(self, conn: Any) -> None:
-        super()._connect(conn)
-        assert self._engine is not None
-        sa_event.listen(self._engine, "commit", self._on_commit)
-        sa_event.listen(self._engine, "rollback", self._on_rollback)
-
-    def _run_writes(self, batch: list[Any]) -> None:
-        self._grouped = 0
-        super()._run_writes(batch)
-
-    def _run_in_group(self, conn: sa.Connection, item: Any) -> Any:  # type: ignore[override]
-        self._grouped += 1
-        return SqlJournal._run_in_group(conn, item)
+    def _connect(self) -> Connected:
+        made = super()._connect()
+        sa_event.listen(made.engine, "commit", self._on_commit)
+        sa_event.listen(made.engine, "rollback", self._on_rollback)
+        return made
 
     def _on_commit(self, _conn: sa.Connection) -> None:
-        grouped, self._grouped = self._grouped, 0
+        grouped, self._counting.grouped = self._counting.grouped, 0
         if grouped > 1:
             self.kill.passing("group_commit")
 
     def _on_rollback(self, _conn: sa.Connection) -> None:
-        self._grouped = 0
+        self._counting.grouped = 0
 
 
 def _signal(spec: dict[str, Any]) -> Signal:
