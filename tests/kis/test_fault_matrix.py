@@ -171,10 +171,9 @@ async def _error_of(call: Awaitable[Any]) -> str:
 async def place(world: World, fault: Fault) -> str:
     await inject(world, fault, "place")
     order = await world.engine.execute(Signal("005930", "BUY", 3, signal_id="m"))
-    first = order.status.value
     after = await world.settled(order.id)
     sent = _requests(world.venue.request_count("place"), "place")
-    return f"execute returns {first} after {sent}; settles {world.describe(after, 3)}"
+    return f"{sent}; settles {world.describe(after, 3)}"
 
 
 async def cancel(world: World, fault: Fault) -> str:
@@ -241,10 +240,10 @@ async def lookup(world: World, fault: Fault) -> str:
     else:
         await inject(world, fault, "inquiry")
     order = await world.engine.execute(Signal("005930", "BUY", 7, signal_id="l"))
-    first = order.status.value
     world.venue.clear_faults()
     after = await world.settled(order.id)
-    return f"execute returns {first}; settles {world.describe(after, 7)}"
+    sent = _requests(world.venue.request_count("place"), "place")
+    return f"{sent}; settles {world.describe(after, 7)}"
 
 
 async def push(world: World, fault: Fault) -> str:
@@ -343,12 +342,12 @@ SECTION = """## The fault matrix: each fault of the venue in each operation
 What the engine does when the KIS venue misbehaves, cell by cell: kis-paper against the fake
 KIS venue over real HTTP and WebSocket on loopback, one fault injected into one operation
 (place an order, cancel it, refresh its status, look it up after a lost place answer, receive
-its fill as a notice). Each cell says what `execute`, `cancel` or `refresh` returned or raised
-and where the order settles, with the number of orders the venue holds for it (never more than
-one). Faults act once (connection refused: for 0.4 s; token expiry: every token the venue issued
-expires as at the end of its day, and the adapter gets a new one once and repeats the request;
-inquiry lag: new orders
-show in the daily inquiry 0.3 s late, within the adapter's `new_order_lag`).
+its fill as a notice). Each cell says how many requests of the operation reached the venue,
+what `cancel` or `refresh` returned or raised, and where the order settles, with the number of
+orders the venue holds for it (never more than one). Faults act once (connection refused:
+for 0.4 s; token expiry: every token the venue issued expires as at the end of its day, and the
+adapter gets a new one once and repeats the request; inquiry lag: new orders show in the daily
+inquiry 0.3 s late, within the adapter's `new_order_lag`).
 `tests/kis/test_fault_matrix.py` runs every cell and fails when this table and the behaviour
 differ; `python tests/kis/test_fault_matrix.py --write` rewrites it.
 """
