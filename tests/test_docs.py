@@ -500,8 +500,8 @@ def test_the_catalogue_names_every_case_and_the_client_order_id_rows() -> None:
 
 
 def test_the_socket_harness_excerpt_is_the_example_s_code() -> None:
-    block = block_named(GUIDE, "# tests/adapters/loopback_venue.py (excerpt)")
-    source = (ROOT / "tests" / "adapters" / "loopback_venue.py").read_text()
+    block = block_named(GUIDE, "# tests/adapters/loopback/loopback_venue.py (excerpt)")
+    source = (ROOT / "tests" / "adapters" / "loopback" / "loopback_venue.py").read_text()
     missing = [
         line
         for line in block.splitlines()[1:]

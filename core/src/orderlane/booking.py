@@ -4,7 +4,7 @@
 clock's and venue's values, and returns the :class:`Change` to commit (the order's next state,
 its new fills, the events that report them), or None when the snapshot adds nothing. It reads no
 clock, journal or broker: the blotter gathers the inputs and commits the result, so the rules
-are tested on their own (tests/test_booking.py).
+are tested on their own (tests/core/test_booking.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ The suite covers the protocol's contracts: exact round trips, the version check,
 uniqueness, fills and positions in the order's own atomic transition, realized P&L, the hold
 check, listener order, refusals that store nothing and leave concurrent changes alone, the reads
 the engine and the command line use, and engine sessions. orderlane runs it against SQLite and
-PostgreSQL (``tests/test_journal_conformance.py``). It needs pytest and pytest-asyncio.
+PostgreSQL (``tests/core/test_journal_conformance.py``). It needs pytest and pytest-asyncio.
 """
 
 from __future__ import annotations

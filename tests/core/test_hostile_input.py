@@ -276,6 +276,7 @@ junk_bodies = st.one_of(
 
 async def _kis_play(path: Path, answers: list[tuple[bytes, int, str, bool]], cache: Path) -> None:
     from kis.test_kis_adapter import options as kis_options
+
     from orderlane_kis.adapter import create_paper_adapter
     from orderlane_kis.fake import FakeKisVenue
 

@@ -25,7 +25,7 @@ from orderlane import AdapterInfo, Capability, Engine, hookimpl
 from orderlane.errors import ConfigurationError
 from orderlane.testing import Outcome, run_conformance, select_cases
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "contrib" / "adapter-template"
 PACKAGE = "orderlane_adapter_template"
 

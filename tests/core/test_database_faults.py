@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from test_send_edges import until
 from typer.testing import CliRunner
 
 from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Signal
@@ -23,7 +24,6 @@ from orderlane.journal import JournalFileLostError, Transition
 from orderlane.journal.reader import JournalReader
 from orderlane.retry import Operation
 from orderlane_mock import MockVenue
-from test_send_edges import until
 
 BUY = Signal("005930", "BUY", 10)
 #: Real seconds a test gives an operation that must end on its own (a hang fails the test).

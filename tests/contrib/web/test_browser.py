@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "dashboard.png"
+SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "images" / "dashboard.png"
 
 
 def _browser_available() -> None:

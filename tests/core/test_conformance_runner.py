@@ -220,7 +220,7 @@ async def test_every_scenario_passes_for_the_mock() -> None:
     assert {result.id.partition("[")[0] for result in results} == SUPPORTED_ROWS | NEEDS_CLIENT_IDS
     failed = [(r.id, r.reason) for r in results if r.outcome is not Outcome.PASSED]
     # The mock's own harness has no client order ids; those rows run against it in
-    # tests/adapters/test_mock_conformance.py (its client-order-id mode).
+    # tests/adapters/mock/test_mock_conformance.py (its client-order-id mode).
     assert [row for row, _ in failed] == sorted(NEEDS_CLIENT_IDS)
     assert all("client_order_id" in reason for _, reason in failed)
     assert all(result.duration > 0 for result in results)

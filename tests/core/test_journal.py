@@ -1,8 +1,9 @@
 """The SQL journal on a real database: SQLite and PostgreSQL through the same tests.
 
-What every journal must do is the journal conformance suite (tests/test_journal_conformance.py);
-here is what is the SQL journal's own: migrations, group commit, what the columns refuse, rows
-changed outside orderlane, SQLite's durability and locking, database URLs.
+What every journal must do is the journal conformance suite
+(tests/core/test_journal_conformance.py); here is what is the SQL journal's own: migrations,
+group commit, what the columns refuse, rows changed outside orderlane, SQLite's durability and
+locking, database URLs.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ entry points of their own, as an installed distribution's are. The whole suite p
 time, for a broker with and without client order ids; the rate-limit rows pass run after run
 (``ORDERLANE_LOOPBACK_REPEAT`` times, default 3; for the kit's acceptance run it with 100)::
 
-    ORDERLANE_LOOPBACK_REPEAT=100 python -m pytest tests/adapters/test_loopback_http.py \\
+    ORDERLANE_LOOPBACK_REPEAT=100 python -m pytest tests/adapters/loopback/test_loopback_http.py \\
         -k run_after_run --no-cov -q -s
 """
 

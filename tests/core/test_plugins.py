@@ -219,7 +219,7 @@ def test_secrets_stay_out_of_reprs_and_printed_urls() -> None:
 
 # ------------------------------------------------------------------ every hook is tested
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 CORE = TESTS.parent / "core" / "src" / "orderlane"
 
 

@@ -25,7 +25,7 @@ from orderlane_prometheus.exporter import ENV_PORT
 from orderlane_prometheus.plugin import exporter as entry_point_exporter
 
 DASHBOARD = (
-    Path(__file__).resolve().parents[2] / "contrib" / "prometheus" / "grafana" / "orderlane.json"
+    Path(__file__).resolve().parents[3] / "contrib" / "prometheus" / "grafana" / "orderlane.json"
 )
 
 
