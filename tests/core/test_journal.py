@@ -34,7 +34,7 @@ from orderlane.model import (
     OrderStatus,
     OrderType,
 )
-from orderlane.testing.journal_suite import insert, new_order
+from orderlane.testing.journal_suite import fill_for, fill_order, insert, new_order
 
 TABLES = {"orders", "fills", "positions", "order_events", "alembic_version"}
 
@@ -408,3 +408,39 @@ async def test_a_held_send_in_a_group_commit_leaves_the_group_committed(
     assert len(await journal.list_orders(limit=100)) == 52
     # Shared transactions, not one per change: the refusal undid only itself.
     assert journal.commits - before < len(others)
+
+
+async def test_a_fill_on_a_held_position_runs_every_statement_on_the_drivers_cursor(
+    journal: SqlJournal,
+) -> None:
+    """The order path's statements, the position's read among them, skip SQLAlchemy Core's
+    per-execute work; what the fill books is the same as reading the position through it."""
+    first = await insert(journal, new_order(quantity=4))
+    await fill_order(journal, first, fill_for(first, 4, "72000.5", 40))
+    second = await insert(journal, new_order(quantity=6))
+    moved = await journal.record(Transition(second.evolve(OrderStatus.SUBMITTING)))
+    assert moved.order is not None
+    fill = fill_for(second, 6, 72500, 60)
+    after = moved.order.with_fills([fill]).evolve(OrderStatus.FILLED)
+    through_core: list[str] = []
+    engine = journal._writer._engine
+    assert engine is not None
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        through_core.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        committed = await journal.record(Transition(after, fills=(fill,)))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+
+    assert through_core == []
+    [position] = await journal.positions()
+    assert position == committed.positions[-1]
+    assert (position.quantity, position.average_price, position.fees, position.version) == (
+        10,
+        Decimal("72300.2"),
+        Decimal(100),
+        2,  # one version per fill that moved it
+    )

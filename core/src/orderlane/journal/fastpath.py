@@ -15,7 +15,9 @@ Per transition, at most:
 - a changed order: one ``UPDATE`` guarded by the version and, for a send, by the instrument hold
   (no UNKNOWN order for the same account and symbol) in the same statement; only when it changes
   no row is the cause looked up.
-- per fill: the position (read once per group commit), the fill's insert, the position's update.
+- per fill: the position (read once per group commit, its values through the column types' own
+  ``process_result_value``, locked with ``FOR UPDATE`` on PostgreSQL), the fill's insert, the
+  position's update.
 - events: kept and written with one ``executemany`` per group commit.
 
 A refusal (instrument held, signal id taken, version moved on) is found before the transition
@@ -34,6 +36,8 @@ from orderlane.journal.schema import fills, order_events, orders, positions
 __all__ = ["FastPath"]
 
 Binder = Callable[[Any], Any]
+#: What reads a stored value of a column (None: the driver's value as it is).
+ValueReader = Callable[[Any], Any] | None
 
 _TEMPLATES = {
     "insert_order": "INSERT INTO orders ({columns}) VALUES ({marks}) "
@@ -43,6 +47,7 @@ _TEMPLATES = {
     "update_position": "UPDATE positions SET {assignments} "
     "WHERE account_id = ? AND symbol = ? AND version = ?",
 }
+_SELECT_POSITION = "SELECT {columns} FROM positions WHERE account_id = ? AND symbol = ?"
 #: The instrument hold, checked by the update of a send itself.
 _HOLD_CLAUSE = (
     " AND NOT EXISTS (SELECT 1 FROM orders AS held WHERE held.status = 'UNKNOWN' "
@@ -77,6 +82,17 @@ class FastPath:
             "AND id <> ? LIMIT 1"
         )
         self.lock_instrument = "SELECT pg_advisory_xact_lock(%s)"
+        self._position_columns = tuple(column.name for column in positions.columns)
+        self._position_readers: tuple[ValueReader, ...] = tuple(
+            _read_with(column.type, dialect)
+            if isinstance(column.type, sa.types.TypeDecorator)
+            else None
+            for column in positions.columns
+        )
+        # SQLite has no FOR UPDATE: its write transaction (BEGIN IMMEDIATE) holds the database.
+        lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+        columns = ", ".join(self._position_columns)
+        self.select_position = self._q(_SELECT_POSITION.format(columns=columns) + lock)
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", self._mark)
@@ -130,6 +146,20 @@ class FastPath:
         found = cursor.fetchone()
         return None if found is None else str(found[0])
 
+    def position(self, cursor: Any, account_id: str, symbol: str) -> dict[str, Any] | None:
+        """The position's row by column name, its values read as SQLAlchemy would read them,
+        locked until the commit; None if there is none."""
+        execute(cursor, self.select_position, (account_id, symbol))
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        return {
+            name: value if read is None or value is None else read(value)
+            for name, read, value in zip(
+                self._position_columns, self._position_readers, found, strict=True
+            )
+        }
+
     def insert_fill(self, cursor: Any, row: Mapping[str, Any]) -> None:
         execute(cursor, self._statement("insert_fill", tuple(row)), self._params("fills", row))
 
@@ -158,6 +188,15 @@ def _bind_with(column_type: sa.types.TypeDecorator[Any], dialect: sa.Dialect) ->
         return process(value, dialect)
 
     return bind
+
+
+def _read_with(column_type: sa.types.TypeDecorator[Any], dialect: sa.Dialect) -> ValueReader:
+    process = column_type.process_result_value
+
+    def read(value: Any) -> Any:
+        return process(value, dialect)
+
+    return read
 
 
 def execute(cursor: Any, sql: str, params: Any, *, many: bool = False) -> int:

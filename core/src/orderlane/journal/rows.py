@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -33,6 +33,7 @@ __all__ = [
     "order_from_row",
     "order_row",
     "pnl_summaries",
+    "position_from_mapping",
     "position_from_row",
     "position_row",
     "read_rows",
@@ -56,8 +57,8 @@ class CorruptRowError(JournalError):
 class _Reader:
     """Typed access to one row's columns; the first bad value raises :class:`CorruptRowError`."""
 
-    def __init__(self, row: sa.Row[Any], table: str, *key: str) -> None:
-        self.data = row._mapping
+    def __init__(self, data: Mapping[Any, Any], table: str, *key: str) -> None:
+        self.data = data
         self.table = table
         self.key = "/".join(str(self.data.get(name)) for name in key)
 
@@ -159,7 +160,7 @@ def order_row(order: Order) -> dict[str, Any]:
 
 
 def order_from_row(row: sa.Row[Any]) -> Order:
-    read = _Reader(row, "orders", "id")
+    read = _Reader(row._mapping, "orders", "id")
     return Order(
         id=read.text("id"),
         account_id=read.text("account_id"),
@@ -206,7 +207,7 @@ def fill_row(fill: Fill) -> dict[str, Any]:
 
 
 def fill_from_row(row: sa.Row[Any]) -> Fill:
-    read = _Reader(row, "fills", "order_id", "fill_id")
+    read = _Reader(row._mapping, "fills", "order_id", "fill_id")
     return Fill(
         fill_id=read.text("fill_id"),
         order_id=read.text("order_id"),
@@ -245,7 +246,12 @@ def position_row(position: Position) -> dict[str, Any]:
 
 
 def position_from_row(row: sa.Row[Any]) -> Position:
-    read = _Reader(row, "positions", "account_id", "symbol")
+    return position_from_mapping(row._mapping)
+
+
+def position_from_mapping(data: Mapping[Any, Any]) -> Position:
+    """A position from its row's values by column name (read by the column types)."""
+    read = _Reader(data, "positions", "account_id", "symbol")
     return Position(
         account_id=read.text("account_id"),
         symbol=read.text("symbol"),
@@ -265,7 +271,7 @@ def position_from_row(row: sa.Row[Any]) -> Position:
 
 
 def event_from_row(row: sa.Row[Any]) -> tuple[str, dict[str, Any]]:
-    read = _Reader(row, "order_events", "seq")
+    read = _Reader(row._mapping, "order_events", "seq")
     payload = read.text("payload")
     try:
         data = json.loads(payload)

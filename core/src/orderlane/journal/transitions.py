@@ -24,7 +24,7 @@ from orderlane.journal import (
     Transition,
 )
 from orderlane.journal.fastpath import FastPath, execute
-from orderlane.journal.rows import fill_row, order_row, position_from_row, position_row
+from orderlane.journal.rows import fill_row, order_row, position_from_mapping, position_row
 from orderlane.journal.schema import positions
 from orderlane.journal.writer import Group, Refused
 from orderlane.model import Fill, Order, OrderStatus, utc_now
@@ -35,13 +35,6 @@ __all__ = ["apply_transition"]
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 
-# The position's row, locked until the commit (a fill reads it once per group commit). The
-# other statements of the write path run on the driver's cursor (orderlane.journal.fastpath).
-_POSITION_KEY = (
-    positions.c.account_id == sa.bindparam("k_account"),
-    positions.c.symbol == sa.bindparam("k_symbol"),
-)
-_POSITION_FOR_UPDATE = sa.select(positions).where(*_POSITION_KEY).with_for_update()
 #: A flat position unless one is there (built once: compiling it per instrument costs more).
 _INSERT_FLAT_POSITION = {
     "postgresql": postgresql.insert(positions).on_conflict_do_nothing(),
@@ -80,7 +73,7 @@ def apply_transition(
     moved: list[Position] = []
     for fill in transition.fills:
         key = (fill.account_id, fill.symbol)
-        position = group.positions.get(key) or _position_for_update(conn, *key)
+        position = group.positions.get(key) or _position_for_update(conn, group, *key)
         change = position.apply(fill, stored.symbol_name if stored else "", transition.minor_unit)
         after = attrs.evolve(change.position, version=position.version + 1)
         booked = attrs.evolve(
@@ -138,20 +131,24 @@ def _write_order(
     raise Refused(ConcurrentUpdateError(f"order {order.id} changed since version {order.version}"))
 
 
-def _position_for_update(conn: sa.Connection, account_id: str, symbol: str) -> Position:
-    """The position's row, locked until the commit; a flat one is created if there is none.
+def _position_for_update(
+    conn: sa.Connection, group: Group, account_id: str, symbol: str
+) -> Position:
+    """The position's row (read on the driver's cursor), locked until the commit; a flat one is
+    created if there is none.
 
     Creating it with "insert unless present" before locking it means two processes booking
     the first fills of one instrument at once (PostgreSQL) queue on the row instead of both
     inserting it and one failing with a duplicate key, its whole transition lost.
     """
-    keys = {"k_account": account_id, "k_symbol": symbol}
-    row = conn.execute(_POSITION_FOR_UPDATE, keys).first()
-    if row is None:
+    fast, cursor = group.fast, group.cursor
+    found = fast.position(cursor, account_id, symbol)
+    if found is None:
         flat = Position(account_id=account_id, symbol=symbol)
         conn.execute(_INSERT_FLAT_POSITION[conn.dialect.name], position_row(flat))
-        row = conn.execute(_POSITION_FOR_UPDATE, keys).one()
-    return position_from_row(row)
+        found = fast.position(cursor, account_id, symbol)
+        assert found is not None  # inserted (or another process's) and locked just now
+    return position_from_mapping(found)
 
 
 def _held(order: Order, blocker: str) -> InstrumentHeldError:
