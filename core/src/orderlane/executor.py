@@ -609,17 +609,28 @@ class Executor:
         settled the order meanwhile wins and this one takes its result."""
         return await self.act_on_lookup(order, await self.look_up(order))
 
-    async def settle_many_by_lookup(self, orders: list[Order]) -> None:
-        """Look UNKNOWN orders without broker id up in one batch and act on each answer."""
+    async def settle_many_by_lookup(
+        self, orders: list[Order]
+    ) -> dict[str, tuple[Order | None, Order]]:
+        """Look UNKNOWN orders without broker id up in one batch and act on each answer.
+
+        Returns, per order id, the order as stored when its answer was acted on (None when
+        another engine had settled it meanwhile: it is left as that engine wrote it) and the
+        order as it now stands."""
         results = await self.look_up_many(orders)
+        settled: dict[str, tuple[Order | None, Order]] = {}
         for order in orders:
             async with self.blotter.lock(order.id):
                 current = await self.blotter.get(order.id)
-                if current is None or current.status is not OrderStatus.UNKNOWN:
+                if (
+                    current is None
+                    or current.status is not OrderStatus.UNKNOWN
+                    or current.broker_order_id is not None
+                ):
+                    settled[order.id] = (None, current or order)
                     continue
-                if current.broker_order_id is not None:
-                    continue
-                await self.act_on_lookup(current, results[order.id])
+                settled[order.id] = (current, await self.act_on_lookup(current, results[order.id]))
+        return settled
 
     async def act_on_lookup(self, order: Order, result: LookupResult) -> Order:
         """Adopt what was found, end (or resend) what is absent, keep UNKNOWN otherwise."""

@@ -180,20 +180,11 @@ class Recovery:
                 changes[order.id] = _change(order, current, action)
             else:
                 unknown.append((order, current))
-        results = await self._executor.look_up_many([current for _, current in unknown])
+        settled = await self._executor.settle_many_by_lookup([current for _, current in unknown])
         for before, current in unknown:
-            async with self._blotter.lock(current.id):
-                stored = await self._blotter.get(current.id)
-                if (
-                    stored is None
-                    or stored.status is not OrderStatus.UNKNOWN
-                    or (stored.broker_order_id is not None)
-                ):
-                    # Settled by another engine while the inquiry was read.
-                    after, action = stored or current, "settled elsewhere"
-                else:
-                    after = await self._executor.act_on_lookup(stored, results[current.id])
-                    action = _lookup_action(stored, after)
+            looked_up, after = settled[current.id]
+            # None: settled by another engine while the inquiry was read.
+            action = "settled elsewhere" if looked_up is None else _lookup_action(looked_up, after)
             self._blotter.notify(after)
             changes[before.id] = _change(before, after, action)
         return [changes[order.id] for order in orders]

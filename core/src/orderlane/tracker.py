@@ -96,7 +96,7 @@ class OrderTracker:
         self._watch: dict[str, tuple[Order, datetime]] = {}
         self._watch_asked = float("-inf")
         #: The slow work running for an order (timeout, lookup), at most one per order.
-        self._work: dict[str, asyncio.Task[None]] = {}
+        self._work: dict[str, asyncio.Task[object]] = {}
         #: Orders whose status answer waits for their lock, to be booked once it is free.
         self._deferred: set[str] = set()
         #: Orders whose send ended while the journal refused writes, by order id (the
@@ -240,7 +240,7 @@ class OrderTracker:
         finally:
             self._deferred.discard(order_id)
 
-    def _start_work(self, order_id: str, work: Coroutine[Any, Any, None]) -> None:
+    def _start_work(self, order_id: str, work: Coroutine[Any, Any, object]) -> None:
         """Run ``work`` for one order in a task of its own, unless work for it is running."""
         if order_id in self._work:
             work.close()
@@ -248,7 +248,7 @@ class OrderTracker:
         task = asyncio.get_running_loop().create_task(work)
         self._work[order_id] = task
 
-        def done(finished: asyncio.Task[None]) -> None:
+        def done(finished: asyncio.Task[object]) -> None:
             if self._work.get(order_id) is finished:
                 del self._work[order_id]
             if not finished.cancelled() and finished.exception() is not None:
