@@ -444,3 +444,104 @@ async def test_a_fill_on_a_held_position_runs_every_statement_on_the_drivers_cur
         Decimal(100),
         2,  # one version per fill that moved it
     )
+
+
+async def test_an_update_writes_the_orders_state_never_its_identity(sqlite_url: str) -> None:
+    """A transition's UPDATE sets the columns transitions change: rewriting the identity
+    columns would rewrite their index entries (the signal id's, the broker id's) in every
+    commit for values that never change. What is stored is the whole order all the same."""
+    async with SqlJournal(sqlite_url) as journal:
+        order = await insert(journal, new_order(signal_id="sig-1"))
+        driver = journal._writer._conn.connection.driver_connection  # type: ignore[union-attr]
+        statements: list[str] = []
+        driver.set_trace_callback(statements.append)
+        try:
+            moved = await journal.record(Transition(order.evolve(OrderStatus.SUBMITTING)))
+        finally:
+            driver.set_trace_callback(None)
+        [update] = [s for s in statements if s.lstrip().upper().startswith("UPDATE ORDERS")]
+        assigned = update.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+        columns = {part.split("=")[0].strip() for part in assigned.split(",")}
+        assert columns.isdisjoint(
+            {"id", "account_id", "session_id", "signal_id", "symbol", "side", "quantity"}
+        ), columns
+        assert {"status", "version", "updated_at", "engine_id"} <= columns
+        assert moved.order is not None
+        assert await journal.get_order(order.id) == moved.order
+
+
+async def test_a_transition_on_sqlite_commits_in_the_drivers_own_transaction(
+    sqlite_url: str,
+) -> None:
+    """SQLAlchemy's begin and commit cost the writer more than SQLite's commit of a small
+    change: a transition runs BEGIN IMMEDIATE and COMMIT on the driver, nothing through
+    SQLAlchemy; a write that goes through SQLAlchemy still gets SQLAlchemy's transaction."""
+    async with SqlJournal(sqlite_url) as journal:
+        order = await insert(journal, new_order())
+        engine = journal._writer._engine
+        assert engine is not None
+        driver = journal._writer._conn.connection.driver_connection  # type: ignore[union-attr]
+        through_core: list[str] = []
+        statements: list[str] = []
+
+        def begun(_conn: Any) -> None:
+            through_core.append("begin")
+
+        def committed(_conn: Any) -> None:
+            through_core.append("commit")
+
+        sa.event.listen(engine, "begin", begun)
+        sa.event.listen(engine, "commit", committed)
+        driver.set_trace_callback(statements.append)
+        try:
+            moved = await journal.record(Transition(order.evolve(OrderStatus.SUBMITTING)))
+            assert moved.order is not None
+            fill = fill_for(moved.order, order.quantity, 72000, 10)
+            after = moved.order.with_fills([fill]).evolve(OrderStatus.FILLED)
+            await journal.record(Transition(after, fills=(fill,)))
+            assert through_core == []
+            await journal.heartbeat(datetime.now(UTC))  # a write through SQLAlchemy
+            assert through_core == ["begin", "commit"]
+        finally:
+            sa.event.remove(engine, "begin", begun)
+            sa.event.remove(engine, "commit", committed)
+            driver.set_trace_callback(None)
+        assert statements.count("BEGIN IMMEDIATE") == 3
+        [position] = await journal.positions()
+        assert position.quantity == order.quantity
+
+
+async def test_a_failed_commit_in_the_drivers_transaction_rolls_back_and_the_journal_goes_on(
+    sqlite_url: str,
+) -> None:
+    """A COMMIT SQLite refuses (here: a deferred foreign key the transaction broke) leaves no
+    transaction open behind it: the caller gets a journal error, nothing of the change is
+    stored, and the next transition commits."""
+    async with SqlJournal(sqlite_url) as journal:
+        order = await insert(journal, new_order())
+        writer = journal._writer
+
+        def orphan_fill(_conn: Any) -> None:
+            assert writer.group is not None
+            cursor = writer.group.cursor
+            cursor.execute("PRAGMA defer_foreign_keys=ON")  # checked at COMMIT, not before
+            cursor.execute(
+                "UPDATE orders SET status = 'SUBMITTING', version = version + 1 WHERE id = ?",
+                (order.id,),
+            )
+            cursor.execute(
+                "INSERT INTO fills (order_id, fill_id, account_id, session_id, symbol, side, "
+                "quantity, price, commission, realized_pnl, gross_pnl, net_pnl, executed_at, "
+                "trading_day) VALUES ('no-such-order', 'f', 'a', 's', 'x', 'BUY', 1, '1', '0', "
+                "'0', '0', '0', '2026-01-02T00:00:00.000000+00:00', '2026-01-02')"
+            )
+
+        with pytest.raises(JournalError, match="FOREIGN KEY"):
+            await writer.submit(orphan_fill, write=True, driver_only=True)
+        driver = writer._conn.connection.driver_connection  # type: ignore[union-attr]
+        assert not driver.in_transaction
+        assert await journal.get_order(order.id) == order
+        assert await journal.fills(order.id) == []
+        committed = await journal.record(Transition(order.evolve(OrderStatus.SUBMITTING)))
+        assert committed.order is not None
+        assert committed.order.version == order.version + 1

@@ -12,12 +12,13 @@ Per transition, at most:
 
 - a new order: one ``INSERT ... ON CONFLICT (account_id, signal_id) DO NOTHING``; no row means
   the signal id is taken.
-- a changed order: one ``UPDATE`` guarded by the version and, for a send, by the instrument hold
-  (no UNKNOWN order for the same account and symbol) in the same statement; only when it changes
-  no row is the cause looked up.
-- per fill: the position (read once per group commit, its values through the column types' own
-  ``process_result_value``, locked with ``FOR UPDATE`` on PostgreSQL), the fill's insert, the
-  position's update.
+- a changed order: one ``UPDATE`` of the columns transitions change (never the identity
+  columns, whose index entries would be rewritten for nothing), guarded by the version and, for
+  a send, by the instrument hold (no UNKNOWN order for the same account and symbol) in the same
+  statement; only when it changes no row is the cause looked up.
+- per fill: the position (inserted flat first if the instrument has none; read once per group
+  commit, its values through the column types' own ``process_result_value``, locked with
+  ``FOR UPDATE`` on PostgreSQL), the fill's insert, the position's update.
 - events: kept and written with one ``executemany`` per group commit.
 
 A refusal (instrument held, signal id taken, version moved on) is found before the transition
@@ -44,6 +45,8 @@ _TEMPLATES = {
     "ON CONFLICT (account_id, signal_id) DO NOTHING",
     "update_order": "UPDATE orders SET {assignments} WHERE id = ? AND version = ?",
     "insert_fill": "INSERT INTO fills ({columns}) VALUES ({marks})",
+    "insert_position": "INSERT INTO positions ({columns}) VALUES ({marks}) "
+    "ON CONFLICT (account_id, symbol) DO NOTHING",
     "update_position": "UPDATE positions SET {assignments} "
     "WHERE account_id = ? AND symbol = ? AND version = ?",
 }
@@ -162,6 +165,11 @@ class FastPath:
 
     def insert_fill(self, cursor: Any, row: Mapping[str, Any]) -> None:
         execute(cursor, self._statement("insert_fill", tuple(row)), self._params("fills", row))
+
+    def insert_position(self, cursor: Any, row: Mapping[str, Any]) -> None:
+        """Insert a position unless the instrument has one (then nothing is written)."""
+        sql = self._statement("insert_position", tuple(row))
+        execute(cursor, sql, self._params("positions", row))
 
     def update_position(
         self, cursor: Any, row: Mapping[str, Any], account_id: str, symbol: str, version: int

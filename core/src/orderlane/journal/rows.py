@@ -32,6 +32,7 @@ __all__ = [
     "fill_row",
     "order_from_row",
     "order_row",
+    "order_state_row",
     "pnl_summaries",
     "position_from_mapping",
     "position_from_row",
@@ -151,6 +152,44 @@ def order_row(order: Order) -> dict[str, Any]:
         "commission": order.commission,
         "reason": order.reason,
         "created_at": order.created_at,
+        "submitted_at": order.submitted_at,
+        "updated_at": order.updated_at,
+        "filled_at": order.filled_at,
+        "attempts": order.attempts,
+        "version": order.version,
+    }
+
+
+#: The columns an order is known by: written once, by its insert, and never by an update.
+ORDER_IDENTITY = frozenset(
+    {
+        "id",
+        "account_id",
+        "session_id",
+        "signal_id",
+        "symbol",
+        "symbol_name",
+        "side",
+        "order_type",
+        "quantity",
+        "limit_price",
+        "created_at",
+    }
+)
+
+
+def order_state_row(order: Order) -> dict[str, Any]:
+    """The columns of ``order``'s row that its transitions change (everything but
+    :data:`ORDER_IDENTITY`): what an update writes. An update that rewrote the identity columns
+    too would rewrite the entries of every index on them (the signal id's unique index, the
+    broker id's) for values that never change, in the commit of every transition."""
+    return {
+        "status": order.status.value,
+        "broker_order_id": order.broker_order_id,
+        "filled_quantity": order.filled_quantity,
+        "filled_notional": order.filled_notional,
+        "commission": order.commission,
+        "reason": order.reason,
         "submitted_at": order.submitted_at,
         "updated_at": order.updated_at,
         "filled_at": order.filled_at,

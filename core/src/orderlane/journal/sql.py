@@ -278,7 +278,7 @@ class SqlJournal:
             assert writer.group is not None
             return apply_transition(conn, writer.group, transition, engine_id)
 
-        return await self._submit(write, write=True)
+        return await self._writer.submit(write, write=True, driver_only=True)
 
     # ---------------------------------------------------------------- reads
 

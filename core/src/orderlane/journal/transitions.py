@@ -13,7 +13,6 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from orderlane.events import Event, OrderFilled, PositionChanged
 from orderlane.journal import (
@@ -24,8 +23,13 @@ from orderlane.journal import (
     Transition,
 )
 from orderlane.journal.fastpath import FastPath, execute
-from orderlane.journal.rows import fill_row, order_row, position_from_mapping, position_row
-from orderlane.journal.schema import positions
+from orderlane.journal.rows import (
+    fill_row,
+    order_row,
+    order_state_row,
+    position_from_mapping,
+    position_row,
+)
 from orderlane.journal.writer import Group, Refused
 from orderlane.model import Fill, Order, OrderStatus, utc_now
 from orderlane.positions import Position
@@ -34,12 +38,6 @@ __all__ = ["apply_transition"]
 
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
-
-#: A flat position unless one is there (built once: compiling it per instrument costs more).
-_INSERT_FLAT_POSITION = {
-    "postgresql": postgresql.insert(positions).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(positions).on_conflict_do_nothing(),
-}
 
 
 def _instrument_key(account_id: str, symbol: str) -> int:
@@ -73,7 +71,7 @@ def apply_transition(
     moved: list[Position] = []
     for fill in transition.fills:
         key = (fill.account_id, fill.symbol)
-        position = group.positions.get(key) or _position_for_update(conn, group, *key)
+        position = group.positions.get(key) or _position_for_update(group, *key)
         change = position.apply(fill, stored.symbol_name if stored else "", transition.minor_unit)
         after = attrs.evolve(change.position, version=position.version + 1)
         booked = attrs.evolve(
@@ -122,7 +120,7 @@ def _write_order(
             raise Refused(SignalTakenError("an order with this signal id is already stored"))
         return stored
     stored = attrs.evolve(order, version=order.version + 1)
-    row = {**order_row(stored), "engine_id": engine_id}
+    row = {**order_state_row(stored), "engine_id": engine_id}
     if fast.update_order(cursor, row, order.id, order.version, hold):
         return stored
     blocker = None if hold is None else fast.held_by(cursor, *hold, order.id)
@@ -131,9 +129,7 @@ def _write_order(
     raise Refused(ConcurrentUpdateError(f"order {order.id} changed since version {order.version}"))
 
 
-def _position_for_update(
-    conn: sa.Connection, group: Group, account_id: str, symbol: str
-) -> Position:
+def _position_for_update(group: Group, account_id: str, symbol: str) -> Position:
     """The position's row (read on the driver's cursor), locked until the commit; a flat one is
     created if there is none.
 
@@ -144,8 +140,7 @@ def _position_for_update(
     fast, cursor = group.fast, group.cursor
     found = fast.position(cursor, account_id, symbol)
     if found is None:
-        flat = Position(account_id=account_id, symbol=symbol)
-        conn.execute(_INSERT_FLAT_POSITION[conn.dialect.name], position_row(flat))
+        fast.insert_position(cursor, position_row(Position(account_id=account_id, symbol=symbol)))
         found = fast.position(cursor, account_id, symbol)
         assert found is not None  # inserted (or another process's) and locked just now
     return position_from_mapping(found)
