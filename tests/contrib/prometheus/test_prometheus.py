@@ -92,6 +92,14 @@ async def test_a_demo_session_is_scraped_over_http_while_it_runs(
     assert value(after, "orderlane_realized_pnl", **account) == pytest.approx(
         float(result.realized_pnl)
     )
+    # The demo's sale pays commissions on its buys too: net is below the seed's figure.
+    assert value(after, "orderlane_net_pnl", **account) == pytest.approx(float(result.net_pnl))
+    assert value(after, "orderlane_net_pnl", **account) < value(
+        after, "orderlane_realized_pnl", **account
+    )
+    assert value(after, "orderlane_gross_pnl", **account) == pytest.approx(
+        sum(float(s.gross_pnl) for s in result.pnl_by_session)
+    )
     assert value(after, "orderlane_place_latency_seconds_count", **account) == 4
     commits = value(after, "orderlane_journal_commit_seconds_count", **account)
     assert commits >= 8

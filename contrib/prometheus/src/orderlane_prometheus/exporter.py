@@ -164,7 +164,22 @@ class PrometheusExporter:
         )
         self.realized_pnl = Gauge(
             "orderlane_realized_pnl",
-            "Realized P&L booked since this process started (account currency)",
+            "Realized P&L booked since this process started, less closing commissions "
+            "(account currency)",
+            ["account"],
+            registry=reg,
+        )
+        self.net_pnl = Gauge(
+            "orderlane_net_pnl",
+            "Net realized P&L booked since this process started: less the commissions of both "
+            "the opening and the closing fills (account currency)",
+            ["account"],
+            registry=reg,
+        )
+        self.gross_pnl = Gauge(
+            "orderlane_gross_pnl",
+            "Gross realized P&L booked since this process started, before commissions "
+            "(account currency)",
             ["account"],
             registry=reg,
         )
@@ -336,8 +351,16 @@ class PrometheusExporter:
     def orderlane_position_changed(
         self, position: Position, fill: Fill, realized_pnl: Decimal
     ) -> None:
-        if self.enabled and realized_pnl:
-            self.realized_pnl.labels(position.account_id).inc(float(realized_pnl))
+        if not self.enabled:
+            return
+        account = position.account_id
+        for gauge, amount in (
+            (self.realized_pnl, realized_pnl),
+            (self.net_pnl, fill.net_pnl),
+            (self.gross_pnl, fill.gross_pnl),
+        ):
+            if amount:
+                gauge.labels(account).inc(float(amount))
 
     @hookimpl
     def orderlane_retry_scheduled(
