@@ -74,6 +74,13 @@ def test_an_account_without_the_dash_is_read_too() -> None:
         ({"new_order_lag": "-1"}, "'new_order_lag' must be a number 0 or more"),
         ({"push": "maybe"}, "'push' must be true or false"),
         ({"appkey": APP_KEY}, "unknown kis-paper options"),
+        (
+            {"rest_url": "openapivts.koreainvestment.com:29443"},
+            "rest_url from option is 'openapivts.koreainvestment.com:29443': expected http",
+        ),
+        ({"rest_url": "https://"}, "rest_url from option is 'https://': expected http"),
+        ({"rest_url": "http://127.0.0.1:port"}, "rest_url from option is .*expected http"),
+        ({"ws_url": "https://ops.koreainvestment.com:31000"}, "ws_url from option is .*ws://"),
     ],
 )
 def test_malformed_settings_are_named(options: dict[str, str], message: str) -> None:

@@ -17,6 +17,7 @@ import math
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -242,6 +243,27 @@ def _read_file(path: Path) -> dict[str, Any]:
     return table
 
 
+def _url(values: Mapping[str, Any], sources: Mapping[str, str], key: str, default: str) -> str:
+    """A base URL from the settings (or KIS's), checked here: a URL without its scheme or host
+    would otherwise fail only at the first request, as a connection error that names nothing."""
+    given = _text(values.get(key))
+    if given is None:
+        return default
+    schemes = ("http", "https") if key == "rest_url" else ("ws", "wss")
+    try:
+        parts = urllib.parse.urlsplit(given)
+        usable = parts.scheme.lower() in schemes and bool(parts.hostname)
+        _ = parts.port  # a port that is no number raises here
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ConfigurationError(
+            f"kis {key} from {sources[key]} is {given!r}: expected {schemes[0]}:// or "
+            f"{schemes[1]}:// and a host, as {default}"
+        )
+    return given.rstrip("/")
+
+
 def load_settings(
     mode: Mode, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> KisSettings:
@@ -287,8 +309,8 @@ def load_settings(
     cache = _text(values.get("token_cache"))
     return KisSettings(
         mode=mode,
-        rest_url=(_text(values.get("rest_url")) or rest).rstrip("/"),
-        ws_url=(_text(values.get("ws_url")) or ws).rstrip("/"),
+        rest_url=_url(values, sources, "rest_url", rest),
+        ws_url=_url(values, sources, "ws_url", ws),
         app_key=_text(values.get("app_key")),
         app_secret=_text(values.get("app_secret")),
         account=account,
