@@ -7,7 +7,8 @@ a permit of its own. Transport failures say whether the request may have reached
 (``request_sent``), which is what lets the engine retry safely or look the order up first.
 
 Logs name the method, path, TR id, HTTP status and KIS's code; never a header or a body, which
-carry the keys, the token and the full account number.
+carry the keys, the token and the full account number (httpx's own request lines are masked, see
+:mod:`orderlane_kis.redaction`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from orderlane.errors import BrokerConnectionError, BrokerError, BrokerTimeoutEr
 from orderlane_kis.auth import ApprovalKeys, Tokens
 from orderlane_kis.config import KisSettings
 from orderlane_kis.errors import EXPIRED_TOKEN, answer_error
+from orderlane_kis.redaction import install as redact_library_logs
 
 __all__ = ["KisAnswer", "KisHttp"]
 
@@ -57,6 +59,7 @@ class KisHttp:
 
     def __init__(self, settings: KisSettings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
+        redact_library_logs()  # httpx logs each URL, and an inquiry's carries the account
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self.tokens = Tokens(settings, self._post_plain)

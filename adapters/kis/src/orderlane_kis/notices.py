@@ -35,6 +35,7 @@ from orderlane.broker import PushItem
 from orderlane.errors import BrokerError
 from orderlane_kis.http import KisHttp
 from orderlane_kis.parsing import NOTICE_COLUMNS, Notice, NoticeFormatError, parse_notice
+from orderlane_kis.redaction import websocket_logger
 
 __all__ = ["NOTICE_TR", "NoticeStream", "RunningTotals", "decrypt", "subscribe_message"]
 
@@ -44,6 +45,9 @@ NOTICE_TR = {"live": "H0STCNI0", "paper": "H0STCNI9"}
 NOTICE_PATH = "/tryitout"
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+#: websockets' logger for the notice connection, without its frame lines (the subscription
+#: carries the approval key).
+WIRE_LOG = websocket_logger("orderlane.kis.notices.websocket")
 
 
 def subscribe_message(approval_key: str, tr_id: str, hts_id: str) -> str:
@@ -185,6 +189,7 @@ class NoticeStream:
                     open_timeout=settings.timeout,
                     ping_interval=None,
                     proxy=None,
+                    logger=WIRE_LOG,
                 ) as socket:
                     subscription = await self._subscribe(socket, approval)
                     self.connections += 1

@@ -35,6 +35,7 @@ from websockets.http11 import Request, Response
 from orderlane_kis.fake.book import Book, OrderEvent
 from orderlane_kis.fake.tokens import TokenService
 from orderlane_kis.krx import kst
+from orderlane_kis.redaction import websocket_logger
 
 __all__ = [
     "DRIFTED_COLUMNS",
@@ -175,6 +176,9 @@ class NoticeServer:
             ping_interval=None,
             compression=None,
             server_header=None,
+            # The venue records every message itself; websockets' frame lines would log the
+            # clients' approval keys and the sessions' AES keys.
+            logger=websocket_logger("orderlane_kis.fake.websocket"),
         )
 
     async def stop(self) -> None:
