@@ -442,3 +442,152 @@ async def test_the_engine_starts_subscribed_so_an_order_sent_at_once_has_its_not
             await asyncio.sleep(0.01)
         assert stored is not None
         assert (stored.status, stored.filled_quantity) == (OrderStatus.FILLED, 10)
+
+
+# ------------------------------------------------------------------ permits
+
+
+async def test_every_request_the_adapter_makes_takes_a_permit_first(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The limiter counts what KIS counts: each place (and its repeat after EGW00123), each
+    page of the inquiry, each token request (the refresh included) and each cancel."""
+    async with engine_on(paper, clock, sqlite_url, tmp_path) as engine:
+        for quantity in range(1, 18):
+            paper.hold_next()
+            held = await engine.execute(Signal("005930", "BUY", quantity))
+        await engine.tracker.poll_once()  # 17 open orders: two pages on paper
+        paper.expire_tokens()
+        clock.advance(61)  # the venue issues one token a minute
+        await engine.execute(Signal("005930", "BUY", 100))  # EGW00123, a new token, a repeat
+        await engine.cancel(held.id)
+        granted = engine.stats()["rate_limiter"]["granted"]
+    venue = {op: paper.request_count(op) for op in ("place", "cancel", "inquiry", "token")}
+    assert venue["inquiry"] >= 2
+    assert [r["msg_cd"] for r in requests_of(paper, "place")][-2:] == ["EGW00123", "40600000"]
+    assert venue["token"] == 2
+    assert granted == {
+        "order": venue["place"],
+        "cancel": venue["cancel"],
+        "inquiry": venue["inquiry"],
+        "auth": venue["token"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "buy_tr", "sell_tr", "notice_tr"),
+    [
+        ("paper", "VTTC0012U", "VTTC0011U", "H0STCNI9"),
+        ("live", "TTTC0012U", "TTTC0011U", "H0STCNI0"),
+    ],
+)
+async def test_tokens_notices_and_the_other_order_kinds_match_the_kis_document(
+    mode: str, buy_tr: str, sell_tr: str, notice_tr: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Golden requests for what the other golden test leaves out: the token and approval
+    requests, a market buy, a limit sell, the whole cancel body, the whole inquiry query, the
+    tr_cont header on every trading request and the notice subscription."""
+    async with FakeKisVenue(mode, clock=clock, ping_interval=None) as venue:  # type: ignore[arg-type]
+        venue.set_holding("005930", 10)
+        credentials = venue.credentials
+        cano, product = credentials.account.split("-")
+        url = f"sqlite:///{tmp_path / 'journal.db'}"
+        hts = credentials.hts_id
+        async with engine_on(venue, clock, url, tmp_path, push=True, hts_id=hts) as engine:
+            await engine.execute(Signal("005930", "BUY", 2))
+            venue.hold_next()
+            sell = await engine.execute(
+                Signal("005930", "SELL", 1, order_type="LIMIT", limit_price=Decimal(75000))
+            )
+            await engine.cancel(sell.id)
+        [token] = requests_of(venue, "token")
+        [approval] = requests_of(venue, "approval")
+        places = requests_of(venue, "place")
+        [cancel] = requests_of(venue, "cancel")
+        inquiries = requests_of(venue, "inquiry")
+        [subscription] = [
+            json.loads(m["text"])
+            for m in venue.notice_messages()
+            if m["direction"] == "in" and "approval_key" in m["text"]
+        ]
+        assert sell.broker_order_id is not None
+        branch = venue.book.orders[sell.broker_order_id].branch
+        approval_key = subscription["header"]["approval_key"]
+        assert venue.tokens.approval_keys[approval_key] == credentials.app_key
+    for request, path, body in (
+        (
+            token,
+            "/oauth2/tokenP",
+            {"appkey": credentials.app_key, "appsecret": credentials.app_secret},
+        ),
+        (
+            approval,
+            "/oauth2/Approval",
+            {"appkey": credentials.app_key, "secretkey": credentials.app_secret},
+        ),
+    ):
+        assert (request["method"], request["path"]) == ("POST", path)
+        assert header(request, "content-type") == "application/json; charset=utf-8"
+        assert json.loads(request["body"]) == {"grant_type": "client_credentials", **body}
+    assert [header(p, "tr_id") for p in places] == [buy_tr, sell_tr]
+    assert [json.loads(p["body"]) for p in places] == [
+        {
+            "CANO": cano,
+            "ACNT_PRDT_CD": product,
+            "PDNO": "005930",
+            "ORD_DVSN": "01",
+            "ORD_QTY": "2",
+            "ORD_UNPR": "0",
+            "EXCG_ID_DVSN_CD": "KRX",
+        },
+        {
+            "CANO": cano,
+            "ACNT_PRDT_CD": product,
+            "PDNO": "005930",
+            "ORD_DVSN": "00",
+            "ORD_QTY": "1",
+            "ORD_UNPR": "75000",
+            "EXCG_ID_DVSN_CD": "KRX",
+            "SLL_TYPE": "01",
+        },
+    ]
+    assert json.loads(cancel["body"]) == {
+        "CANO": cano,
+        "ACNT_PRDT_CD": product,
+        "KRX_FWDG_ORD_ORGNO": branch,
+        "ORGN_ODNO": sell.broker_order_id,
+        "ORD_DVSN": "00",
+        "RVSE_CNCL_DVSN_CD": "02",
+        "ORD_QTY": "0",
+        "ORD_UNPR": "0",
+        "QTY_ALL_ORD_YN": "Y",
+        "EXCG_ID_DVSN_CD": "KRX",
+    }
+    assert inquiries
+    for inquiry in inquiries:
+        query = dict(inquiry["query"])
+        assert set(query) == {
+            "CANO", "ACNT_PRDT_CD", "INQR_STRT_DT", "INQR_END_DT", "SLL_BUY_DVSN_CD", "PDNO",
+            "ORD_GNO_BRNO", "ODNO", "CCLD_DVSN", "INQR_DVSN", "INQR_DVSN_1", "INQR_DVSN_3",
+            "EXCG_ID_DVSN_CD", "CTX_AREA_FK100", "CTX_AREA_NK100",
+        }  # fmt: skip
+        assert (query["CANO"], query["ACNT_PRDT_CD"]) == (cano, product)
+        assert len(query["INQR_STRT_DT"]) == len(query["INQR_END_DT"]) == 8
+        assert (query["INQR_DVSN_3"], query["SLL_BUY_DVSN_CD"], query["CCLD_DVSN"]) == (
+            "00",
+            "00",
+            "00",
+        )
+    for request in [*places, cancel, *inquiries]:
+        assert header(request, "tr_cont") is not None, request["path"]
+        for name in KIS_HEADERS:
+            assert header(request, name) is not None, (request["path"], name)
+    assert subscription == {
+        "header": {
+            "approval_key": approval_key,
+            "custtype": "P",
+            "tr_type": "1",
+            "content-type": "utf-8",
+        },
+        "body": {"input": {"tr_id": notice_tr, "tr_key": hts}},
+    }
