@@ -113,3 +113,22 @@ def test_a_row_without_a_readable_time_is_never_ruled_out() -> None:
     order = _order()
     result = match_orders([order], _windows(order), [_row("1", at=None)], frozenset())
     assert isinstance(result[order.id], Found)
+
+
+def test_a_same_intent_order_just_outside_the_window_is_no_proof_of_absence() -> None:
+    """KIS stamps the order time with its own clock: a machine whose clock is a few seconds
+    off KIS's sees its own order just outside the send window. Calling that absent would send
+    the order again (a duplicate), so it cannot tell; far outside, it is another order."""
+    order = _order()
+    window = _window()
+    for kis_time in (window.start - timedelta(seconds=6), window.end + timedelta(seconds=6)):
+        result = match_orders([order], {order.id: window}, [_row("1", at=kis_time)], frozenset())
+        assert isinstance(result[order.id], CannotTell), kis_time
+        assert "clock" in result[order.id].reason  # type: ignore[union-attr]
+    far = window.start - timedelta(minutes=5)
+    result = match_orders([order], {order.id: window}, [_row("1", at=far)], frozenset())
+    assert isinstance(result[order.id], Absent)
+    # An owned order near the window is someone else's: still absent.
+    near = _row("1", at=window.start - timedelta(seconds=6))
+    result = match_orders([order], {order.id: window}, [near], frozenset({"1"}))
+    assert isinstance(result[order.id], Absent)

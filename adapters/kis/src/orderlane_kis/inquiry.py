@@ -8,7 +8,10 @@ Lookup by attributes: KIS keeps no client order id, so an order whose place answ
 matched by symbol, side, quantity, price and order time (within its send window), skipping the
 KIS orders other journal orders own. A KIS order that more than one unresolved journal order
 could own is no unique match (DESIGN §4): each of them is "cannot tell" until the others settle.
-"Absent" is said only once the order's last send is older than the lag KIS's inquiry may show.
+"Absent" is said only once the order's last send is older than the lag KIS's inquiry may show,
+and never while an unowned KIS order of the same intent sits within a minute of the send window
+(KIS stamps order times with its own clock: a machine clock a few seconds off would otherwise
+call the order absent and send it twice).
 """
 
 from __future__ import annotations
@@ -32,8 +35,14 @@ log = logging.getLogger("orderlane.kis.inquiry")
 
 INQUIRY_PATH = "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
 INQUIRY_TR = {"live": "TTTC0081R", "paper": "VTTC0081R"}
-#: How far a KIS order time may sit outside an order's send window (whole seconds, clock skew).
+#: How far a KIS order time may sit outside an order's send window and still match it: KIS
+#: stamps whole seconds, with its own clock.
 TIME_SLACK = timedelta(seconds=2)
+#: How far apart this machine's clock and KIS's may be. An unowned KIS order of the same intent
+#: this close to the send window (but outside TIME_SLACK) may be the order itself seen through
+#: a clock that is off: the lookup cannot tell, rather than call the order absent and have it
+#: sent twice.
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 def _kst_day(moment: datetime) -> date:
@@ -206,18 +215,35 @@ def _sent(order: Order, window: LookupWindow, last_sent: Mapping[str, datetime])
     return max(window.start, order.updated_at, last_sent.get(order.id, window.start))
 
 
-def _matches(order: Order, row: InquiryRow, window: LookupWindow) -> bool:
+def _same_intent(order: Order, row: InquiryRow) -> bool:
     price = order.limit_price if order.order_type is OrderType.LIMIT else Decimal(0)
-    if (row.symbol, row.side, row.quantity, row.price) != (
+    return (row.symbol, row.side, row.quantity, row.price) == (
         order.symbol,
         order.side,
         order.quantity,
         price,
-    ):
-        return False
+    )
+
+
+def _within(row: InquiryRow, window: LookupWindow, slack: timedelta) -> bool:
     if row.ordered_at is None:
         return True  # cannot be ruled out
-    return window.start - TIME_SLACK <= row.ordered_at <= window.end + TIME_SLACK
+    return window.start - slack <= row.ordered_at <= window.end + slack
+
+
+def _matches(order: Order, row: InquiryRow, window: LookupWindow) -> bool:
+    return _same_intent(order, row) and _within(row, window, TIME_SLACK)
+
+
+def _near_miss(order: Order, rows: Sequence[InquiryRow]) -> CannotTell:
+    row = rows[0]
+    assert row.ordered_at is not None  # a row without a time always matches
+    stamp = row.ordered_at.astimezone(KST).strftime("%H:%M:%S")
+    return CannotTell(
+        f"KIS order {row.broker_order_id} ({order.side.value} {order.quantity} {order.symbol}, "
+        f"placed {stamp} KST) lies just outside the send window: it is this order if this "
+        f"machine's clock is off KIS's by a few seconds, so the lookup cannot tell"
+    )
 
 
 def match_orders(
@@ -242,7 +268,12 @@ def match_orders(
     results: dict[str, LookupResult] = {}
     for order in orders:
         found = candidates[order.id]
-        if not found:
+        near = [
+            r for r in free if _same_intent(order, r) and _within(r, windows[order.id], CLOCK_SKEW)
+        ]
+        if not found and near:
+            results[order.id] = _near_miss(order, near)
+        elif not found:
             results[order.id] = Absent()
         elif len(found) > 1:
             results[order.id] = CannotTell(
