@@ -591,3 +591,38 @@ async def test_tokens_notices_and_the_other_order_kinds_match_the_kis_document(
         },
         "body": {"input": {"tr_id": notice_tr, "tr_key": hts}},
     }
+
+
+async def test_a_restarted_engine_books_the_next_fill_notice_of_a_partly_filled_order(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """KIS's notices carry each execution, not the total: a restarted engine's stream counts
+    on from what the inquiry said after the subscription (recovery's catch-up here), so the
+    fills booked before the restart stay in the total: a notice of 3 on an order filled 4 is 7,
+    not 3 (which the engine would ignore, or later book at a wrong price)."""
+    hts = paper.credentials.hts_id
+
+    async def until_filled(engine: Engine, order_id: str, quantity: int) -> Any:
+        for _ in range(300):  # real time: notices on their way over loopback
+            stored = await engine.get_order(order_id)
+            if stored is not None and stored.filled_quantity >= quantity:
+                return stored
+            await asyncio.sleep(0.01)
+        return await engine.get_order(order_id)
+
+    resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
+    async with engine_on(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts) as engine:
+        await engine.tracker.start(poll=False)  # push only
+        order = await engine.execute(resting)
+        assert order.broker_order_id is not None
+        paper.fill(order.broker_order_id, 4, 71000)
+        assert (await until_filled(engine, order.id, 4)).filled_quantity == 4
+    async with engine_on(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts) as engine:
+        await engine.tracker.start(poll=False)  # push only: no poll can book the next fill
+        polls = len(requests_of(paper, "inquiry"))
+        paper.fill(order.broker_order_id, 3, 70300)
+        stored = await until_filled(engine, order.id, 7)
+        assert len(requests_of(paper, "inquiry")) == polls
+    assert stored.filled_quantity == 7
+    assert stored.status is OrderStatus.PARTIALLY_FILLED
+    assert stored.average_fill_price == Decimal(70700)  # (4 x 71,000 + 3 x 70,300) / 7

@@ -193,9 +193,12 @@ class NoticeStream:
                 ) as socket:
                     subscription = await self._subscribe(socket, approval)
                     self.connections += 1
+                    # Notices carry each execution, not the total: the totals count on from
+                    # what the next inquiry says, on the first subscription too (an engine
+                    # that restarts knows fills that no notice of this stream will repeat).
+                    self.totals.resync_pending = True
                     self._first_attempt.set()
                     if self.connections > 1:
-                        self.totals.resync_pending = True
                         yield StreamGap("KIS notice stream reconnected")
                     else:
                         # KIS sends notices only to a subscribed socket: if the engine's start
