@@ -626,3 +626,27 @@ async def test_a_restarted_engine_books_the_next_fill_notice_of_a_partly_filled_
     assert stored.filled_quantity == 7
     assert stored.status is OrderStatus.PARTIALLY_FILLED
     assert stored.average_fill_price == Decimal(70700)  # (4 x 71,000 + 3 x 70,300) / 7
+
+
+async def test_paged_inquiries_log_no_account_number(
+    paper: FakeKisVenue,
+    clock: FakeClock,
+    sqlite_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An inquiry's URL carries the account (CANO) and, from the second page on, continuation
+    keys that carry it too (KIS's, like the venue's): httpx's request lines show neither."""
+    caplog.set_level(logging.DEBUG)  # the root logger: httpx's request lines too
+    paper.set_page_size(2)
+    async with engine_on(paper, clock, sqlite_url, tmp_path) as engine:
+        for quantity in range(1, 6):
+            paper.hold_next()
+            await engine.execute(Signal("005930", "BUY", quantity))
+        await engine.tracker.poll_once()
+    pages = requests_of(paper, "inquiry")
+    assert any(dict(p["query"])["CTX_AREA_FK100"] for p in pages)  # it paged
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("inquire-daily-ccld" in line for line in lines)
+    cano = paper.credentials.account.split("-")[0]
+    assert not [line for line in lines if cano in line]

@@ -2,9 +2,11 @@
 
 orderlane's own log lines never carry a secret (see :mod:`orderlane_kis.http`), but two libraries
 would: httpx logs every request's URL at INFO, and the daily inquiry's URL carries the account
-number (``CANO=12345678&ACNT_PRDT_CD=01``); websockets logs every frame at DEBUG, and the
+number (``CANO=12345678&ACNT_PRDT_CD=01``, and from the second page on in the continuation keys
+``CTX_AREA_FK100``/``CTX_AREA_NK100``); websockets logs every frame at DEBUG, and the
 subscription carries the approval key (the notice server's ack carries the session's AES key).
-:data:`ACCOUNT_IN_URLS` masks the account in httpx's lines (as :func:`mask_account` does) and
+:data:`ACCOUNT_IN_URLS` masks the account in httpx's lines (as :func:`mask_account` does; the
+continuation keys entirely) and
 :data:`NO_FRAMES` drops websockets' frame lines, keeping its connection lines.
 """
 
@@ -16,11 +18,13 @@ import re
 __all__ = ["ACCOUNT_IN_URLS", "NO_FRAMES", "install", "mask_query", "websocket_logger"]
 
 _CANO = re.compile(r"(?i)\b(CANO=)(\d{2})\d*(\d{2})\b")
+#: The inquiry's continuation keys carry the account too (``12345678^01^...``): never shown.
+_CONTINUATION = re.compile(r"(?i)\b(CTX_AREA_[FN]K100=)[^&\s\"']+")
 
 
 def mask_query(text: str) -> str:
-    """``...?CANO=12345678&...`` as ``...?CANO=12****78&...``."""
-    return _CANO.sub(r"\1\2****\3", text)
+    """``?CANO=12345678&...&CTX_AREA_FK100=...`` as ``?CANO=12****78&...&CTX_AREA_FK100=***``."""
+    return _CONTINUATION.sub(r"\1***", _CANO.sub(r"\1\2****\3", text))
 
 
 class _AccountInUrls(logging.Filter):
