@@ -132,3 +132,13 @@ def test_a_same_intent_order_just_outside_the_window_is_no_proof_of_absence() ->
     near = _row("1", at=window.start - timedelta(seconds=6))
     result = match_orders([order], {order.id: window}, [near], frozenset({"1"}))
     assert isinstance(result[order.id], Absent)
+
+
+def test_an_order_another_order_of_the_batch_matches_is_no_near_miss() -> None:
+    """Two orders of one intent sent ten seconds apart, only the first at KIS: the first is
+    found, and its KIS order (in the first one's window) does not hold the second one back."""
+    first, second = _order(), _order()
+    windows = {first.id: _window(), second.id: _window(T0 + timedelta(seconds=10))}
+    results = match_orders([first, second], windows, [_row("1")], frozenset())
+    assert isinstance(results[first.id], Found)
+    assert isinstance(results[second.id], Absent)

@@ -268,8 +268,13 @@ def match_orders(
     results: dict[str, LookupResult] = {}
     for order in orders:
         found = candidates[order.id]
+        # A KIS order near the window that an order of this batch matches is explained by it.
         near = [
-            r for r in free if _same_intent(order, r) and _within(r, windows[order.id], CLOCK_SKEW)
+            r
+            for r in free
+            if r.broker_order_id not in claims
+            and _same_intent(order, r)
+            and _within(r, windows[order.id], CLOCK_SKEW)
         ]
         if not found and near:
             results[order.id] = _near_miss(order, near)
