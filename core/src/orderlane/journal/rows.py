@@ -134,6 +134,7 @@ def read_rows(rows: Iterable[sa.Row[Any]], convert: Callable[[sa.Row[Any]], T]) 
 
 
 def order_row(order: Order) -> dict[str, Any]:
+    """Every column of ``order``'s row: its identity (:data:`ORDER_IDENTITY`) and its state."""
     return {
         "id": order.id,
         "account_id": order.account_id,
@@ -145,18 +146,8 @@ def order_row(order: Order) -> dict[str, Any]:
         "order_type": order.order_type.value,
         "quantity": order.quantity,
         "limit_price": order.limit_price,
-        "status": order.status.value,
-        "broker_order_id": order.broker_order_id,
-        "filled_quantity": order.filled_quantity,
-        "filled_notional": order.filled_notional,
-        "commission": order.commission,
-        "reason": order.reason,
         "created_at": order.created_at,
-        "submitted_at": order.submitted_at,
-        "updated_at": order.updated_at,
-        "filled_at": order.filled_at,
-        "attempts": order.attempts,
-        "version": order.version,
+        **order_state_row(order),
     }
 
 
