@@ -262,12 +262,13 @@ def test_watch_once_shows_open_orders_unknown_ones_fills_positions_and_pnl(
     assert "UNKNOWN: the broker may or may not have these (1)" in out
     assert ids["unknown"] in out, "the full id, as orderlane resolve takes it"
     assert "SELL 3 x 005380" in out
-    assert "orderlane resolve ID --account ACCOUNT" in out
+    shown = " ".join(out.split())
+    assert f"orderlane resolve {ids['unknown']} --account desk --database-url {url}" in shown
     assert "Last fills" in out
     assert "3,910" in out  # the sale's net: 4,000 - 50 - 40 of the opening fee
     assert "SK hynix" in out
-    assert "Realized P&L  trading day" in out
-    assert "session night: gross 0, commissions 0, net 0 (0 fills)" in " ".join(out.split()), (
+    assert "Realized P&L  today" in out
+    assert "session night: gross 0, commissions 0, net 0 (0 fills)" in shown, (
         "the newest order's session by default"
     )
     assert "6 orders: 2 open" in out
@@ -391,3 +392,150 @@ def test_watch_runs_live_until_ctrl_c(tmp_path: Path) -> None:
     assert "Stopped watching." in text
     assert "Traceback" not in text
     assert "Aborted" not in text
+
+
+# ---------------------------------------------------------------- today, busy journals, hostile rows
+
+
+def test_today_is_the_date_now_not_the_newest_day_with_fills(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, _ = filled
+    now = datetime.now(UTC)
+    two_days_on = now + timedelta(days=2)
+
+    with JournalReader(url) as reader:
+        board = read_board(reader, now=now, zone=UTC, session_id="demo")
+        later = read_board(reader, now=two_days_on, zone=UTC, session_id="demo")
+
+    assert (board.today.key, board.today.fills) == (now.date().isoformat(), 4)
+    assert board.today.net_pnl == Decimal(3910)
+    assert (later.today.key, later.today.fills, later.today.net_pnl) == (
+        two_days_on.date().isoformat(),
+        0,
+        Decimal(0),
+    ), "no fills today: today's P&L is zero, not the last trading day's"
+    assert later.session == board.session, "the session's P&L does not depend on the day"
+    text = flat(as_text(render_board(later, source="journal", zone=UTC)))
+    assert f"today {two_days_on.date().isoformat()}: gross 0, commissions 0, net 0 (0 fills)" in (
+        text
+    )
+    assert "session demo: gross 4,000, commissions 350, net 3,910 (4 fills)" in text
+
+
+async def hold_orders(url: str, count: int) -> str:
+    """``count`` orders the venue holds open, then one left UNKNOWN (the newest)."""
+    venue = MockVenue(quotes={"035420": Decimal(210000), "005380": Decimal(250000)})
+    config = EngineConfig(account_id="desk", track=False, recover_on_start=False)
+    async with Engine.open(
+        "mock", adapter_options={"venue": venue}, database_url=url, config=config
+    ) as engine:
+        venue.hold_next(times=count)
+        for _ in range(count):
+            await engine.execute(Signal("035420", "BUY", 1, "LIMIT", Decimal(209000)))
+        venue.fail_next("drop_after_accept")
+        venue.answer_lookup_next("cannot_tell")
+        unknown = await engine.execute(Signal("005380", "SELL", 3, session_id="night"))
+    assert unknown.status is OrderStatus.UNKNOWN
+    return unknown.id
+
+
+def test_a_busy_journal_is_read_a_page_at_a_time_and_the_footer_always_shows(
+    sqlite_url: str,
+) -> None:
+    unknown = asyncio.run(hold_orders(sqlite_url, 40))
+    console = Console(file=io.StringIO(), width=160, height=30, color_system=None)
+
+    with JournalReader(sqlite_url) as reader:
+        page = read_board(reader, now=datetime.now(UTC), rows=5)
+        board = read_board(reader, now=datetime.now(UTC))
+
+    assert len(page.open_orders) == 5, "at most the rows asked for"
+    assert [order.id for order in page.unknown] == [unknown], "UNKNOWN ones are read apart"
+    assert page.open_count == 41
+    lines = console.render_lines(
+        render_board(board, source="journal", zone=UTC, console=console), pad=False
+    )
+    text = "\n".join("".join(segment.text for segment in line) for line in lines)
+    assert len(lines) <= 30, "the screen fits the terminal"
+    assert "Open orders (41, oldest first)" in text
+    assert "... and " in text
+    assert unknown in text
+    assert f"orderlane resolve {unknown}" in text
+    assert "Realized P&L  today" in text
+    assert "41 orders: 41 open  UNKNOWN 1" in text, "the footer is on screen"
+
+
+def test_the_live_view_fits_a_small_terminal(sqlite_url: str) -> None:
+    asyncio.run(hold_orders(sqlite_url, 40))
+    output = io.StringIO()
+    console = Console(file=output, width=160, height=24, force_terminal=True, color_system=None)
+    calls = 0
+
+    def now() -> datetime:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+        return datetime.now(UTC)
+
+    with JournalReader(sqlite_url) as reader, pytest.raises(KeyboardInterrupt):
+        watch(reader, console, interval=0.01, zone=UTC, now=now)
+
+    assert "41 orders: 41 open  UNKNOWN 1" in output.getvalue()
+    assert "... and " in output.getvalue()
+
+
+def test_the_resolve_line_it_shows_settles_the_order(filled: tuple[str, dict[str, str]]) -> None:
+    url, ids = filled
+    with JournalReader(url) as reader:
+        board = read_board(reader, now=datetime.now(UTC))
+    text = as_text(render_board(board, source=url, zone=UTC), width=400)
+    line = next(line for line in text.splitlines() if "orderlane resolve" in line).strip()
+
+    assert line.endswith("--adapter ADAPTER (--adopt BROKER_ID | --absent)")
+    command = line.replace("ADAPTER", "mock").replace("(--adopt BROKER_ID | --absent)", "--absent")
+    result = CliRunner().invoke(app, command.split()[1:])
+
+    assert result.exit_code == 0, result.output
+    with JournalReader(url) as reader, reader.view() as view:
+        settled = view.order(ids["unknown"])
+    assert settled is not None
+    assert settled.status is OrderStatus.FAILED
+
+
+def test_stored_text_is_never_read_as_markup_or_terminal_codes(sqlite_url: str) -> None:
+    asyncio.run(fill_journal(sqlite_url))
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:  # a row written by some other tool, with rich markup in it
+        conn.execute(
+            sa.text(
+                "UPDATE orders SET id = '[/bold]x[red]', account_id = '[/]\x1b[2J', "
+                "reason = 'gone [blink]' WHERE status = 'UNKNOWN'"
+            )
+        )
+    engine.dispose()
+
+    result = CliRunner().invoke(
+        app, ["watch", "--once", "--database-url", sqlite_url], env={"COLUMNS": "250"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "[/bold]x[red]" in result.stdout
+    assert "[/]\\x1b[2J" in result.stdout
+    assert "\x1b" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE orders SET reason = 'changed'", "DELETE FROM fills", "CREATE TABLE x (y INTEGER)"],
+)
+def test_the_reader_cannot_write_even_if_asked(database_url: str, statement: str) -> None:
+    asyncio.run(fill_journal(database_url))
+
+    with JournalReader(database_url) as reader:
+        with pytest.raises(JournalError, match="(?i)read.?only"), reader.view() as view:
+            view._conn.execute(sa.text(statement))  # what no method of the view does
+        with reader.view() as view:
+            assert all(order.reason != "changed" for order in view.orders())
+            assert view.fills(limit=1)

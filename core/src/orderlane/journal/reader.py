@@ -83,9 +83,26 @@ class JournalView:
         timezone: tzinfo | None = None,
         account_id: str | None = None,
         limit: int = 100,
+        before: str | None = None,
     ) -> JournalRows[Order]:
-        """The newest orders first; ``day`` is the day they were created on, in ``timezone``."""
+        """The newest orders first; ``day`` is the day they were created on, in ``timezone``.
+
+        ``before`` pages on: the orders listed after the order with that id (the last one of the
+        previous page); an id that is not in the journal lists nothing.
+        """
         query = sa.select(orders)
+        if before is not None:
+            mark = self._conn.execute(
+                sa.select(orders.c.created_at, orders.c.id).where(orders.c.id == before)
+            ).first()
+            if mark is None:
+                return JournalRows()
+            query = query.where(
+                sa.or_(
+                    orders.c.created_at < mark.created_at,
+                    sa.and_(orders.c.created_at == mark.created_at, orders.c.id > mark.id),
+                )
+            )
         if statuses:
             query = query.where(orders.c.status.in_([status.value for status in statuses]))
         if symbol:
@@ -100,13 +117,22 @@ class JournalView:
         query = query.order_by(orders.c.created_at.desc(), orders.c.id).limit(limit)
         return read_rows(self._conn.execute(query), order_from_row)
 
-    def open_orders(self, account_id: str | None = None) -> JournalRows[Order]:
-        """Every order not in a final state, oldest first."""
-        open_statuses = [status.value for status in OrderStatus if not status.is_terminal]
-        query = sa.select(orders).where(orders.c.status.in_(open_statuses))
+    def open_orders(
+        self,
+        account_id: str | None = None,
+        *,
+        statuses: Sequence[OrderStatus] = (),
+        limit: int | None = None,
+    ) -> JournalRows[Order]:
+        """Orders not in a final state (those of ``statuses`` only, if given), oldest first;
+        the ``limit`` oldest (a display reads a page, not every open order of a busy journal)."""
+        wanted = [status.value for status in statuses or OrderStatus if not status.is_terminal]
+        query = sa.select(orders).where(orders.c.status.in_(wanted))
         if account_id is not None:
             query = query.where(orders.c.account_id == account_id)
         query = query.order_by(orders.c.created_at, orders.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         return read_rows(self._conn.execute(query), order_from_row)
 
     def order(self, order_id: str) -> Order | None:
@@ -134,14 +160,38 @@ class JournalView:
         return read_rows(self._conn.execute(query), position_from_row)
 
     def realized_pnl(
-        self, by: str = "day", account_id: str | None = None
+        self,
+        by: str = "day",
+        account_id: str | None = None,
+        *,
+        keys: Sequence[str] | None = None,
+        last: int | None = None,
     ) -> JournalRows[PnLSummary]:
-        """Realized P&L summed per trading ``day`` or per ``session``, in key order."""
+        """Realized P&L summed per trading ``day`` or per ``session``, in key order.
+
+        Only the fills that count are read: those of the days or sessions in ``keys``, or (by
+        day) of the ``last`` trading days that have fills. Without either, every fill is read.
+        """
         if by not in {"session", "day"}:
             raise ValueError("by must be 'session' or 'day'")
+        column = fills.c.session_id if by == "session" else fills.c.trading_day
         query = sa.select(fills)
         if account_id is not None:
             query = query.where(fills.c.account_id == account_id)
+        if keys is not None:
+            query = query.where(column.in_(list(keys)))
+        if last is not None:
+            if by != "day":
+                raise ValueError("last counts trading days: use it with by='day'")
+            days = sa.select(fills.c.trading_day).distinct()
+            if account_id is not None:
+                days = days.where(fills.c.account_id == account_id)
+            chosen = list(
+                self._conn.execute(days.order_by(fills.c.trading_day.desc()).limit(last)).scalars()
+            )
+            if not chosen:
+                return JournalRows()
+            query = query.where(fills.c.trading_day >= min(chosen))
         return pnl_summaries(read_rows(self._conn.execute(query), fill_from_row), by)
 
     def events(self, order_id: str) -> JournalRows[JournalEvent]:

@@ -61,7 +61,12 @@ class _Reader:
     def __init__(self, data: Mapping[Any, Any], table: str, *key: str) -> None:
         self.data = data
         self.table = table
-        self.key = "/".join(str(self.data.get(name)) for name in key)
+        self._key = key
+
+    @property
+    def key(self) -> str:
+        """The row's key columns, as an error names it (built only when one is raised)."""
+        return "/".join(str(self.data.get(name)) for name in self._key)
 
     def fail(self, column: str, problem: str) -> CorruptRowError:
         return CorruptRowError(self.table, self.key, f"{column} {problem}")
