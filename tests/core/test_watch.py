@@ -539,3 +539,40 @@ def test_the_reader_cannot_write_even_if_asked(database_url: str, statement: str
         with reader.view() as view:
             assert all(order.reason != "changed" for order in view.orders())
             assert view.fills(limit=1)
+
+
+def test_sums_are_read_again_only_when_fills_were_added(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, _ = filled
+    day = datetime.now(UTC).date().isoformat()
+
+    async def sell_one() -> None:
+        venue = MockVenue(quotes={"005930": Decimal(72500)})
+        config = EngineConfig(account_id="demo", track=False, recover_on_start=False)
+        async with Engine.open(
+            "mock", adapter_options={"venue": venue}, database_url=url, config=config
+        ) as engine:
+            venue.fill_next(price=72500, commission=30)
+            await engine.execute(Signal("005930", "SELL", 1, session_id="demo"))
+
+    with JournalReader(url) as reader:
+        with reader.view() as view:
+            before = view.realized_pnl("day", keys=[day])
+            demo = view.realized_pnl("session", "demo")
+            nobody = view.realized_pnl("session", "nobody")
+        with reader.view() as view:
+            again = view.realized_pnl("day", keys=[day])
+        asyncio.run(sell_one())
+        with reader.view() as view:
+            after = view.realized_pnl("day", keys=[day])
+            last = view.realized_pnl("day", last=1)
+            by_session = view.realized_pnl("session", "demo")
+
+    assert again == before
+    assert [s.fills for s in demo] == [4]
+    assert list(nobody) == [], "sums are kept per account"
+    assert [(s.key, s.fills) for s in after] == [(day, 5)], "the new fill is summed"
+    assert after[0].realized_pnl == before[0].realized_pnl + 500 - 30
+    assert list(last) == list(after)
+    assert [s.fills for s in by_session] == [5]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -68,11 +69,32 @@ def _event(row: sa.Row[Any]) -> JournalEvent:
     return JournalEvent(row.seq, row.order_id, kind, payload, row.recorded_at)
 
 
+class PnLCache:
+    """P&L sums a reader has read, each under the number of fills it summed: fills are only ever
+    added, so the same count means the same fills. Bounded; shared by a reader's views (threads)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._sums: dict[tuple[str, str | None, str, int], PnLSummary] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None, str, int]) -> PnLSummary | None:
+        with self._lock:
+            return self._sums.get(key)
+
+    def put(self, key: tuple[str, str | None, str, int], summary: PnLSummary) -> None:
+        with self._lock:
+            if len(self._sums) >= self._size:
+                self._sums.clear()
+            self._sums[key] = summary
+
+
 class JournalView:
     """Queries over one read transaction of the journal (from :meth:`JournalReader.view`)."""
 
-    def __init__(self, connection: sa.Connection) -> None:
+    def __init__(self, connection: sa.Connection, sums: PnLCache | None = None) -> None:
         self._conn = connection
+        self._sums = sums or PnLCache()
 
     def orders(
         self,
@@ -167,32 +189,46 @@ class JournalView:
         keys: Sequence[str] | None = None,
         last: int | None = None,
     ) -> JournalRows[PnLSummary]:
-        """Realized P&L summed per trading ``day`` or per ``session``, in key order.
+        """Realized P&L summed per trading ``day`` or per ``session``, in key order: every key,
+        those in ``keys``, or (by day) the ``last`` trading days that have fills.
 
-        Only the fills that count are read: those of the days or sessions in ``keys``, or (by
-        day) of the ``last`` trading days that have fills. Without either, every fill is read.
+        The fills of each key are counted first; a key whose count has not changed since this
+        reader last summed it is not read again (fills are only ever added), so a display that
+        refreshes reads the fills of the day or session that moved, not the whole history.
         """
         if by not in {"session", "day"}:
             raise ValueError("by must be 'session' or 'day'")
+        if last is not None and by != "day":
+            raise ValueError("last counts trading days: use it with by='day'")
         column = fills.c.session_id if by == "session" else fills.c.trading_day
-        query = sa.select(fills)
+        counting = sa.select(column, sa.func.count()).group_by(column)
         if account_id is not None:
-            query = query.where(fills.c.account_id == account_id)
+            counting = counting.where(fills.c.account_id == account_id)
         if keys is not None:
-            query = query.where(column.in_(list(keys)))
+            counting = counting.where(column.in_(list(keys)))
         if last is not None:
-            if by != "day":
-                raise ValueError("last counts trading days: use it with by='day'")
-            days = sa.select(fills.c.trading_day).distinct()
+            counting = counting.order_by(column.desc()).limit(last)
+        counts = {str(key): int(count) for key, count in self._conn.execute(counting)}
+        known = {
+            key: found
+            for key, count in counts.items()
+            if (found := self._sums.get((by, account_id, key, count))) is not None
+        }
+        stale = sorted(set(counts) - set(known))
+        result: JournalRows[PnLSummary] = JournalRows()
+        for start in range(0, len(stale), 500):  # bounded IN lists
+            chunk = stale[start : start + 500]
+            query = sa.select(fills).where(column.in_(chunk))
             if account_id is not None:
-                days = days.where(fills.c.account_id == account_id)
-            chosen = list(
-                self._conn.execute(days.order_by(fills.c.trading_day.desc()).limit(last)).scalars()
-            )
-            if not chosen:
-                return JournalRows()
-            query = query.where(fills.c.trading_day >= min(chosen))
-        return pnl_summaries(read_rows(self._conn.execute(query), fill_from_row), by)
+                query = query.where(fills.c.account_id == account_id)
+            summed = pnl_summaries(read_rows(self._conn.execute(query), fill_from_row), by)
+            result.unreadable.extend(summed.unreadable)
+            for row in summed:
+                known[row.key] = row
+                if not summed.unreadable:  # a key with an unreadable fill is read every time
+                    self._sums.put((by, account_id, row.key, counts[row.key]), row)
+        result.extend(known[key] for key in sorted(known))
+        return result
 
     def events(self, order_id: str) -> JournalRows[JournalEvent]:
         """One order's events in commit order: its timeline."""
@@ -237,6 +273,7 @@ class JournalReader:
         # The address holds the password and never shows it; ``url`` is what may be shown.
         self._address = DatabaseAddress(resolve_database_url(url))
         self._engine: sa.Engine | None = None
+        self._sums = PnLCache()
 
     def __repr__(self) -> str:
         return f"JournalReader({self.display_url!r})"
@@ -287,7 +324,7 @@ class JournalReader:
             raise JournalError("the journal reader is not open")
         try:
             with self._engine.connect() as conn, conn.begin():
-                yield JournalView(conn)
+                yield JournalView(conn, self._sums)
         except sa.exc.DBAPIError as error:
             raise JournalError(
                 f"cannot read the journal database {self.display_url}: {error.orig}"
