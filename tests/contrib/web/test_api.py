@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,7 +91,7 @@ def test_orders_positions_fills_and_pnl_are_the_demos(
         (o["symbol"], o["filled_quantity"], o["average_fill_price"]) for o in hynix["orders"]
     ] == [("000660", 20, "185000")]
     assert len(today["orders"]) == 4
-    assert nobody == {"orders": []}
+    assert nobody == {"orders": [], "next": None}
     assert {(p["symbol"], p["quantity"], p["average_price"]) for p in positions["positions"]} == {
         ("000660", 20, "185000"),
         ("005930", 6, "72000"),
@@ -253,3 +255,65 @@ def test_pages_show_the_demo_and_escape_what_they_show(
     assert missing.status_code == 404
     assert "<script>" not in missing.text
     assert "&lt;script&gt;" in missing.text
+
+
+def test_orders_come_a_page_at_a_time_newest_first(
+    demo: DemoResult, serve_dashboard: Serve
+) -> None:
+    dashboard = serve_dashboard(demo.database_url)
+    document = openapi_document()
+    newest_first = [order.id for order in reversed(demo.orders)]
+
+    pages, before = [], None
+    while True:
+        params = {"limit": 3, **({"before": before} if before else {})}
+        page = get(dashboard, "/api/orders", **params).json()
+        check(document, "/api/orders", page)
+        pages.append([order["id"] for order in page["orders"]])
+        before = page["next"]
+        if before is None:
+            break
+    filled = get(dashboard, "/api/orders", status="FILLED", limit=2).json()
+    rest = get(dashboard, "/api/orders", status="FILLED", limit=2, before=filled["next"]).json()
+    stranger = get(dashboard, "/api/orders", before="no-such-order").json()
+
+    assert pages == [newest_first[:3], newest_first[3:]]
+    assert len(filled["orders"]) == 2
+    assert [o["status"] for o in rest["orders"]] == ["FILLED"], "paging keeps the filter"
+    assert rest["next"] is None
+    assert stranger == {"orders": [], "next": None}
+
+
+def test_the_page_links_to_older_orders_with_its_filters(
+    sqlite_demo: DemoResult, serve_dashboard: Serve
+) -> None:
+    dashboard = serve_dashboard(sqlite_demo.database_url)
+    newest_first = [order.id for order in reversed(sqlite_demo.orders)]
+
+    first = get(dashboard, "/", limit="2", symbol="005930")
+    older_link = re.search(r'id="older" href="([^"]+)"', first.text)
+    assert older_link is not None
+    older = httpx.get(dashboard.base + html.unescape(older_link.group(1)), timeout=10)
+    last = get(dashboard, "/", limit="2", symbol="005930", before=newest_first[1])
+
+    assert re.findall(r'data-order-id="([^"]+)"', first.text) == [
+        i for i in newest_first if i != sqlite_demo.orders[1].id
+    ][:2]
+    assert "symbol=005930" in html.unescape(older_link.group(1))
+    assert re.findall(r'data-order-id="([^"]+)"', older.text) == [
+        i for i in newest_first if i != sqlite_demo.orders[1].id
+    ][2:]
+    assert 'id="newest"' in older.text
+    assert 'id="older"' not in last.text
+
+
+def test_the_chart_draws_the_net_figure_the_card_shows(
+    sqlite_demo: DemoResult, serve_dashboard: Serve
+) -> None:
+    dashboard = serve_dashboard(sqlite_demo.database_url)
+
+    page = get(dashboard, "/").text
+    [day] = get(dashboard, "/api/pnl").json()["rows"]
+
+    assert f'data-pnl="{day["net_pnl"]}"' in page
+    assert day["net_pnl"] != day["realized_pnl"], "the demo pays opening fees: they differ"

@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from orderlane.demo import DemoResult
+from orderlane.rendering import format_money
 from web.dashboards import Dashboard, sell, trade
 
 Serve = Callable[..., Dashboard]
@@ -103,7 +105,7 @@ async def test_the_dashboard_in_a_real_browser(
             # The P&L chart is drawn: one bar per trading day, of a real size.
             bars = page.locator("#pnl-chart rect.bar")
             await expect(bars).to_have_count(1)
-            assert await bars.first.get_attribute("data-pnl") == "3950"
+            assert await bars.first.get_attribute("data-pnl") == "3910", "the demo's net"
             box = await bars.first.bounding_box()
             chart = await page.locator("#pnl-chart").bounding_box()
             assert box is not None
@@ -120,7 +122,15 @@ async def test_the_dashboard_in_a_real_browser(
             await expect(page.locator("#fills tbody tr").first).to_contain_text(sold.id[:8])
             await expect(page.locator("#count-orders")).to_have_text("5")
             assert await page.evaluate("window.stillTheSamePage") is True, "the page reloaded"
-            assert await bars.first.get_attribute("data-pnl") == str(3950 + 2 * 2000 - 40)
+            pnl = await page.request.get(dashboard.base + "/api/pnl")
+            [day] = (await pnl.json())["rows"]
+            # The sale's net: 2 x (74,000 - 72,000), less its commission of 40 and the 20 of
+            # the opening fee (100 for 10 shares) it releases.
+            assert Decimal(day["net_pnl"]) == 3910 + 2 * 2000 - 40 - 20
+            await expect(bars.first).to_have_attribute("data-pnl", day["net_pnl"])
+            await expect(page.locator("#live .card .value .gain")).to_have_text(
+                format_money(Decimal(day["net_pnl"]))
+            )
 
             # One order's page: its timeline and its fills.
             await new_row.locator("a").click()

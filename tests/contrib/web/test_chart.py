@@ -17,7 +17,10 @@ def bars(svg: str) -> list[ET.Element]:
 
 
 def test_gains_rise_above_the_zero_line_and_losses_fall_below_it() -> None:
-    rows = [PnLSummary("2026-01-05", Decimal(4000), 3), PnLSummary("2026-01-06", Decimal(-1500), 2)]
+    rows = [
+        PnLSummary("2026-01-05", Decimal(4100), 3, Decimal(4200), Decimal(200), Decimal(4000)),
+        PnLSummary("2026-01-06", Decimal(-1450), 2, Decimal(-1400), Decimal(100), Decimal(-1500)),
+    ]
 
     svg = pnl_chart(rows)
 
@@ -27,7 +30,10 @@ def test_gains_rise_above_the_zero_line_and_losses_fall_below_it() -> None:
     gain_bottom = float(gain.get("y", 0)) + float(gain.get("height", 0))
     assert abs(gain_bottom - float(loss.get("y", 0))) < 0.2, "both bars meet at zero"
     assert float(gain.get("height", 0)) > float(loss.get("height", 0))
-    assert gain.findtext(f"{SVG}title") == "2026-01-05: 4,000 (3 fills)"
+    assert gain.findtext(f"{SVG}title") == (
+        "2026-01-05: net 4,000 (gross 4,200, commissions 200, 3 fills)"
+    ), "bars are the net figure, as the cards and tables show it"
+    assert gain.get("data-pnl") == "4000"
     assert ">-1,500<" in svg, "the axis names the lowest value"
 
 
@@ -44,7 +50,8 @@ def test_an_empty_journal_says_so_and_a_flat_day_still_draws() -> None:
 def test_only_the_last_days_are_drawn_and_labels_are_thinned() -> None:
     start = date(2026, 1, 1)
     rows = [
-        PnLSummary((start + timedelta(days=n)).isoformat(), Decimal(n - 20), 1) for n in range(45)
+        PnLSummary((start + timedelta(days=n)).isoformat(), Decimal(0), 1, net_pnl=Decimal(n - 20))
+        for n in range(45)
     ]
 
     svg = pnl_chart(rows, days=30)

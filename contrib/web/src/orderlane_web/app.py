@@ -41,6 +41,9 @@ __all__ = ["create_app"]
 
 T = TypeVar("T")
 
+#: How many trading days the dashboard's chart shows (and reads the fills of).
+CHART_DAYS = 30
+
 _SECURITY_HEADERS = {
     # Everything the pages use is served from here: no inline script, nothing fetched elsewhere.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -117,16 +120,18 @@ def create_app(
             account = chosen.account_id
             return {
                 "filters": chosen,
-                "orders": chosen.orders(view, local),
-                "open_orders": view.open_orders(account),
+                "page": chosen.orders(view, local),
+                "unknown": view.open_orders(
+                    account, statuses=[OrderStatus.UNKNOWN], limit=queries.MAX_UNKNOWN
+                ),
                 "fills": view.fills(account_id=account, limit=10),
                 "positions": view.positions(account),
-                "days": view.realized_pnl("day", account),
+                "days": view.realized_pnl("day", account, last=CHART_DAYS),
                 "summary": queries.summary(view, account),
             }
 
         data = await read(gather)
-        chart = Markup(pnl_chart(data["days"]))  # noqa: S704 - built from escaped parts
+        chart = Markup(pnl_chart(data["days"], days=CHART_DAYS))  # noqa: S704 - escaped parts
         return page("dashboard.html", chart=chart, statuses=list(OrderStatus), **data)
 
     async def order_page(request: Request) -> Response:
@@ -156,8 +161,10 @@ def create_app(
 
     async def api_orders(request: Request) -> Response:
         chosen = OrderFilter.parse(params(request))
-        found = await read(lambda view: chosen.orders(view, local))
-        return JSONResponse({"orders": [queries.order_data(order) for order in found]})
+        page = await read(lambda view: chosen.orders(view, local))
+        return JSONResponse(
+            {"orders": [queries.order_data(order) for order in page.orders], "next": page.next}
+        )
 
     async def api_order(request: Request) -> Response:
         order_id = request.path_params["order_id"]

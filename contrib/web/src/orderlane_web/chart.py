@@ -1,8 +1,10 @@
-"""Realized P&L per trading day as an SVG bar chart, drawn on the server (no script, no fetch).
+"""Net realized P&L per trading day as an SVG bar chart, drawn on the server (no script, no fetch).
 
-Bars rise above the zero line for gains and fall below it for losses; every bar carries a
-``<title>`` (its day, P&L and fills) that browsers show on hover, and ``data-`` attributes that
-tests and scripts can read. Colours come from the page's stylesheet (classes ``gain``/``loss``).
+Bars show the net figure (after both sides' commissions, as the dashboard's cards and tables do);
+they rise above the zero line for gains and fall below it for losses; every bar carries a
+``<title>`` (its day, net, gross, commissions and fills) that browsers show on hover, and
+``data-`` attributes that tests and scripts can read. Colours come from the page's stylesheet
+(classes ``gain``/``loss``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def _y(value: Decimal, low: Decimal, high: Decimal) -> float:
 def pnl_chart(rows: Sequence[PnLSummary], *, days: int = 30) -> str:
     """The chart of the last ``days`` trading days in ``rows`` (sorted by day), as SVG markup."""
     shown = list(rows)[-days:]
-    label = "Realized P&L per trading day"
+    label = "Net realized P&L per trading day"
     head = (
         f'<svg id="pnl-chart" class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
@@ -40,7 +42,7 @@ def pnl_chart(rows: Sequence[PnLSummary], *, days: int = 30) -> str:
             f'{head}<text class="empty" x="{_WIDTH / 2}" y="{_HEIGHT / 2}" '
             'text-anchor="middle">No fills yet: nothing realized.</text></svg>'
         )
-    values = [row.realized_pnl for row in shown]
+    values = [row.net_pnl for row in shown]
     high, low = max(max(values), Decimal(0)), min(min(values), Decimal(0))
     if high == low:
         high = low + 1
@@ -58,14 +60,19 @@ def pnl_chart(rows: Sequence[PnLSummary], *, days: int = 30) -> str:
     every = max(1, -(-len(shown) // _MAX_LABELS))
     for index, row in enumerate(shown):
         x = _LEFT + slot * index + (slot - bar) / 2
-        top = _y(max(row.realized_pnl, Decimal(0)), low, high)
-        height = max(abs(_y(row.realized_pnl, low, high) - zero), 1.0)
-        kind = "loss" if row.realized_pnl < 0 else "gain"
-        day, money = escape(row.key), escape(format_money(row.realized_pnl))
+        net = row.net_pnl
+        top = _y(max(net, Decimal(0)), low, high)
+        height = max(abs(_y(net, low, high) - zero), 1.0)
+        kind = "loss" if net < 0 else "gain"
+        day = escape(row.key)
+        title = (
+            f"{day}: net {format_money(net)} (gross {format_money(row.gross_pnl)}, "
+            f"commissions {format_money(row.commissions)}, {row.fills} fills)"
+        )
         parts.append(
             f'<rect class="bar {kind}" x="{x:.1f}" y="{top:.1f}" width="{bar:.1f}" '
-            f'height="{height:.1f}" data-day="{day}" data-pnl="{escape(str(row.realized_pnl))}">'
-            f"<title>{day}: {money} ({row.fills} fills)</title></rect>"
+            f'height="{height:.1f}" data-day="{day}" data-pnl="{escape(str(net))}">'
+            f"<title>{escape(title, quote=False)}</title></rect>"
         )
         if index % every == 0:
             parts.append(

@@ -189,7 +189,18 @@ def openapi_document() -> dict[str, Any]:
             "At most this many, newest first.",
             {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
         ),
+        _query(
+            "before",
+            "Page on: the orders after the order with this id (the `next` of the previous page).",
+            {"type": "string"},
+        ),
     )
+    order_page = _list_of("orders", "Order")
+    order_page["properties"]["next"] = {
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "description": "Pass it as `before` for the next page; null on the last page.",
+    }
+    order_page["required"].append("next")
     detail = _get("One order, its fills and its event timeline", _ok(_ref("OrderDetail"), "Found."))
     detail["get"]["parameters"] = [
         {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -210,7 +221,9 @@ def openapi_document() -> dict[str, Any]:
                 _ACCOUNT,
             ),
             "/api/orders": _get(
-                "Orders, newest first", _ok(_list_of("orders", "Order"), "Orders."), *order_filters
+                "Orders, newest first, a page at a time",
+                _ok(order_page, "A page of orders."),
+                *order_filters,
             ),
             "/api/orders/{order_id}": detail,
             "/api/fills": _get(

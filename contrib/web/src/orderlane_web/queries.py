@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import date, tzinfo
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 
@@ -22,8 +23,10 @@ from orderlane.serialization import unstructure
 
 __all__ = [
     "MAX_LIMIT",
+    "MAX_UNKNOWN",
     "BadRequest",
     "OrderFilter",
+    "OrderPage",
     "event_data",
     "fill_data",
     "order_data",
@@ -34,6 +37,8 @@ __all__ = [
 ]
 
 MAX_LIMIT = 1000
+#: The most UNKNOWN orders a page lists (the summary counts them all).
+MAX_UNKNOWN = 100
 
 
 class BadRequest(ValueError):
@@ -49,6 +54,7 @@ class OrderFilter:
     day: date | None = None
     account_id: str | None = None
     limit: int = 100
+    before: str | None = None
 
     @classmethod
     def parse(cls, params: Mapping[str, list[str]]) -> OrderFilter:
@@ -75,17 +81,50 @@ class OrderFilter:
             day=parsed_day,
             account_id=_one(params, "account") or None,
             limit=int(limit),
+            before=_one(params, "before") or None,
         )
 
-    def orders(self, view: JournalView, zone: tzinfo) -> list[Order]:
-        return view.orders(
+    @property
+    def filtering(self) -> bool:
+        """Whether any filter narrows the list (paging does not)."""
+        return bool(self.statuses or self.symbol or self.day or self.account_id)
+
+    def orders(self, view: JournalView, zone: tzinfo) -> OrderPage:
+        """One page of the orders, newest first, and the id to page on from (None: the last
+        page). An unknown ``before`` id is a page of nothing."""
+        found = view.orders(
             statuses=self.statuses,
             symbol=self.symbol,
             day=self.day,
             timezone=zone,
             account_id=self.account_id,
-            limit=self.limit,
+            limit=self.limit + 1,  # one more says whether there is a next page
+            before=self.before,
         )
+        page = list(found[: self.limit])
+        return OrderPage(page, page[-1].id if len(found) > self.limit else None)
+
+    def query(self, **changes: str | None) -> str:
+        """This filter as a query string, with ``changes`` (None drops a parameter)."""
+        params: dict[str, Any] = {
+            "status": [status.value for status in self.statuses],
+            "symbol": self.symbol,
+            "day": self.day.isoformat() if self.day else None,
+            "account": self.account_id,
+            "limit": None if self.limit == 100 else str(self.limit),
+            "before": self.before,
+            **changes,
+        }
+        kept = {key: value for key, value in params.items() if value}
+        return "?" + urlencode(kept, doseq=True) if kept else ""
+
+
+@attrs.frozen
+class OrderPage:
+    """A page of orders, newest first; ``next`` is the ``before`` of the following page."""
+
+    orders: list[Order]
+    next: str | None
 
 
 def _one(params: Mapping[str, list[str]], name: str) -> str:
@@ -159,7 +198,7 @@ def order_detail(view: JournalView, order_id: str) -> dict[str, Any] | None:
 def summary(view: JournalView, account_id: str | None = None) -> dict[str, Any]:
     """Counts per state, open orders, the newest trading day's P&L, and the change marker."""
     counts = view.status_counts(account_id)
-    days = view.realized_pnl("day", account_id)
+    days = view.realized_pnl("day", account_id, last=1)
     latest = days[-1] if days else None
     return {
         "counts": {status.value: count for status, count in counts.items()},
