@@ -394,7 +394,7 @@ def test_watch_runs_live_until_ctrl_c(tmp_path: Path) -> None:
     assert "Aborted" not in text
 
 
-# ---------------------------------------------------------------- today, busy journals, hostile rows
+# --------------------------------------------------------- today, busy journals, hostile text
 
 
 def test_today_is_the_date_now_not_the_newest_day_with_fills(
@@ -534,7 +534,7 @@ def test_the_reader_cannot_write_even_if_asked(database_url: str, statement: str
     asyncio.run(fill_journal(database_url))
 
     with JournalReader(database_url) as reader:
-        with pytest.raises(JournalError, match="(?i)read.?only"), reader.view() as view:
+        with pytest.raises(JournalError, match=r"(?i)read.?only"), reader.view() as view:
             view._conn.execute(sa.text(statement))  # what no method of the view does
         with reader.view() as view:
             assert all(order.reason != "changed" for order in view.orders())

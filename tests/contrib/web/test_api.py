@@ -296,13 +296,15 @@ def test_the_page_links_to_older_orders_with_its_filters(
     older = httpx.get(dashboard.base + html.unescape(older_link.group(1)), timeout=10)
     last = get(dashboard, "/", limit="2", symbol="005930", before=newest_first[1])
 
-    assert re.findall(r'data-order-id="([^"]+)"', first.text) == [
-        i for i in newest_first if i != sqlite_demo.orders[1].id
-    ][:2]
+    assert (
+        re.findall(r'data-order-id="([^"]+)"', first.text)
+        == [i for i in newest_first if i != sqlite_demo.orders[1].id][:2]
+    )
     assert "symbol=005930" in html.unescape(older_link.group(1))
-    assert re.findall(r'data-order-id="([^"]+)"', older.text) == [
-        i for i in newest_first if i != sqlite_demo.orders[1].id
-    ][2:]
+    assert (
+        re.findall(r'data-order-id="([^"]+)"', older.text)
+        == [i for i in newest_first if i != sqlite_demo.orders[1].id][2:]
+    )
     assert 'id="newest"' in older.text
     assert 'id="older"' not in last.text
 
