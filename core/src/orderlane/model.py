@@ -195,6 +195,8 @@ def check_text(value: str, name: str, limit: int) -> None:
     surrogate cannot even be stored.
     """
     _check_length(value, name, limit)
+    if value.isprintable():  # no character of another category than letters, marks, numbers,
+        return  # punctuation, symbols and the space: the common case, checked in C
     for index, char in enumerate(value):
         if unicodedata.category(char) in _UNPRINTABLE:
             raise InvalidSignalError(
