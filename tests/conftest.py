@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +22,12 @@ import pytest
 
 from orderlane import Engine, FakeClock
 from orderlane_mock import MockVenue
+
+# The adapters' test packages (kis, loopback) as pytest puts them on the path when it collects
+# them: tests elsewhere import their helpers, also when run on their own (pytest tests/core).
+_ADAPTER_TESTS = str(Path(__file__).resolve().parent / "adapters")
+if _ADAPTER_TESTS not in sys.path:
+    sys.path.insert(0, _ADAPTER_TESTS)
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ORDERLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
