@@ -25,6 +25,7 @@ from conftest import reset_postgres
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.journal import Committed, ConcurrentUpdateError, InstrumentHeldError, Transition
 from orderlane.journal.migrate import head_revision
+from orderlane.journal.reader import JournalReader
 from orderlane.journal.sql import (
     DEFAULT_DATABASE_URL,
     SqlJournal,
@@ -545,3 +546,26 @@ async def test_a_failed_commit_in_the_drivers_transaction_rolls_back_and_the_jou
         committed = await journal.record(Transition(order.evolve(OrderStatus.SUBMITTING)))
         assert committed.order is not None
         assert committed.order.version == order.version + 1
+
+
+async def test_a_heartbeat_stores_the_limiters_figures_for_displays(database_url: str) -> None:
+    """The figures go with the heartbeat and are read back as they were; figures changed by
+    hand into something that is no JSON object read as none, never as an error."""
+    figures = {"limits": ["18/1s"], "backend": "in-process", "queue_depth": 2, "granted": {}}
+    async with SqlJournal(database_url) as journal:
+        await journal.start_session("acct", datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+        with JournalReader(database_url) as reader, reader.view() as view:
+            [before] = view.engine_sessions("acct")
+        await journal.heartbeat(datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC), figures)
+        with JournalReader(database_url) as reader, reader.view() as view:
+            [after] = view.engine_sessions("acct")
+            assert view.engine_sessions("other") == []
+        assert before.limiter is None
+        assert after.engine_id == journal.engine_id
+        assert after.limiter == figures
+        assert after.heartbeat_at == datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC)
+        with sync_engine(database_url).begin() as conn:
+            conn.execute(sa.text("UPDATE engine_sessions SET limiter = '[1, 2'"))
+        with JournalReader(database_url) as reader, reader.view() as view:
+            [garbled] = view.engine_sessions("acct")
+        assert garbled.limiter is None

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -576,3 +577,47 @@ def test_sums_are_read_again_only_when_fills_were_added(
     assert after[0].realized_pnl == before[0].realized_pnl + 500 - 30
     assert list(last) == list(after)
     assert [s.fills for s in by_session] == [5]
+
+
+async def _trade_until_two_heartbeats(url: str) -> str:
+    """An engine on a limit of 2 a second executes 6 orders at once and runs until its
+    heartbeats (every lease/3) have stored its limiter's figures; returns its engine id."""
+    async with Engine.open(
+        "mock",
+        adapter_options={"rate_limit": 2, "rate_period": 1},
+        database_url=url,
+        account_id="desk",
+        config=EngineConfig(account_id="desk", engine_lease=1.5, recover_on_start=False),
+    ) as engine:
+        await asyncio.gather(*(engine.execute(Signal("005930", "BUY", 1)) for _ in range(6)))
+        await asyncio.sleep(1.2)  # two heartbeats at least
+        engine_id = engine.journal.engine_id
+        # The session ends with the engine: read while it runs.
+        with JournalReader(url) as reader:
+            board = read_board(reader, now=datetime.now(UTC), account_id="desk")
+        text = flat(as_text(render_board(board, source=url, zone=UTC), width=240))
+    assert engine_id[:8] in text
+    return text
+
+
+def test_watch_shows_each_running_engines_rate_limiter_use(database_url: str) -> None:
+    """A display reads the journal, not the engine: each engine stores its limiter's figures
+    with its heartbeat, and the watch shows them per engine, with how old they are."""
+    text = asyncio.run(_trade_until_two_heartbeats(database_url))
+
+    assert "Rate limiter engine" in text
+    assert "(desk, in-process): 2/1s" in text, text
+    # Six at once on a limit of 2: some waited, none waits now; six places, a permit each.
+    assert re.search(r"waiting 0 \(most [1-6]\) · granted order 6 · wait mean \d", text), text
+    assert "pauses 0 · as of" in text
+
+
+def test_watch_says_when_no_engine_runs_on_the_journal(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, _ids = filled
+    with JournalReader(url) as reader:
+        board = read_board(reader, now=datetime.now(UTC))
+    assert board.engines == ()
+    text = flat(as_text(render_board(board, source=url, zone=UTC)))
+    assert "Rate limiter no engine has announced itself on this journal" in text

@@ -249,9 +249,21 @@ class Engine:
         while True:
             await asyncio.sleep(self.config.engine_lease / 3)
             try:
-                await self.journal.heartbeat(wall_now())
+                await self.journal.heartbeat(wall_now(), self._limiter_figures())
             except Exception:
                 log.warning("engine heartbeat failed; retrying", exc_info=True)
+
+    def _limiter_figures(self) -> dict[str, Any] | None:
+        """The limiter's figures, stored with every heartbeat for displays reading the journal
+        (``orderlane watch``); None if the limiter cannot say (nothing else depends on them)."""
+        limiter = self.limiter
+        if limiter is None:
+            return None
+        try:
+            return limiter.snapshot().as_dict()
+        except Exception:
+            log.warning("the rate limiter's snapshot failed", exc_info=True)
+            return None
 
     async def _stop_heartbeat(self) -> None:
         task, self._heartbeat = self._heartbeat, None

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from orderlane.errors import JournalError
 from orderlane.journal import PnLSummary
-from orderlane.journal.reader import JournalReader
+from orderlane.journal.reader import EngineSession, JournalReader
 from orderlane.model import Fill, Order, OrderStatus, printable
 from orderlane.positions import Position
 from orderlane.rendering import cell, format_money
@@ -65,6 +65,8 @@ class Board:
     today: PnLSummary
     session: PnLSummary | None
     marker: str
+    #: The engines announced on the journal, each with its limiter's figures (newest first).
+    engines: tuple[EngineSession, ...] = ()
 
     @property
     def open_count(self) -> int:
@@ -109,6 +111,7 @@ def read_board(
             if by_session
             else PnLSummary(session, Decimal(0), 0),
             marker=view.change_marker(),
+            engines=tuple(view.engine_sessions(account_id)),
         )
 
 
@@ -267,6 +270,63 @@ def _pnl_line(board: Board) -> Text:
     return line
 
 
+#: How many engines' limiter lines a screen shows (the rest are counted).
+MAX_ENGINE_LINES = 3
+
+
+def _limiter_lines(board: Board) -> list[Text]:
+    """One line per engine announced on the journal: its rate limiter's use as of its last
+    heartbeat (the engine writes it there; a display cannot ask the engine itself)."""
+    if not board.engines:
+        return [Text("Rate limiter  no engine has announced itself on this journal", style="dim")]
+    lines = []
+    for session in board.engines[:MAX_ENGINE_LINES]:
+        age = _duration(board.taken_at - session.heartbeat_at)
+        line = Text("Rate limiter  ")
+        line.append(f"engine {printable(session.engine_id[:8])} ({printable(session.account_id)}")
+        figures = session.limiter
+        if figures is None:
+            lines.append(line.append(f"): no figures yet, heartbeat {age} ago", style="dim"))
+            continue
+        limits = ", ".join(printable(str(limit)) for limit in figures.get("limits") or ())
+        backend = printable(str(figures.get("backend", "")))
+        line.append(f", {backend}): {limits or 'no limit'}")
+        line.append(
+            f" · waiting {_count(figures.get('queue_depth'))}"
+            f" (most {_count(figures.get('max_queue_depth'))})"
+        )
+        granted = figures.get("granted")
+        if isinstance(granted, dict) and granted:
+            kinds = ", ".join(
+                f"{printable(str(k))} {_count(n)}" for k, n in sorted(granted.items())
+            )
+            line.append(f" · granted {kinds}")
+        line.append(
+            f" · wait mean {_seconds(figures.get('mean_wait_s'))}"
+            f", longest {_seconds(figures.get('max_wait_s'))}"
+            f" · pauses {_count(figures.get('pauses'))}"
+        )
+        blocked = figures.get("blocked")
+        if blocked:
+            line.append(f" · BLOCKED: {printable(str(blocked))}", style="bold red")
+        line.append(f" · as of {age} ago", style="dim")
+        lines.append(line)
+    if len(board.engines) > MAX_ENGINE_LINES:
+        more = len(board.engines) - MAX_ENGINE_LINES
+        lines.append(Text(f"Rate limiter  ... and {more} more engines", style="dim"))
+    return lines
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _seconds(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.2f} s"
+    return "?"
+
+
 def _footer(board: Board) -> Text:
     counts = board.counts
     total = sum(counts.values())
@@ -313,6 +373,7 @@ def _screen(
             if rows is None
         )
         parts.append(Text(f"({hidden} left out: the terminal is too short)", style="dim"))
+    parts.extend(_limiter_lines(board))
     parts.append(_pnl_line(board))
     if problem:
         parts.append(Text(f"Last refresh failed: {printable(problem)}", style="bold red"))

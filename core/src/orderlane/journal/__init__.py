@@ -9,7 +9,7 @@ A refused change raises one of the refusal errors below, and stores nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -240,8 +240,10 @@ class Journal(Protocol):
         """Announce :attr:`engine_id` on the store for ``account_id``, alive at ``now``."""
         ...
 
-    async def heartbeat(self, now: datetime) -> None:
-        """This engine is still alive at ``now``. A session another engine forgot (it took the
+    async def heartbeat(self, now: datetime, limiter: Mapping[str, Any] | None = None) -> None:
+        """This engine is still alive at ``now``; its rate limiter's figures are ``limiter``
+        (``LimiterSnapshot.as_dict()``), kept beside the session for displays that read the
+        store (a store may keep them or not). A session another engine forgot (it took the
         engine for dead when its heartbeat lapsed) is announced again."""
         ...
 

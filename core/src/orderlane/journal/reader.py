@@ -14,6 +14,7 @@ consistent picture of the journal, even while engines write.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -38,7 +39,7 @@ from orderlane.journal.rows import (
     position_from_row,
     read_rows,
 )
-from orderlane.journal.schema import fills, order_events, orders, positions
+from orderlane.journal.schema import engine_sessions, fills, order_events, orders, positions
 from orderlane.journal.url import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
@@ -50,7 +51,11 @@ from orderlane.journal.url import (
 from orderlane.model import Fill, Order, OrderStatus
 from orderlane.positions import Position
 
-__all__ = ["JournalEvent", "JournalReader", "JournalView"]
+__all__ = ["EngineSession", "JournalEvent", "JournalReader", "JournalView"]
+
+
+#: How many engine sessions a view reads at most (a display shows the running ones).
+MAX_SESSIONS = 50
 
 
 @attrs.frozen
@@ -62,6 +67,30 @@ class JournalEvent:
     type: str
     payload: dict[str, Any]
     recorded_at: datetime
+
+
+@attrs.frozen
+class EngineSession:
+    """An engine announced on the journal: since when, its last heartbeat, and its rate
+    limiter's figures as of that heartbeat (``LimiterSnapshot.as_dict()``; None before its
+    first heartbeat, or from an engine that stored none)."""
+
+    engine_id: str
+    account_id: str
+    started_at: datetime
+    heartbeat_at: datetime
+    limiter: dict[str, Any] | None
+
+
+def _limiter_figures(text: Any) -> dict[str, Any] | None:
+    # Figures for a display: what does not read as a JSON object is left out, not an error.
+    if not isinstance(text, str):
+        return None
+    try:
+        figures = json.loads(text)
+    except ValueError:
+        return None
+    return figures if isinstance(figures, dict) else None
 
 
 def _event(row: sa.Row[Any]) -> JournalEvent:
@@ -255,6 +284,25 @@ class JournalView:
         if account_id is not None:
             query = query.where(orders.c.account_id == account_id)
         return self._conn.execute(query).scalar()
+
+    def engine_sessions(self, account_id: str | None = None) -> list[EngineSession]:
+        """The engines announced on the journal (running, or gone without saying so), the most
+        recent heartbeat first."""
+        query = sa.select(engine_sessions).order_by(engine_sessions.c.heartbeat_at.desc())
+        if account_id is not None:
+            query = query.where(engine_sessions.c.account_id == account_id)
+        return [
+            EngineSession(
+                engine_id=row.engine_id,
+                account_id=row.account_id,
+                started_at=row.started_at,
+                heartbeat_at=row.heartbeat_at,
+                limiter=_limiter_figures(row.limiter),
+            )
+            for row in self._conn.execute(query.limit(MAX_SESSIONS))
+            # a session whose times do not read (changed by hand) is no running engine
+            if isinstance(row.started_at, datetime) and isinstance(row.heartbeat_at, datetime)
+        ]
 
     def change_marker(self) -> str:
         """A value that changes whenever an engine commits anything an observer could see."""

@@ -89,6 +89,8 @@ engine_sessions = sa.Table(
     sa.Column("account_id", sa.String(64), nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    #: The engine's rate limiter's figures as of its last heartbeat (JSON), for displays.
+    sa.Column("limiter", sa.Text, nullable=True),
 )
 sa.Index("ix_engine_sessions_account", engine_sessions.c.account_id)
 

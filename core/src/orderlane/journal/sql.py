@@ -9,12 +9,13 @@ database URL. The names of those modules that users import are importable from h
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -331,16 +332,18 @@ class SqlJournal:
         await self._submit(write, write=True)
         self._session_account = account_id
 
-    async def heartbeat(self, now: datetime) -> None:
-        """This engine is alive at ``now``; a session another engine's recovery forgot (this
-        engine's heartbeat had lapsed) is announced again, and the log says so."""
+    async def heartbeat(self, now: datetime, limiter: Mapping[str, Any] | None = None) -> None:
+        """This engine is alive at ``now`` (its limiter's figures ``limiter``, when given, are
+        stored with it); a session another engine's recovery forgot (this engine's heartbeat had
+        lapsed) is announced again, and the log says so."""
         account_id = self._session_account
+        figures = _limiter_json(limiter)
 
         def write(conn: sa.Connection) -> bool:
             updated = conn.execute(
                 engine_sessions.update()
                 .where(engine_sessions.c.engine_id == self.engine_id)
-                .values(heartbeat_at=now)
+                .values(heartbeat_at=now, limiter=figures)
             )
             if updated.rowcount or account_id is None:
                 return False
@@ -351,6 +354,7 @@ class SqlJournal:
                     "account_id": account_id,
                     "started_at": now,
                     "heartbeat_at": now,
+                    "limiter": figures,
                 },
             )
             return True
@@ -496,3 +500,10 @@ class SqlJournal:
             return pnl_summaries(read_rows(conn.execute(sa.select(fills)), fill_from_row), by)
 
         return await self._read(read)
+
+
+def _limiter_json(limiter: Mapping[str, Any] | None) -> str | None:
+    """A limiter's figures as stored with the engine's session (JSON text)."""
+    if limiter is None:
+        return None
+    return json.dumps(dict(limiter), ensure_ascii=False, default=str, sort_keys=True)
