@@ -92,6 +92,10 @@ async def test_latency_reports_p50_and_p99_against_raw_sqlite() -> None:
     assert report.raw["orderlane"]["samples"] == report.raw["baseline"]["samples"] == 6
     # Every order is its own three commits at least (nothing shares them one at a time).
     assert report.raw["journal_commits"] >= 3 * 7
+    # The pages each side's commits carry: the baseline's three small updates write fewer
+    # than the engine's (events, fills, positions too), and neither writes none.
+    frames = report.raw["wal_frames_per_order"]
+    assert 0 < frames["baseline"] < frames["orderlane"]
 
 
 async def test_throughput_on_sqlite_persists_every_order() -> None:

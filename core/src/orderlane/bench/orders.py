@@ -276,6 +276,7 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
                     writer.order(signal)
                     raw.append(time.perf_counter() - t0)
             commits = journal_commits(engine)
+            frames = await _wal_frames_per_order(space, engine, writer, number)
         finally:
             writer.close()
             await engine.close()
@@ -289,9 +290,42 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
             figure("p50", "ms", ours_ms["p50_ms"], raw_ms["p50_ms"], Goal("ratio", "<=", 1.5)),
             figure("p99", "ms", ours_ms["p99_ms"], raw_ms["p99_ms"], Goal("ratio", "<=", 3.0)),
         ),
-        raw={"orderlane": ours_ms, "baseline": raw_ms, "journal_commits": commits},
+        raw={
+            "orderlane": ours_ms,
+            "baseline": raw_ms,
+            "journal_commits": commits,
+            "wal_frames_per_order": frames,
+        },
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+#: Orders each side runs for the write-ahead log's frame count (few enough that SQLite's
+#: automatic checkpoint, at 1,000 frames, does not run in between).
+WAL_SAMPLE = 20
+
+
+async def _wal_frames_per_order(
+    space: Workspace, engine: Engine, writer: RawWriter, first: int
+) -> dict[str, float]:
+    """Pages each side's three commits write to SQLite's write-ahead log per order (what each
+    ``fsync`` carries): the log is emptied, ``WAL_SAMPLE`` orders run, its frames are counted."""
+    engine_db = Path(sa.engine.make_url(space.engine_url).database or "")
+    counts: dict[str, float] = {}
+    for side, path in (("orderlane", engine_db), ("baseline", engine_db.with_name("raw.db"))):
+        probe = sqlite3.connect(path, isolation_level=None)
+        try:
+            probe.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for number in range(first, first + WAL_SAMPLE):
+                if side == "orderlane":
+                    await engine.execute(bench_signal(number))
+                else:
+                    writer.order(bench_signal(number))
+            _busy, frames, _done = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            probe.close()
+        counts[side] = round(frames / WAL_SAMPLE, 2)
+    return counts
 
 
 # ------------------------------------------------------------------ throughput
