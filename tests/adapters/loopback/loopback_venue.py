@@ -16,6 +16,9 @@ methods. What the suite asks of the wire is made real at the socket:
 - ``garbled``: the venue takes the order and answers with a body that is not JSON.
 - ``rate_limit``: 429.
 
+A place answer scripted to be slow (``delay_answer_next``) is held at the socket: the venue takes
+the order at once and writes the answer only once ``release_answers`` is called.
+
 The server runs in the test's event loop, so the scenario's fake clock, which moves only when
 that loop is idle, never moves while a request or its answer is on the way: the venue stamps
 each arrival at the simulated time its permit was granted.
@@ -130,8 +133,15 @@ class VenueServer:
         self.handlers.add(task)
         try:
             while request := await read_request(reader):
+                # A place answer scripted to be slow: the venue takes the order at once, and
+                # the answer waits at the socket until the harness releases it.
+                gate = (
+                    self.venue.take_answer_delay() if request[:2] == ("POST", "/orders") else None
+                )
                 try:
                     status, body = self.answer(*request)
+                    if gate is not None:
+                        await gate.wait()
                 except Stall:
                     await asyncio.get_running_loop().create_future()  # until the server stops
                     return

@@ -12,10 +12,12 @@ time, for a broker with and without client order ids; the rate-limit rows pass r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
 
+import httpx
 import loopback_http
 import pytest
 from loopback_venue import LoopbackHarness
@@ -66,12 +68,22 @@ async def test_the_whole_suite_passes_on_fake_time(installed: None, client_order
     assert not any(id.startswith(("ambiguous", "rate-limit")) for id in skipped)
 
 
-async def test_the_rate_limit_rows_pass_run_after_run(installed: None) -> None:
+@pytest.mark.parametrize("client_order_id", [False, True], ids=["lookup", "client-order-id"])
+async def test_the_rate_limit_rows_pass_run_after_run(
+    installed: None, client_order_id: bool
+) -> None:
+    def harness() -> LoopbackHarness:
+        return LoopbackHarness(client_order_id=client_order_id)
+
     for run in range(1, REPEAT + 1):
-        results = await run_conformance(LoopbackHarness, RATE_LIMIT_ROWS)
+        results = await run_conformance(harness, RATE_LIMIT_ROWS)
         failed = [(r.id, r.reason) for r in results if r.outcome is not Outcome.PASSED]
         assert failed == [], f"run {run} of {REPEAT}"
-    print(f"\n{REPEAT} consecutive runs of {', '.join(RATE_LIMIT_ROWS)}: all passed")
+    mode = "with" if client_order_id else "without"
+    print(
+        f"\n{REPEAT} consecutive runs of {', '.join(RATE_LIMIT_ROWS)} {mode} client_order_id: "
+        "all passed"
+    )
 
 
 async def test_the_adapter_needs_its_base_url_only_to_start(
@@ -105,3 +117,26 @@ async def test_an_adapter_without_batch_lookup_fails_that_row_naming_the_hook(
     results = await run_conformance(LoopbackHarness, ["batch-lookup"])
     assert [(r.id, r.outcome) for r in results] == [("batch-lookup", Outcome.FAILED)]
     assert "orderlane_lookup_orders" in results[0].reason
+
+
+async def test_a_delayed_answer_is_held_at_the_socket_until_released() -> None:
+    # cancelled-caller and lookup-sibling-in-flight need a place answer that is really slow:
+    # the venue takes the order, the HTTP answer waits for release_answers().
+    harness = LoopbackHarness()
+    await harness.start()
+    try:
+        harness.delay_answer_next()
+        body = {"client_id": "c1", "symbol": "005930", "side": "BUY", "qty": 1}
+        body |= {"type": "MARKET", "price": None}
+        async with httpx.AsyncClient(base_url=harness.base_url) as client:
+            answer = asyncio.ensure_future(client.post("/orders", json=body))
+            for _ in range(5000):  # at most 5 s of real time
+                if harness.venue_order_ids():
+                    break
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.2)  # real time: long enough for any loopback round trip
+            assert not answer.done(), "the venue answered a place it was told to hold back"
+            harness.release_answers()
+            assert (await answer).json()["order_no"] == harness.venue_order_ids()[0]
+    finally:
+        await harness.stop()
