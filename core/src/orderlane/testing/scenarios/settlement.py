@@ -24,6 +24,7 @@ from orderlane.testing.scenarios.checks import (
     expect_position,
     open_order,
     settled,
+    show,
     statuses_of,
     stored,
     until_status,
@@ -71,6 +72,8 @@ async def expect_one_owner_each(run: ScenarioRun, engine: Engine) -> None:
 @scenario(
     "lookup-sibling-in-flight",
     proves="an UNKNOWN order never adopts a sibling's venue order whose answer is on its way",
+    proves_with_client_order_id="a send lost while a sibling's answer is on its way is resent "
+    "under its own client order id, never matched to the sibling's order",
     requires={Capability.LOOKUP},
 )
 async def lookup_sibling_in_flight(run: ScenarioRun) -> None:
@@ -94,6 +97,16 @@ async def lookup_sibling_in_flight(run: ScenarioRun) -> None:
             f"both orders own venue order {first.broker_order_id}",
         )
         await expect_one_owner_each(run, engine)
+    if run.client_order_ids:
+        # The broker deduplicates client order ids: the lost send is simply sent again.
+        expect_equal(second.status, OrderStatus.FILLED, "status of the order sent again")
+        expect(
+            OrderStatus.UNKNOWN not in statuses_of(run, second),
+            "the adapter declares client_order_id, so the lost send should be sent again, not "
+            f"go UNKNOWN; it went {show(statuses_of(run, second))}",
+        )
+        expect_equal(run.harness.request_count("lookup"), 0, "lookup requests")
+        expect_equal(run.harness.request_count("place"), 3, "place requests")
 
 
 @scenario(
