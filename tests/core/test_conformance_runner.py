@@ -42,7 +42,7 @@ from orderlane.testing import (
     run_conformance,
     select_cases,
 )
-from orderlane.testing.harness import RejectKind, venue_clock
+from orderlane.testing.harness import REAL_TIME_MARGIN, RejectKind, venue_clock
 from orderlane.testing.scenarios import ScenarioFailed, checks
 from orderlane.testing.scenarios.checks import broker_id, stored, until_status
 from orderlane.testing.scenarios.recovery import recovered
@@ -556,6 +556,16 @@ async def test_a_venue_keeping_real_time_runs_the_rows_it_times_on_real_time() -
     assert given == pytest.approx(time.monotonic(), abs=60)
     assert venue_clock(KeepsRealTime()) == "real"
     assert venue_clock(MockHarness()) == "scenario"
+
+
+def test_a_real_time_run_counts_the_limiter_s_windows_longer(tmp_path: Path) -> None:
+    # A venue outside the test's loop counts arrivals some real time after their permits.
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    real = ScenarioRun(KeepsRealTime(), url, real_time=True).build_engine()
+    fake = ScenarioRun(MockHarness(), url).build_engine()
+
+    assert real.config.rate_limit_margin == REAL_TIME_MARGIN > 0.2
+    assert fake.config.rate_limit_margin == EngineConfig().rate_limit_margin
 
 
 async def test_a_harness_naming_an_unknown_clock_fails_its_time_bound_rows() -> None:

@@ -113,6 +113,8 @@ class VenueServer:
         self.venue = venue
         self.server: asyncio.Server | None = None
         self.handlers: set[asyncio.Task[None]] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.closing = asyncio.Event()
 
     async def start(self) -> str:
         self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
@@ -121,8 +123,11 @@ class VenueServer:
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
-        for handler in list(self.handlers):  # stalled answers wait forever: end them
-            handler.cancel()
+        # Stalled and held answers wait for this; idle keep-alive connections are cut. Every
+        # handler then ends by itself (a cancelled one is logged as an error on Python 3.11).
+        self.closing.set()
+        for writer in list(self.writers):
+            writer.transport.abort()
         await asyncio.gather(*self.handlers, return_exceptions=True)
         if self.server is not None:
             await self.server.wait_closed()
@@ -131,6 +136,7 @@ class VenueServer:
         task = asyncio.current_task()
         assert task is not None
         self.handlers.add(task)
+        self.writers.add(writer)
         try:
             while request := await read_request(reader):
                 # A place answer scripted to be slow: the venue takes the order at once, and
@@ -140,10 +146,10 @@ class VenueServer:
                 )
                 try:
                     status, body = self.answer(*request)
-                    if gate is not None:
-                        await gate.wait()
+                    if gate is not None and not await self.released(gate):
+                        return
                 except Stall:
-                    await asyncio.get_running_loop().create_future()  # until the server stops
+                    await self.closing.wait()  # no answer, ever: until the server stops
                     return
                 except Drop:
                     writer.transport.abort()
@@ -156,7 +162,16 @@ class VenueServer:
             pass
         finally:
             self.handlers.discard(task)
+            self.writers.discard(writer)
             writer.close()
+
+    async def released(self, gate: asyncio.Event) -> bool:
+        """Wait for ``gate``; False when the server stops first."""
+        waits = {asyncio.ensure_future(gate.wait()), asyncio.ensure_future(self.closing.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
+        return gate.is_set()
 
     def answer(self, method: str, path: str, query: str, body: Any) -> Answer:
         try:

@@ -20,13 +20,15 @@ from pathlib import Path
 import httpx
 import loopback_http
 import pytest
+from loopback_process import ProcessHarness, venue_process
 from loopback_venue import LoopbackHarness
 from typer.testing import CliRunner
 
 from orderlane import Capability, Engine
 from orderlane.cli import app
 from orderlane.errors import ConfigurationError
-from orderlane.testing import Outcome, run_conformance, select_cases
+from orderlane.testing import SCENARIOS, Outcome, run_conformance, select_cases
+from orderlane_mock.adapter import CAPABILITIES
 
 ENTRY_POINTS = """\
 [orderlane.adapters]
@@ -37,6 +39,21 @@ loopback-http = loopback_venue:create_harness
 """
 RATE_LIMIT_ROWS = ["rate-limit-answer", "rate-limit-burst", "rate-limit-pages"]
 REPEAT = int(os.environ.get("ORDERLANE_LOOPBACK_REPEAT", "3"))
+#: Rows run against the venue in its own process: those that time the venue's window (on real
+#: time there) and those where a request's timing matters; ORDERLANE_LOOPBACK_PROCESS_ROWS=all
+#: runs the whole suite (about 75 s per kind of broker).
+PROCESS_ROWS = (
+    None
+    if os.environ.get("ORDERLANE_LOOPBACK_PROCESS_ROWS") == "all"
+    else [
+        *RATE_LIMIT_ROWS,
+        "seed-retry-success",
+        "ambiguous-accepted",
+        "ambiguous-not-accepted",
+        "lookup-sibling-in-flight",
+        "cancelled-caller",
+    ]
+)
 
 
 @pytest.fixture
@@ -140,3 +157,27 @@ async def test_a_delayed_answer_is_held_at_the_socket_until_released() -> None:
             assert (await answer).json()["order_no"] == harness.venue_order_ids()[0]
     finally:
         await harness.stop()
+
+
+@pytest.mark.parametrize("client_order_id", [False, True], ids=["lookup", "client-order-id"])
+async def test_a_venue_in_its_own_process_passes_with_its_time_bound_rows_on_real_time(
+    installed: None, client_order_id: bool
+) -> None:
+    # The same fake broker, served by a process of its own and scripted over its control API:
+    # the test's event loop cannot see its work, so it keeps real time (venue_clock = "real").
+    with venue_process() as control:
+
+        def harness() -> ProcessHarness:
+            return ProcessHarness(control, client_order_id=client_order_id)
+
+        results = await run_conformance(harness, PROCESS_ROWS)
+
+    failed = [(r.id, r.reason) for r in results if r.outcome is Outcome.FAILED]
+    assert failed == []
+    skipped = {r.id for r in results if r.outcome is Outcome.SKIPPED}
+    declared = CAPABILITIES | ({Capability.CLIENT_ORDER_ID} if client_order_id else set())
+    assert all(SCENARIOS[id.partition("[")[0]].requires - declared for id in skipped)
+    # The rows that time the venue's window ran on real time: a burst of 30 requests at 5 a
+    # second takes five windows of it.
+    burst = next(r for r in results if r.id == "rate-limit-burst")
+    assert burst.duration >= 5.0

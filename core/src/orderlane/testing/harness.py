@@ -20,8 +20,9 @@ their permits were granted, and times its rate-limit window with the ``monotonic
 :meth:`VenueHarness.enforce_rate_limit` hands it. A venue the loop cannot see (served from a
 thread or another process) keeps real time instead: its harness says so with the optional
 attribute ``venue_clock = "real"`` (see :func:`venue_clock`), and the rows whose venue measures
-time (``Scenario.venue_time``: the rate-limit rows) then run the engine on the real clock, while
-every other row stays on fake time.
+time (``Scenario.venue_time``: the rate-limit rows) then run the engine on the real clock, with
+its limiter's windows counted :data:`REAL_TIME_MARGIN` longer for the real time a request takes
+to reach such a venue, while every other row stays on fake time.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from orderlane.testing.crash import CrashPoint, StallingJournal, abandon
 __all__ = [
     "COMMISSION",
     "QUOTE",
+    "REAL_TIME_MARGIN",
     "SYMBOL",
     "CrashPoint",
     "EventRecorder",
@@ -88,6 +90,12 @@ VenueOperation = Literal["place", "cancel", "status", "lookup"]
 _REAL_CLOCK = SystemClock()
 #: Whose time a venue keeps: the scenario's (the ``monotonic`` it is handed) or its own, real.
 VenueClock = Literal["scenario", "real"]
+#: On real time, the engine's limiter counts each window this fraction longer
+#: (``EngineConfig.rate_limit_margin``, 2% by default): a request reaches a venue in a thread or
+#: a process of its own some real time after its permit (tens of milliseconds, a tenth of a
+#: second on a loaded machine), and the venue counts arrivals, not permits. On fake time a
+#: request arrives at the very time of its permit, so the default holds there.
+REAL_TIME_MARGIN = 0.25
 
 
 def venue_clock(harness: object) -> VenueClock:
@@ -422,10 +430,19 @@ class ScenarioRun:
 
         ``journal`` replaces the engine's own journal on the same database (a
         :class:`~orderlane.testing.crash.StallingJournal`, say). The engine runs on
-        :attr:`time`, and its tracker never polls by itself: a scenario runs a poll cycle with
+        :attr:`time` (on real time with its limiter's windows counted :data:`REAL_TIME_MARGIN`
+        longer), and its tracker never polls by itself: a scenario runs a poll cycle with
         ``await engine.tracker.poll_once()`` and consumes a push stream with
         ``await engine.tracker.start(poll=False)``.
         """
+        config = EngineConfig(
+            # Installed observer plugins stay out: the scenario sees the adapter and the core.
+            load_entry_point_plugins=False,
+            credential_key=self.credential_key,
+            track=False,
+        )
+        if self.real_time:
+            config = attrs.evolve(config, rate_limit_margin=REAL_TIME_MARGIN)
         return Engine(
             self.harness.adapter_name,
             adapter_options=self.harness.adapter_options(),
@@ -433,12 +450,7 @@ class ScenarioRun:
             database_url=self.database_url,
             journal=journal,
             plugins=[self.events],
-            config=EngineConfig(
-                # Installed observer plugins stay out: the scenario sees the adapter and the core.
-                load_entry_point_plugins=False,
-                credential_key=self.credential_key,
-                track=False,
-            ),
+            config=config,
         )
 
     @asynccontextmanager

@@ -72,8 +72,8 @@ async def expect_one_owner_each(run: ScenarioRun, engine: Engine) -> None:
 @scenario(
     "lookup-sibling-in-flight",
     proves="an UNKNOWN order never adopts a sibling's venue order whose answer is on its way",
-    proves_with_client_order_id="a send lost while a sibling's answer is on its way is resent "
-    "under its own client order id, never matched to the sibling's order",
+    proves_with_client_order_id="a send lost while a sibling's answer is due is resent under "
+    "its own client order id",
     requires={Capability.LOOKUP},
 )
 async def lookup_sibling_in_flight(run: ScenarioRun) -> None:
