@@ -499,6 +499,24 @@ def test_the_catalogue_names_every_case_and_the_client_order_id_rows() -> None:
         assert row.proves_with_client_order_id in table
 
 
+TEMPLATE = ROOT / "contrib" / "adapter-template"
+
+
+def test_the_guide_s_test_module_is_where_an_adapter_keeps_it() -> None:
+    # Step 1's tree, step 8's block and the template agree on where the suite's module lives.
+    code = block_named(GUIDE, "# tests/test_conformance.py")
+    assert 'pytest_plugins = ["orderlane.testing.plugin"]' in code
+    assert "└── test_conformance.py" in section(GUIDE.read_text(), "Step 1: the package")
+    assert (TEMPLATE / "tests" / "test_conformance.py").is_file()
+
+
+def test_every_file_the_template_readme_names_exists() -> None:
+    readme = (TEMPLATE / "README.md").read_text()
+    named = re.findall(r"^\| `([^`]+)` \|", readme, re.M)
+    assert "tests/test_conformance.py" in named
+    assert [name for name in named if not (TEMPLATE / name).is_file()] == []
+
+
 def test_the_socket_harness_excerpt_is_the_example_s_code() -> None:
     block = block_named(GUIDE, "# tests/adapters/loopback/loopback_venue.py (excerpt)")
     source = (ROOT / "tests" / "adapters" / "loopback" / "loopback_venue.py").read_text()
