@@ -517,6 +517,21 @@ def test_every_file_the_template_readme_names_exists() -> None:
     assert [name for name in named if not (TEMPLATE / name).is_file()] == []
 
 
+def test_the_mock_readme_lists_every_adapter_option() -> None:
+    from orderlane_mock.adapter import create_adapter
+
+    readme = (ROOT / "adapters" / "mock" / "README.md").read_text()
+    listed = {
+        name
+        for cell in re.findall(r"^\| (`[^|]+`) \|", readme, re.M)
+        for name in re.findall(r"`([a-z_]+)`", cell)
+    }
+    with pytest.raises(orderlane.errors.ConfigurationError) as refused:
+        create_adapter({"no_such_option": 1})
+    known = set(re.findall(r"'([a-z_]+)'", str(refused.value).partition("known:")[2]))
+    assert listed == known - {"venue"}  # a MockVenue object: for code, not for the command line
+
+
 def test_the_socket_harness_excerpt_is_the_example_s_code() -> None:
     block = block_named(GUIDE, "# tests/adapters/loopback/loopback_venue.py (excerpt)")
     source = (ROOT / "tests" / "adapters" / "loopback" / "loopback_venue.py").read_text()
