@@ -532,6 +532,20 @@ def test_the_mock_readme_lists_every_adapter_option() -> None:
     assert listed == known - {"venue"}  # a MockVenue object: for code, not for the command line
 
 
+def test_the_guide_installs_orderlane_the_way_the_template_s_fresh_environment_does() -> None:
+    # tests/contrib/test_adapter_template.py builds core's wheel and installs it, then the
+    # template, in a new virtual environment: the guide's "Before you start" in earnest.
+    guide = GUIDE.read_text()  # (the section's shell block has comment lines starting '#')
+    before = guide[guide.index("## Before you start") : guide.index("## Step 1: the package")]
+    assert "pip wheel --no-deps -w dist path/to/orderlane/core" in before
+    assert "pip install dist/orderlane-*.whl" in before
+    assert "pip install -e path/to/orderlane/core" in before
+    assert 'asyncio_mode = "auto"' in before
+    fresh = (ROOT / "tests" / "contrib" / "test_adapter_template.py").read_text()
+    assert '"pip", "wheel", "--quiet", "--no-deps", "-w", dist, ROOT / "core"' in fresh
+    assert 'glob("orderlane-*.whl")' in fresh
+
+
 def test_the_socket_harness_excerpt_is_the_example_s_code() -> None:
     block = block_named(GUIDE, "# tests/adapters/loopback/loopback_venue.py (excerpt)")
     source = (ROOT / "tests" / "adapters" / "loopback" / "loopback_venue.py").read_text()

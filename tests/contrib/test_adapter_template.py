@@ -174,11 +174,16 @@ def test_the_template_installs_and_conforms_in_a_fresh_environment(tmp_path: Pat
 
     run([sys.executable, "-m", "venv", venv], tmp_path, env)
     python = bin_dir / "python"
+    # orderlane first, from a wheel built from the checkout, as the guide says; then the adapter.
+    dist = tmp_path / "dist"
     run(
-        [python, "-m", "pip", "install", "--quiet", ROOT / "core", f"{project}[test]"],
+        [python, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", dist, ROOT / "core"],
         tmp_path,
         env,
     )
+    [wheel] = dist.glob("orderlane-*.whl")
+    run([python, "-m", "pip", "install", "--quiet", wheel], tmp_path, env)
+    run([python, "-m", "pip", "install", "--quiet", f"{project}[test]"], tmp_path, env)
 
     imported = (
         "import orderlane as o, orderlane_adapter_template as t; print(o.__file__, t.__file__)"
