@@ -464,6 +464,17 @@ async def test_a_crash_that_never_reaches_its_point_says_how_the_flow_ended(
         assert restarted.last_recovery == []
 
 
+async def test_a_crashed_engine_leaves_no_heartbeat_behind(tmp_path: Path) -> None:
+    # The runner runs every case on one loop: a dead engine's heartbeat must die with it, not
+    # beat on against its closed journal ("engine heartbeat failed") until the run ends.
+    run = ScenarioRun(MockHarness(), f"sqlite:///{tmp_path / 'journal.db'}")
+    await run.crash(Signal("005930", "BUY", 10), at="after_submitting")
+    await run.crash_many([(Signal("005930", "BUY", 1, signal_id="s-2"), "after_created")])
+
+    beating = [t for t in asyncio.all_tasks() if t.get_name() == "orderlane-heartbeat"]
+    assert beating == []
+
+
 async def test_the_order_checks_fail_saying_what_is_missing(tmp_path: Path) -> None:
     run = ScenarioRun(MockHarness(), f"sqlite:///{tmp_path / 'journal.db'}")
     async with run.engine() as engine:

@@ -84,7 +84,9 @@ async def abandon(engine: Engine, *flows: asyncio.Future[Any]) -> None:
     await engine.tracker.stop()
     await engine.broker.stop()
     await engine.events.stop()
-    # A dead engine's heartbeat lapses after one lease; the kit ends it at once instead of
-    # making every restart wait for that.
+    # A dead engine's heartbeat stops with it and lapses after one lease; the kit ends its
+    # session at once instead of making every restart wait for that (and its heartbeat task
+    # must not beat on against the closed journal while the next scenarios run on this loop).
+    await engine._stop_heartbeat()
     await engine.journal.end_session()
     await engine.journal.close()
