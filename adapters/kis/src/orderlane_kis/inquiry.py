@@ -99,7 +99,9 @@ class DailyOrders:
         """The rows of each page, newest first; a malformed row is logged and left out."""
         settings = self.http.settings
         fk = nk = ""
+        page = 0
         while True:
+            page += 1
             params = inquiry_params(
                 settings.cano, settings.product_code, first, last, odno=odno, fk=fk, nk=nk
             )
@@ -116,9 +118,20 @@ class DailyOrders:
             if not answer.ok:
                 raise answer_error(answer.body, answer.status, settings, what="daily inquiry")
             yield self._rows(answer.body.get("output1"))
+            asked = (fk, nk)
             fk = str(answer.body.get("ctx_area_fk100") or "").strip()
             nk = str(answer.body.get("ctx_area_nk100") or "").strip()
             if not answer.more or not (fk or nk):
+                return
+            if (fk, nk) == asked:
+                # KIS says there is more but hands back the keys it was asked with: the next
+                # request would be this one again, forever (a permit each). Stop; the next
+                # poll reads the inquiry afresh.
+                log.warning(
+                    "daily inquiry: page %d says more follows but repeats its continuation "
+                    "keys; the pass ends here",
+                    page,
+                )
                 return
 
     def _rows(self, raw: object) -> list[InquiryRow]:
