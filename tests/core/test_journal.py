@@ -548,15 +548,18 @@ async def test_a_failed_commit_in_the_drivers_transaction_rolls_back_and_the_jou
         assert committed.order.version == order.version + 1
 
 
-async def test_a_heartbeat_stores_the_limiters_figures_for_displays(database_url: str) -> None:
-    """The figures go with the heartbeat and are read back as they were; figures changed by
-    hand into something that is no JSON object read as none, never as an error."""
+async def test_the_limiters_figures_are_stored_beside_the_session_for_displays(
+    database_url: str,
+) -> None:
+    """The figures are read back as they were; figures changed by hand into something that is
+    no JSON object read as none, never as an error."""
     figures = {"limits": ["18/1s"], "backend": "in-process", "queue_depth": 2, "granted": {}}
     async with SqlJournal(database_url) as journal:
         await journal.start_session("acct", datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
         with JournalReader(database_url) as reader, reader.view() as view:
             [before] = view.engine_sessions("acct")
-        await journal.heartbeat(datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC), figures)
+        await journal.heartbeat(datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC))
+        await journal.store_limiter(figures)
         with JournalReader(database_url) as reader, reader.view() as view:
             [after] = view.engine_sessions("acct")
             assert view.engine_sessions("other") == []

@@ -621,3 +621,30 @@ def test_watch_says_when_no_engine_runs_on_the_journal(
     assert board.engines == ()
     text = flat(as_text(render_board(board, source=url, zone=UTC)))
     assert "Rate limiter no engine has announced itself on this journal" in text
+
+
+async def _beats_while_figures_fail(url: str) -> tuple[datetime, datetime]:
+    async with Engine.open(
+        "mock",
+        database_url=url,
+        account_id="desk",
+        config=EngineConfig(account_id="desk", engine_lease=0.6, recover_on_start=False),
+    ) as engine:
+
+        async def refuse(_figures: Any) -> None:
+            raise JournalError("no room for figures")
+
+        engine.journal.store_limiter = refuse  # type: ignore[method-assign]
+        with JournalReader(url) as reader, reader.view() as view:
+            [first] = view.engine_sessions("desk")
+        await asyncio.sleep(0.9)  # four heartbeats
+        with JournalReader(url) as reader, reader.view() as view:
+            [later] = view.engine_sessions("desk")
+    assert later.limiter is None
+    return first.heartbeat_at, later.heartbeat_at
+
+
+def test_figures_that_cannot_be_stored_never_stop_the_heartbeat(sqlite_url: str) -> None:
+    """The figures are a display's: other engines' recovery relies on the heartbeat alone."""
+    first, later = asyncio.run(_beats_while_figures_fail(sqlite_url))
+    assert later > first

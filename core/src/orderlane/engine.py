@@ -249,21 +249,24 @@ class Engine:
         while True:
             await asyncio.sleep(self.config.engine_lease / 3)
             try:
-                await self.journal.heartbeat(wall_now(), self._limiter_figures())
+                await self.journal.heartbeat(wall_now())
             except Exception:
                 log.warning("engine heartbeat failed; retrying", exc_info=True)
+                continue
+            await self._store_limiter_figures()
 
-    def _limiter_figures(self) -> dict[str, Any] | None:
-        """The limiter's figures, stored with every heartbeat for displays reading the journal
-        (``orderlane watch``); None if the limiter cannot say (nothing else depends on them)."""
+    async def _store_limiter_figures(self) -> None:
+        """Store the limiter's figures beside the session after each heartbeat, for displays
+        reading the journal (``orderlane watch``). A write of its own, after the heartbeat's:
+        nothing about it can keep the heartbeat, which other engines' recovery relies on, from
+        being stored."""
         limiter = self.limiter
         if limiter is None:
-            return None
+            return
         try:
-            return limiter.snapshot().as_dict()
+            await self.journal.store_limiter(limiter.snapshot().as_dict())
         except Exception:
-            log.warning("the rate limiter's snapshot failed", exc_info=True)
-            return None
+            log.debug("storing the rate limiter's figures failed", exc_info=True)
 
     async def _stop_heartbeat(self) -> None:
         task, self._heartbeat = self._heartbeat, None

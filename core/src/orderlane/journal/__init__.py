@@ -240,11 +240,15 @@ class Journal(Protocol):
         """Announce :attr:`engine_id` on the store for ``account_id``, alive at ``now``."""
         ...
 
-    async def heartbeat(self, now: datetime, limiter: Mapping[str, Any] | None = None) -> None:
-        """This engine is still alive at ``now``; its rate limiter's figures are ``limiter``
-        (``LimiterSnapshot.as_dict()``), kept beside the session for displays that read the
-        store (a store may keep them or not). A session another engine forgot (it took the
+    async def heartbeat(self, now: datetime) -> None:
+        """This engine is still alive at ``now``. A session another engine forgot (it took the
         engine for dead when its heartbeat lapsed) is announced again."""
+        ...
+
+    async def store_limiter(self, figures: Mapping[str, Any]) -> None:
+        """Keep this engine's rate limiter's figures (``LimiterSnapshot.as_dict()``) beside its
+        session, for displays that read the store (``orderlane watch``). Never part of the
+        heartbeat: a store that cannot keep them may do nothing."""
         ...
 
     async def end_session(self) -> None:

@@ -332,18 +332,16 @@ class SqlJournal:
         await self._submit(write, write=True)
         self._session_account = account_id
 
-    async def heartbeat(self, now: datetime, limiter: Mapping[str, Any] | None = None) -> None:
-        """This engine is alive at ``now`` (its limiter's figures ``limiter``, when given, are
-        stored with it); a session another engine's recovery forgot (this engine's heartbeat had
-        lapsed) is announced again, and the log says so."""
+    async def heartbeat(self, now: datetime) -> None:
+        """This engine is alive at ``now``; a session another engine's recovery forgot (this
+        engine's heartbeat had lapsed) is announced again, and the log says so."""
         account_id = self._session_account
-        figures = _limiter_json(limiter)
 
         def write(conn: sa.Connection) -> bool:
             updated = conn.execute(
                 engine_sessions.update()
                 .where(engine_sessions.c.engine_id == self.engine_id)
-                .values(heartbeat_at=now, limiter=figures)
+                .values(heartbeat_at=now)
             )
             if updated.rowcount or account_id is None:
                 return False
@@ -354,7 +352,6 @@ class SqlJournal:
                     "account_id": account_id,
                     "started_at": now,
                     "heartbeat_at": now,
-                    "limiter": figures,
                 },
             )
             return True
@@ -366,6 +363,19 @@ class SqlJournal:
                 "orders this engine was sending; its session is announced again. If the "
                 "machine is that busy, raise engine_lease"
             )
+
+    async def store_limiter(self, figures: Mapping[str, Any]) -> None:
+        """Store the limiter's figures with this engine's session (JSON), for displays."""
+        text = json.dumps(dict(figures), ensure_ascii=False, default=str, sort_keys=True)
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(
+                engine_sessions.update()
+                .where(engine_sessions.c.engine_id == self.engine_id)
+                .values(limiter=text)
+            )
+
+        await self._submit(write, write=True)
 
     async def end_session(self) -> None:
         """This engine stops: its orders are no longer anybody's in flight."""
@@ -500,10 +510,3 @@ class SqlJournal:
             return pnl_summaries(read_rows(conn.execute(sa.select(fills)), fill_from_row), by)
 
         return await self._read(read)
-
-
-def _limiter_json(limiter: Mapping[str, Any] | None) -> str | None:
-    """A limiter's figures as stored with the engine's session (JSON text)."""
-    if limiter is None:
-        return None
-    return json.dumps(dict(limiter), ensure_ascii=False, default=str, sort_keys=True)

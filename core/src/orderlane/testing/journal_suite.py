@@ -580,6 +580,25 @@ class JournalSuite:
 
     # -------------------------------------------------------------- engine sessions
 
+    async def test_storing_the_limiters_figures_leaves_the_session_as_it_was(
+        self, journal: Journal, journal_factory: Callable[[], Journal]
+    ) -> None:
+        """A store may keep the figures for displays or drop them; either way they change
+        nothing another engine's recovery reads."""
+        other = journal_factory()
+        await other.open()
+        try:
+            await journal.start_session("acct", T0)
+            await other.start_session("acct", T0)
+            await journal.store_limiter({"limits": ["2/1s"], "queue_depth": 1, "granted": {}})
+            await journal.heartbeat(T0 + timedelta(seconds=5))
+            await journal.store_limiter({"limits": ["2/1s"], "queue_depth": 0, "granted": {}})
+            assert await other.other_sessions("acct") == {
+                journal.engine_id: T0 + timedelta(seconds=5)
+            }
+        finally:
+            await other.close()
+
     async def test_engine_sessions_say_whose_orders_are_in_good_hands(
         self, journal: Journal, journal_factory: Callable[[], Journal]
     ) -> None:
