@@ -141,6 +141,18 @@ def _stored(path: Path) -> list[tuple[str, str | None]]:
         return list(conn.execute("SELECT status, broker_order_id FROM orders"))
 
 
+def _write_locked(path: Path) -> bool:
+    """Whether a write transaction holds the journal now (another connection cannot begin one)."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        return "locked" in str(error)
+    finally:
+        conn.close()  # a transaction begun here ends unwritten
+    return False
+
+
 @pytest.mark.parametrize("point", AIMED_POINTS)
 async def test_each_aimed_point_is_passed_where_it_claims_to_be(point: str, tmp_path: Path) -> None:
     database = tmp_path / "journal.db"
@@ -153,6 +165,7 @@ async def test_each_aimed_point_is_passed_where_it_claims_to_be(point: str, tmp_
                 {
                     "point": name,
                     "stored": _stored(database) if name != "group_commit" else None,
+                    "locked": _write_locked(database) if name == "group_commit" else None,
                     "at_venue": len(venue.orders()),
                 }
             )
@@ -189,6 +202,10 @@ async def test_each_aimed_point_is_passed_where_it_claims_to_be(point: str, tmp_
         # The venue took the order; the journal still has it SUBMITTING, without its number.
         assert seen[0]["at_venue"] >= 1
         assert ("SUBMITTING", None) in seen[0]["stored"]
+    else:
+        # Inside the group's transaction, before its COMMIT: the journal's write lock is held
+        # (a point passed after the COMMIT would crash an engine whose changes are all durable).
+        assert seen[0]["locked"] is True
 
 
 # ------------------------------------------------------------------ real kills

@@ -267,6 +267,7 @@ class Writer:
                     group = self.group = Group(cursor, self._fast(conn))
                     grouped = [self._run_in_group(conn, item) for item in batch]
                     group.fast.write_events(group.cursor, group.events)
+                    self._committing(len(batch))
             except Exception:
                 log.debug("group commit of %d changes failed; committing one by one", len(batch))
             else:
@@ -360,6 +361,11 @@ class Writer:
         except JournalFileLostError as lost:
             return [(item, None, lost) for item, _result, _error in outcomes]
         return outcomes
+
+    def _committing(self, changes: int) -> None:
+        """Runs on the thread inside a group commit's transaction, every change of it written,
+        just before its COMMIT (whichever of SQLAlchemy or the driver issues it): nothing by
+        default; crash trials kill the process here."""
 
     @staticmethod
     def _run_in_group(conn: sa.Connection, item: _Work) -> Outcome:

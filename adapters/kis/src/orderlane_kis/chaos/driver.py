@@ -30,12 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import event as sa_event
-
 from orderlane import BrokerContext, Engine, EngineConfig, Order, OrderSnapshot, Signal, hookimpl
 from orderlane.journal.sql import SqlJournal
-from orderlane.journal.writer import Connected, Writer
+from orderlane.journal.writer import Writer
 from orderlane.model import OrderStatus
 from orderlane_kis.adapter import KisAdapter
 from orderlane_kis.chaos.plan import KILL_ENV
@@ -96,44 +93,26 @@ class ChaosKisAdapter(KisAdapter):
         return snapshot
 
 
-class _CountingWriter(Writer):
-    """The journal's writer thread, counting the transitions of the transaction it writes."""
+class _KillingWriter(Writer):
+    """The journal's writer thread, passing ``group_commit`` just before a group's COMMIT."""
 
-    grouped = 0
+    kill: KillSwitch
 
-    def _run_writes(self, batch: list[Any]) -> None:
-        self.grouped = 0
-        super()._run_writes(batch)
-
-    def _run_in_group(self, conn: sa.Connection, item: Any) -> Any:  # type: ignore[override]
-        self.grouped += 1
-        return Writer._run_in_group(conn, item)
+    def _committing(self, changes: int) -> None:
+        self.kill.passing("group_commit")
 
 
 class ChaosJournal(SqlJournal):
-    """The SQL journal with a kill point just before the COMMIT of a group commit."""
+    """The SQL journal with a kill point just before the COMMIT of a group commit (SQLite's
+    transitions commit on the driver, not through SQLAlchemy: its commit event never sees
+    them, so the point sits in the writer itself)."""
 
     def __init__(self, url: str, kill: KillSwitch) -> None:
         super().__init__(url)
         self.kill = kill
         plain = self._writer
-        self._writer = self._counting = _CountingWriter(
-            max_batch=plain._max_batch, aside_suffix=plain._aside_suffix
-        )
-
-    def _connect(self) -> Connected:
-        made = super()._connect()
-        sa_event.listen(made.engine, "commit", self._on_commit)
-        sa_event.listen(made.engine, "rollback", self._on_rollback)
-        return made
-
-    def _on_commit(self, _conn: sa.Connection) -> None:
-        grouped, self._counting.grouped = self._counting.grouped, 0
-        if grouped > 1:
-            self.kill.passing("group_commit")
-
-    def _on_rollback(self, _conn: sa.Connection) -> None:
-        self._counting.grouped = 0
+        self._writer = _KillingWriter(max_batch=plain._max_batch, aside_suffix=plain._aside_suffix)
+        self._writer.kill = kill
 
 
 def _signal(spec: dict[str, Any]) -> Signal:
