@@ -10,6 +10,8 @@ fill.
 from __future__ import annotations
 
 import math
+import sys
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +30,7 @@ from orderlane import (
 )
 from orderlane.broker import AdapterInfo
 from orderlane.errors import BrokerAnswerError, ConfigurationError, InvalidSignalError
-from orderlane.model import Execution, OrderSnapshot
+from orderlane.model import Execution, OrderSnapshot, check_text
 from orderlane.plugins import load_adapter
 from orderlane_mock import MockVenue
 from orderlane_mock.adapter import MockAdapter
@@ -312,6 +314,21 @@ def test_control_characters_are_refused_in_identifiers(field: str, text: str) ->
     with pytest.raises(InvalidSignalError, match=f"{field} holds the character U\\+") as caught:
         Signal(**fields)
     assert "\x1b" not in str(caught.value)
+
+
+def test_every_character_of_a_refused_category_is_refused_amid_printable_text() -> None:
+    # check_text passes text that str.isprintable accepts without looking at each character:
+    # every control, format, surrogate, line and paragraph separator must fail isprintable.
+    refused = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+    checked = 0
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        if unicodedata.category(char) not in refused:
+            continue
+        checked += 1
+        with pytest.raises(InvalidSignalError, match=f"U\\+{point:04X} at position 4"):
+            check_text(f"삼성 {char}전자", "symbol_name", 64)
+    assert checked > 2048  # the surrogates alone are 2,048
 
 
 def test_printable_unicode_names_are_kept() -> None:
