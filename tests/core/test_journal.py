@@ -572,3 +572,107 @@ async def test_the_limiters_figures_are_stored_beside_the_session_for_displays(
         with JournalReader(database_url) as reader, reader.view() as view:
             [garbled] = view.engine_sessions("acct")
         assert garbled.limiter is None
+
+
+async def _writer_held(journal: SqlJournal, seconds: float) -> asyncio.Future[None]:
+    """A write that keeps the writer thread busy for ``seconds``, so that what is submitted
+    meanwhile is committed together in its next transaction."""
+    loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+
+    def slow(_conn: Any) -> None:
+        loop.call_soon_threadsafe(started.set)
+        threading.Event().wait(seconds)
+
+    held = journal._writer.submit(slow, write=True)
+    await started.wait()
+    return held
+
+
+async def test_a_group_mixing_transitions_and_core_writes_that_fails_midway_is_redone_alone(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Transitions and a heartbeat (a write through SQLAlchemy) share one transaction. When a
+    transition's fill is refused after its order's UPDATE ran, the group is rolled back and each
+    change committed alone; nothing of the refused one is stored and no transaction is left
+    open on the driver."""
+    async with SqlJournal(database_url) as journal:
+        await journal.start_session("acct", datetime.now(UTC))
+        first = await insert(journal, new_order(signal_id="a"))
+        second = await insert(journal, new_order(signal_id="b"))
+        held = await _writer_held(journal, 0.2)
+        together = [
+            asyncio.ensure_future(journal.heartbeat(datetime.now(UTC))),
+            asyncio.ensure_future(journal.record(Transition(first.evolve(OrderStatus.CREATED)))),
+        ]
+        commits = journal.commits
+        await held
+        _beat, unchanged = await asyncio.gather(*together)
+        assert journal.commits == commits + 1 + 1  # the slow write, then the group
+        assert unchanged.order is not None
+        first = unchanged.order
+        fill_a, fill_b = fill_for(first, 1, 100), fill_for(second, 2, 100, fill_id="b-1")
+        booked = await journal.record(
+            Transition(second.with_fills([fill_b]).evolve(OrderStatus.SUBMITTING), fills=(fill_b,))
+        )
+        assert booked.order is not None
+        again = booked.order.with_fills([fill_for(second, 1, 100, fill_id="b-1")])
+        held = await _writer_held(journal, 0.2)
+        changes = [
+            journal.record(
+                Transition(
+                    first.with_fills([fill_a]).evolve(OrderStatus.SUBMITTING), fills=(fill_a,)
+                )
+            ),
+            journal.heartbeat(datetime.now(UTC)),
+            journal.record(  # the fill id is stored already: refused at the fill's INSERT
+                Transition(
+                    again.evolve(OrderStatus.SUBMITTED),
+                    fills=(fill_for(second, 1, 100, fill_id="b-1"),),
+                )
+            ),
+        ]
+        pending = [asyncio.ensure_future(change) for change in changes]
+        commits = journal.commits
+        caplog.set_level("DEBUG", logger="orderlane.journal")
+        await held
+        moved, beat, refused = await asyncio.gather(*pending, return_exceptions=True)
+        assert isinstance(refused, JournalError), refused
+        assert "the journal refused a change" in str(refused)
+        assert isinstance(moved, Committed)
+        assert beat is None
+        assert journal.commits == commits + 1 + 2  # the slow write, then the two alone
+        assert "group commit of 3 changes failed" in caplog.text
+        if journal.dialect == "sqlite":
+            driver = journal._writer._conn.connection.driver_connection  # type: ignore[union-attr]
+            assert not driver.in_transaction
+        assert await journal.get_order(second.id) == booked.order
+        assert [fill.fill_id for fill in await journal.fills(second.id)] == ["b-1"]
+        [position] = await journal.positions()
+        assert position.quantity == 3
+        assert await journal.get_order(first.id) == moved.order
+
+
+async def test_a_transition_whose_begin_finds_the_database_locked_fails_and_the_next_commits(
+    sqlite_url: str,
+) -> None:
+    """Another process holding SQLite's write lock past the busy timeout fails the driver's
+    BEGIN IMMEDIATE: a journal error, no transaction left open, and once the lock is gone the
+    same change, a write through SQLAlchemy and reads all go through."""
+    async with SqlJournal(sqlite_url, busy_timeout_ms=100) as journal:
+        order = await insert(journal, new_order())
+        other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(JournalError, match="locked"):
+                await journal.record(Transition(order.evolve(OrderStatus.SUBMITTING)))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        driver = journal._writer._conn.connection.driver_connection  # type: ignore[union-attr]
+        assert not driver.in_transaction
+        moved = await journal.record(Transition(order.evolve(OrderStatus.SUBMITTING)))
+        assert moved.order is not None
+        assert moved.order.version == order.version + 1
+        await journal.heartbeat(datetime.now(UTC))
+        assert await journal.get_order(order.id) == moved.order
