@@ -111,9 +111,10 @@ async def run(config: dict[str, Any]) -> None:
     beat = engine.journal.heartbeat
     beats = logging.getLogger("multiprocess.heartbeat")
 
-    async def heartbeat(now: Any) -> None:  # logged: a lease judged lapsed can be checked
+    async def heartbeat(*args: Any, **kwargs: Any) -> None:  # logged: a lapsed lease is checked
+        now = args[0] if args else kwargs["now"]
         started = asyncio.get_running_loop().time()
-        await beat(now)
+        await beat(*args, **kwargs)
         beats.info(
             "heartbeat %s stored in %.3fs",
             now.isoformat(),
