@@ -9,6 +9,7 @@ this engine's tracker.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -86,6 +87,17 @@ async def test_an_order_another_engine_ended_leaves_the_tracker(
         assert stored.status is OrderStatus.CANCELLED
 
 
+async def venue_has(venue: MockVenue, count: int, *, within: float = 60.0) -> None:
+    """Wait (real time, never idling the loop, so fake time stands still) until the venue took
+    ``count`` orders. Bounded by time, not by turns of the loop: on a busy machine the journal's
+    writer thread gets the GIL rarely while the loop spins, and a count of turns ran out before
+    the orders were sent, leaving a crash with fewer orders at the venue than the test says."""
+    deadline = time.monotonic() + within
+    while len(venue.orders) < count:
+        assert time.monotonic() < deadline, f"the venue took {len(venue.orders)} of {count} orders"
+        await asyncio.sleep(0)
+
+
 async def crash_with_orders_sent(url: str, venue: MockVenue, clock: FakeClock, count: int) -> None:
     """An engine dies after the venue took ``count`` orders, before it stored their answers."""
     journal = StallingJournal(url, "before_answer")
@@ -97,10 +109,7 @@ async def crash_with_orders_sent(url: str, venue: MockVenue, clock: FakeClock, c
     flows = [
         asyncio.ensure_future(engine.execute(Signal(f"00{n:04d}", "BUY", 10))) for n in range(count)
     ]
-    for _ in range(100_000):
-        if len(venue.orders) == count:
-            break
-        await asyncio.sleep(0)
+    await venue_has(venue, count)
     for flow in flows[1:]:
         flow.cancel()
     await abandon(engine, flows[0])
@@ -171,10 +180,7 @@ async def test_an_engine_starting_while_another_finishes_its_order_starts(
     first = Engine(adapter, database_url=database_url, clock=clock, config=config)
     await first.start()
     sending = asyncio.ensure_future(first.execute(BUY))
-    for _ in range(100_000):
-        if venue.orders:
-            break
-        await asyncio.sleep(0)
+    await venue_has(venue, 1)
     journal = PausedOwners(database_url)
     second = Engine(
         MockAdapter(venue),
