@@ -95,7 +95,7 @@ VenueClock = Literal["scenario", "real"]
 #: a process of its own some real time after its permit (tens of milliseconds, a tenth of a
 #: second on a loaded machine), and the venue counts arrivals, not permits. On fake time a
 #: request arrives at the very time of its permit, so the default holds there.
-REAL_TIME_MARGIN = 0.25
+REAL_TIME_MARGIN = 0.5
 
 
 def venue_clock(harness: object) -> VenueClock:
