@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from orderlane.errors import InvalidSignalError, InvalidTransitionError
+from orderlane.evolve import evolver
 from orderlane.money import minor_unit, split
 
 __all__ = [
@@ -383,7 +384,7 @@ class Order:
             raise InvalidTransitionError(
                 f"order {self.id}: {self.status.value} cannot become {target.value}"
             )
-        return attrs.evolve(self, status=target, **changes)
+        return _evolve_order(self, status=target, **changes)
 
     def with_fills(self, fills: Iterable[Fill]) -> Order:
         """Return this order with ``fills`` added to its filled quantity, notional, commission."""
@@ -404,7 +405,7 @@ class Order:
         if not added:
             return self  # nothing new (most status answers): no copy
         filled_at = last if quantity == self.quantity else self.filled_at
-        return attrs.evolve(
+        return _evolve_order(
             self,
             filled_quantity=quantity,
             filled_notional=notional,
@@ -622,7 +623,7 @@ def _charge_commission(
     parts = split(owed, [fills[i].quantity for i in targets], minor_unit(currency_decimals))
     charged = list(fills)
     for index, part in zip(targets, parts, strict=True):
-        charged[index] = attrs.evolve(fills[index], commission=fills[index].commission + part)
+        charged[index] = _evolve_fill(fills[index], commission=fills[index].commission + part)
     return charged
 
 
@@ -643,3 +644,7 @@ def _snapshot_totals(snapshot: OrderSnapshot) -> tuple[int, Decimal | None, Deci
     if notional is None and executions and listed == snapshot.filled_quantity:
         notional = listed_notional
     return snapshot.filled_quantity, notional, commission
+
+
+_evolve_order = evolver(Order)
+_evolve_fill = evolver(Fill)

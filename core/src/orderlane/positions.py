@@ -23,6 +23,7 @@ from decimal import Decimal
 
 import attrs
 
+from orderlane.evolve import evolver
 from orderlane.model import Fill, Side
 from orderlane.money import split
 
@@ -72,7 +73,7 @@ class Position:
         venue's minor currency unit, in which commissions and fees are split."""
         signed = fill.quantity * fill.side.sign
         name = symbol_name or self.symbol_name
-        paid = attrs.evolve(self, commissions=self.commissions + fill.commission)
+        paid = _evolve_position(self, commissions=self.commissions + fill.commission)
         if not fill.quantity:
             return paid._charge(fill, name)
         if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
@@ -103,11 +104,11 @@ class Position:
         remaining = self.quantity + closing * fill.side.sign
         after = paid._realize(change, name, fill.executed_at)
         if remaining == 0:
-            after = attrs.evolve(
+            after = _evolve_position(
                 after, quantity=0, average_price=ZERO, cost_basis=ZERO, fees=ZERO, opened_at=None
             )
         else:
-            after = attrs.evolve(
+            after = _evolve_position(
                 after,
                 quantity=remaining,
                 cost_basis=cost - released,
@@ -115,13 +116,13 @@ class Position:
             )
         if opening:
             after = after._add(opening * fill.side.sign, fill, opening_commission, name)
-        return attrs.evolve(change, position=after)
+        return _evolve_change(change, position=after)
 
     def _charge(self, fill: Fill, name: str) -> PositionChange:
         """A fee-only fill (a commission the broker reported after the order's executions):
         carried with the fees of a position its order opened, realized at once otherwise."""
         if self.quantity * fill.side.sign > 0:
-            after = attrs.evolve(
+            after = _evolve_position(
                 self,
                 fees=self.fees + fill.commission,
                 symbol_name=name,
@@ -129,10 +130,10 @@ class Position:
             )
             return PositionChange(after)
         change = PositionChange(self, -fill.commission, ZERO, -fill.commission)
-        return attrs.evolve(change, position=self._realize(change, name, fill.executed_at))
+        return _evolve_change(change, position=self._realize(change, name, fill.executed_at))
 
     def _realize(self, change: PositionChange, name: str, at: datetime) -> Position:
-        return attrs.evolve(
+        return _evolve_position(
             self,
             realized_pnl=self.realized_pnl + change.realized_pnl,
             gross_pnl=self.gross_pnl + change.gross_pnl,
@@ -151,7 +152,7 @@ class Position:
         held = abs(self.quantity)
         added = abs(signed)
         cost = self._cost() + fill.price * added
-        return attrs.evolve(
+        return _evolve_position(
             self,
             quantity=self.quantity + signed,
             average_price=cost / (held + added),
@@ -173,3 +174,7 @@ class PositionChange:
     realized_pnl: Decimal = ZERO
     gross_pnl: Decimal = ZERO
     net_pnl: Decimal = ZERO
+
+
+_evolve_position = evolver(Position)
+_evolve_change = evolver(PositionChange)

@@ -11,10 +11,10 @@ import hashlib
 import json
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 
 from orderlane.events import Event, OrderFilled, PositionChanged
+from orderlane.evolve import evolver
 from orderlane.journal import (
     Committed,
     ConcurrentUpdateError,
@@ -35,6 +35,10 @@ from orderlane.model import Fill, Order, OrderStatus, utc_now
 from orderlane.positions import Position
 
 __all__ = ["apply_transition"]
+
+_evolve_order = evolver(Order)
+_evolve_fill = evolver(Fill)
+_evolve_position = evolver(Position)
 
 #: Events' payloads as stored (one encoder, not one per event).
 _PAYLOAD = json.JSONEncoder(ensure_ascii=False)
@@ -73,8 +77,8 @@ def apply_transition(
         key = (fill.account_id, fill.symbol)
         position = group.positions.get(key) or _position_for_update(group, *key)
         change = position.apply(fill, stored.symbol_name if stored else "", transition.minor_unit)
-        after = attrs.evolve(change.position, version=position.version + 1)
-        booked = attrs.evolve(
+        after = _evolve_position(change.position, version=position.version + 1)
+        booked = _evolve_fill(
             fill,
             realized_pnl=change.realized_pnl,
             gross_pnl=change.gross_pnl,
@@ -115,11 +119,11 @@ def _write_order(
             blocker = fast.held_by(cursor, *hold, order.id)
             if blocker is not None:
                 raise Refused(_held(order, blocker))
-        stored = attrs.evolve(order, version=1)
+        stored = _evolve_order(order, version=1)
         if not fast.insert_order(cursor, {**order_row(stored), "engine_id": engine_id}):
             raise Refused(SignalTakenError("an order with this signal id is already stored"))
         return stored
-    stored = attrs.evolve(order, version=order.version + 1)
+    stored = _evolve_order(order, version=order.version + 1)
     row = {**order_state_row(stored), "engine_id": engine_id}
     if fast.update_order(cursor, row, order.id, order.version, hold):
         return stored
