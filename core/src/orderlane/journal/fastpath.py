@@ -28,11 +28,14 @@ writes anything, so a group commit needs no savepoints: a refused transition lea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from orderlane.journal.schema import fills, order_events, orders, positions
+from orderlane.journal.types import Money, UTCDateTime
 
 __all__ = ["FastPath"]
 
@@ -58,8 +61,9 @@ _HOLD_CLAUSE = (
 )
 
 
-def _identity(value: Any) -> Any:
-    return value
+class _Shape(NamedTuple):
+    sql: str
+    binders: tuple[Binder | None, ...]
 
 
 class FastPath:
@@ -68,18 +72,22 @@ class FastPath:
     def __init__(self, dialect: sa.Dialect) -> None:
         self.dialect = dialect
         self._mark = "?" if dialect.name == "sqlite" else "%s"
-        self._binders: dict[tuple[str, str], Binder] = {}
+        #: Per column, what turns a value into the driver's (None: the value as it is).
+        self._binders: dict[tuple[str, str], Binder | None] = {}
         for table in (orders, fills, positions, order_events):
             for column in table.columns:
-                binder: Binder = _identity
+                binder: Binder | None = None
                 if isinstance(column.type, sa.types.TypeDecorator):
                     binder = _bind_with(column.type, dialect)
                 self._binders[table.name, column.name] = binder
-        self._sql: dict[tuple[str, tuple[str, ...], bool], str] = {}
+        #: Per statement shape: its SQL and the binders of its values, in the row's order.
+        self._shapes: dict[tuple[str, tuple[str, ...], bool], _Shape] = {}
         self.insert_events = self._q(
             "INSERT INTO order_events (order_id, type, payload, recorded_at) VALUES (?, ?, ?, ?)"
         )
-        self._bind_recorded_at = self._binders["order_events", "recorded_at"]
+        bind_recorded_at = self._binders["order_events", "recorded_at"]
+        assert bind_recorded_at is not None
+        self._bind_recorded_at = bind_recorded_at
         self.holder = self._q(
             "SELECT id FROM orders WHERE status = 'UNKNOWN' AND account_id = ? AND symbol = ? "
             "AND id <> ? LIMIT 1"
@@ -100,31 +108,37 @@ class FastPath:
     def _q(self, sql: str) -> str:
         return sql.replace("?", self._mark)
 
-    def _params(self, table: str, row: Mapping[str, Any]) -> list[Any]:
-        binders = self._binders
-        return [binders[table, name](value) for name, value in row.items()]
-
-    def _statement(self, kind: str, keys: tuple[str, ...], hold: bool = False) -> str:
-        """The SQL of ``kind`` for rows with these ``keys`` (built once per shape)."""
+    def _shape(self, kind: str, table: str, keys: tuple[str, ...], hold: bool = False) -> _Shape:
+        """The SQL of ``kind`` for rows with these ``keys``, and their binders (once per shape)."""
         cache_key = (kind, keys, hold)
-        sql = self._sql.get(cache_key)
-        if sql is not None:
-            return sql
+        shape = self._shapes.get(cache_key)
+        if shape is not None:
+            return shape
         template = _TEMPLATES[kind] + (_HOLD_CLAUSE if hold else "")
         sql = template.format(  # column names are the journal's own, values go in as parameters
             columns=", ".join(keys),
             marks=", ".join("?" * len(keys)),
             assignments=", ".join(f"{key} = ?" for key in keys),
         )
-        sql = self._sql[cache_key] = self._q(sql)
-        return sql
+        binders = tuple(self._binders[table, key] for key in keys)
+        shape = self._shapes[cache_key] = _Shape(self._q(sql), binders)
+        return shape
+
+    def _bound(self, kind: str, table: str, row: Mapping[str, Any], hold: bool = False) -> Any:
+        """(sql, the row's values bound for the driver) for a statement of ``kind``."""
+        sql, binders = self._shape(kind, table, tuple(row), hold)
+        params = [
+            value if bind is None else bind(value)
+            for bind, value in zip(binders, row.values(), strict=True)
+        ]
+        return sql, params
 
     # ------------------------------------------------------------------ statements
 
     def insert_order(self, cursor: Any, row: Mapping[str, Any]) -> bool:
         """Insert an order; False (nothing written) if its signal id is taken."""
-        sql = self._statement("insert_order", tuple(row))
-        return execute(cursor, sql, self._params("orders", row)) == 1
+        sql, params = self._bound("insert_order", "orders", row)
+        return execute(cursor, sql, params) == 1
 
     def update_order(
         self,
@@ -136,8 +150,7 @@ class FastPath:
     ) -> bool:
         """Update the order stored at ``version``; with ``hold`` (account, symbol) only while no
         other order for that instrument is UNKNOWN. False (nothing written) otherwise."""
-        sql = self._statement("update_order", tuple(row), hold is not None)
-        params = self._params("orders", row)
+        sql, params = self._bound("update_order", "orders", row, hold is not None)
         params += (order_id, version)
         if hold is not None:
             params += (*hold, order_id)
@@ -164,18 +177,16 @@ class FastPath:
         }
 
     def insert_fill(self, cursor: Any, row: Mapping[str, Any]) -> None:
-        execute(cursor, self._statement("insert_fill", tuple(row)), self._params("fills", row))
+        execute(cursor, *self._bound("insert_fill", "fills", row))
 
     def insert_position(self, cursor: Any, row: Mapping[str, Any]) -> None:
         """Insert a position unless the instrument has one (then nothing is written)."""
-        sql = self._statement("insert_position", tuple(row))
-        execute(cursor, sql, self._params("positions", row))
+        execute(cursor, *self._bound("insert_position", "positions", row))
 
     def update_position(
         self, cursor: Any, row: Mapping[str, Any], account_id: str, symbol: str, version: int
     ) -> bool:
-        sql = self._statement("update_position", tuple(row))
-        params = self._params("positions", row)
+        sql, params = self._bound("update_position", "positions", row)
         params += (account_id, symbol, version)
         return execute(cursor, sql, params) == 1
 
@@ -190,11 +201,36 @@ class FastPath:
 
 
 def _bind_with(column_type: sa.types.TypeDecorator[Any], dialect: sa.Dialect) -> Binder:
+    """The column type's ``process_bind_param`` for ``dialect``; on SQLite, the values the
+    engine itself makes (a Decimal, a UTC datetime) take a short path to the same text, and
+    anything else goes through the type, which refuses what the column cannot hold."""
     process = column_type.process_bind_param
 
     def bind(value: Any) -> Any:
         return process(value, dialect)
 
+    if dialect.name != "sqlite":
+        return bind
+    if isinstance(column_type, Money):
+
+        def bind_money(value: Any) -> Any:
+            return str(value) if type(value) is Decimal else bind(value)
+
+        return bind_money
+    if isinstance(column_type, UTCDateTime):
+        last: list[Any] = [None, None]  # the last time bound and its text (one transition's
+        # times are mostly one and the same datetime)
+
+        def bind_time(value: Any) -> Any:
+            if value is last[0] and value is not None:
+                return last[1]
+            if type(value) is datetime and value.tzinfo is UTC:
+                text = value.isoformat(timespec="microseconds")
+                last[0], last[1] = value, text
+                return text
+            return bind(value)
+
+        return bind_time
     return bind
 
 
