@@ -1,16 +1,28 @@
 """One cattrs converter for everything orderlane writes out: events, the journal, JSON output.
 
 Decimals become strings (exact), datetimes ISO 8601 with offset, enums their value.
+
+An attrs class whose fields are all plain values (text, numbers, Decimal, dates and times, enums,
+other such classes, each maybe None) is turned into a dict by one function written out for it,
+every conversion inline: the events of every order are written this way, and cattrs' own
+generated function calls a hook per field. The output is the same (``tests/core`` compares the
+two); any other class keeps cattrs' own.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+import types
+import typing
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import cattrs
+from cattrs.fns import identity
 
 __all__ = ["converter", "to_json", "unstructure"]
 
@@ -26,6 +38,69 @@ converter.register_structure_hook(timedelta, lambda value, _: timedelta(seconds=
 converter.register_unstructure_hook(
     frozenset, lambda value: sorted(converter.unstructure(v) for v in value)
 )
+
+#: Field types written through one expression of the value ``{v}`` (this converter's hooks).
+_EXPRESSIONS: dict[Any, str] = {
+    Decimal: "str({v})",
+    datetime: "{v}.isoformat()",
+    date: "{v}.isoformat()",
+}
+
+
+def _expression(kind: Any, value: str, namespace: dict[str, Any]) -> str | None:
+    """Python that turns ``value`` (a field of type ``kind``) into plain data as this converter
+    would, or None where the type is not one :func:`flat_unstructure_fn` writes out."""
+    if kind in _EXPRESSIONS:
+        return _EXPRESSIONS[kind].format(v=value)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = [option for option in typing.get_args(kind) if option is not type(None)]
+        if len(options) != 1 or len(typing.get_args(kind)) != 2:
+            return None
+        inner = _expression(options[0], value, namespace)
+        if inner is None:
+            return None
+        return value if inner == value else f"(None if {value} is None else {inner})"
+    if not isinstance(kind, type) or not (
+        kind in (str, int, bool, float) or issubclass(kind, enum.Enum) or attrs.has(kind)
+    ):
+        return None
+    hook = converter.get_unstructure_hook(kind)
+    if hook is identity:  # text, numbers, enums that are text or numbers
+        return value
+    name = f"unstructure_{len(namespace)}"
+    namespace[name] = hook
+    return f"{name}({value})"
+
+
+def flat_unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]] | None:
+    """The dict of an attrs instance of ``cls``, every field converted inline; None when a
+    field's type is not a plain value (cattrs' own function is used then)."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # pragma: no cover - annotations that do not resolve
+        return None
+    namespace: dict[str, Any] = {}
+    items = []
+    for field in attrs.fields(cls):
+        expression = _expression(hints.get(field.name), f"inst.{field.name}", namespace)
+        if expression is None:
+            return None
+        items.append(f"{field.name!r}: {expression}")
+    # Built from the class's own field names (identifiers), as attrs builds __init__.
+    source = "def unstructure(inst):\n    return {" + ", ".join(items) + "}\n"
+    exec(compile(source, f"<orderlane unstructure {cls.__qualname__}>", "exec"), namespace)  # noqa: S102
+    function: Callable[[Any], dict[str, Any]] = namespace["unstructure"]
+    return function
+
+
+def _attrs_unstructure_fn(cls: type) -> Callable[[Any], Any]:
+    written = flat_unstructure_fn(cls)
+    if written is not None:
+        return written
+    return cattrs.gen.make_dict_unstructure_fn(cls, converter)
+
+
+converter.register_unstructure_hook_factory(attrs.has, _attrs_unstructure_fn)
 
 
 def unstructure(obj: Any) -> Any:
