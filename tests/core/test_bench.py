@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from orderlane.bench import Report, run_latency, run_throughput, whole_window_fidelity
+from orderlane.bench.floor import JournalFloor
+from orderlane.bench.orders import _migrate, _sqlite_connect, bench_engine, bench_signal
 from orderlane.bench.report import Goal, figure, percentile
 from orderlane.bench.tracking import run_memory, run_recovery, run_tracker
 from orderlane.cli import app
@@ -96,6 +101,56 @@ async def test_latency_reports_p50_and_p99_against_raw_sqlite() -> None:
     # than the engine's (events, fills, positions too), and neither writes none.
     frames = report.raw["wal_frames_per_order"]
     assert 0 < frames["baseline"] < frames["orderlane"]
+    # The floor: the journal's statements alone, on one thread and with a hop per commit.
+    floor = report.raw["floor"]
+    assert set(floor) == {"journal_statements", "journal_statements_with_thread_hops"}
+    for side in floor.values():
+        assert side["samples"] == 6
+        assert side["p50_ratio"] == pytest.approx(
+            side["p50_ms"] / report.raw["baseline"]["p50_ms"], rel=0.01
+        )
+
+
+async def test_the_floor_writes_what_the_engine_writes_for_an_order(tmp_path: Path) -> None:
+    """The floor's three commits leave the rows the engine's leave for the same signal: the
+    order FILLED at version 3, its six events in the engine's order, one fill, the position."""
+    tables = ("orders", "order_events", "fills", "positions")
+    journals = {}
+    for name in ("engine", "floor"):
+        await _migrate(f"sqlite:///{tmp_path / name}.db")
+    engine = bench_engine(f"sqlite:///{tmp_path / 'engine.db'}")
+    await engine.start()
+    try:
+        await engine.execute(bench_signal(5))
+    finally:
+        await engine.close()
+    floor = JournalFloor(
+        lambda: _sqlite_connect(tmp_path / "floor.db"),
+        Decimal(72000),
+        Decimal(100),
+    )
+    try:
+        commits = floor.plan(bench_signal(5))
+        assert len(commits) == 3
+        await floor.run_hopped(commits)
+    finally:
+        floor.close()
+    for name in ("engine", "floor"):
+        with sqlite3.connect(tmp_path / f"{name}.db") as conn:
+            journals[name] = {
+                "counts": [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables],
+                "order": conn.execute(
+                    "SELECT status, version, filled_quantity FROM orders"
+                ).fetchall(),
+                "events": [
+                    r[0] for r in conn.execute("SELECT type FROM order_events ORDER BY seq")
+                ],
+                "position": conn.execute(
+                    "SELECT quantity, fees, version FROM positions"
+                ).fetchall(),
+            }
+    assert journals["floor"] == journals["engine"]
+    assert journals["floor"]["order"] == [("FILLED", 3, bench_signal(5).quantity)]
 
 
 async def test_throughput_on_sqlite_persists_every_order() -> None:
@@ -195,6 +250,7 @@ def test_bench_all_prints_one_table() -> None:
     for bench in ("latency", "throughput", "tracker", "recovery", "memory", "rate-limit"):
         assert bench in result.stdout
     assert result.stdout.count("orderlane bench all") == 1
+    assert "latency floor (the journal's own statements per order" in result.stdout
 
 
 def test_bench_all_json_holds_every_report() -> None:

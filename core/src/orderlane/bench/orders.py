@@ -26,7 +26,8 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from orderlane.bench.report import Goal, Report, figure, summary_ms
+from orderlane.bench.floor import JournalFloor
+from orderlane.bench.report import Goal, Report, figure, percentile, summary_ms
 from orderlane.engine import Engine, EngineConfig
 from orderlane.journal.rows import order_row
 from orderlane.journal.schema import orders as orders_table
@@ -153,6 +154,10 @@ class RawWriter:
 # ------------------------------------------------------------------ scratch databases
 
 
+def _no_floor() -> JournalFloor:
+    raise NotImplementedError("the journal floor runs on SQLite only")
+
+
 @attrs.frozen
 class Workspace:
     """Two equal, empty journal databases: one for the engine, one for the raw baseline."""
@@ -162,6 +167,8 @@ class Workspace:
     raw: Callable[[], RawWriter]
     #: Where the databases live, for the report (passwords masked).
     where: str
+    #: The journal's statements alone on a third equal database (SQLite only).
+    floor: Callable[[], JournalFloor] = attrs.field(default=_no_floor)
 
 
 def _sqlite_connect(path: Path) -> sqlite3.Connection:
@@ -192,11 +199,15 @@ async def workspace(database_url: str | None = None) -> AsyncIterator[Workspace]
             engine_url = f"sqlite:///{root / 'engine.db'}"
             await _migrate(engine_url)
             await _migrate(f"sqlite:///{root / 'raw.db'}")
+            await _migrate(f"sqlite:///{root / 'floor.db'}")
             yield Workspace(
                 "sqlite",
                 engine_url,
                 lambda: RawWriter("sqlite", lambda: _sqlite_connect(root / "raw.db")),
                 "SQLite files in a temporary directory",
+                lambda: JournalFloor(
+                    lambda: _sqlite_connect(root / "floor.db"), _PRICE, _COMMISSION
+                ),
             )
         return
     async with _postgres_workspace(resolve_database_url(database_url)) as space:
@@ -248,17 +259,22 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
     started = time.perf_counter()
     ours: list[float] = []
     raw: list[float] = []
+    floor_direct: list[float] = []
+    floor_hopped: list[float] = []
     cpu = {"orderlane": 0.0, "baseline": 0.0}  # the process's CPU time in each side's orders
     async with workspace() as space:
         engine = bench_engine(space.engine_url)
         writer = space.raw()
+        floor = space.floor()
         await engine.start()
         try:
             number = 0
             for _ in range(warmup):
                 await engine.execute(bench_signal(number))
                 writer.order(bench_signal(number))
-                number += 1
+                floor.run(floor.plan(bench_signal(number)))
+                await floor.run_hopped(floor.plan(bench_signal(number + 1)))
+                number += 2
             per_block = max(1, orders // blocks)
             while len(ours) < orders:
                 count = min(per_block, orders - len(ours))
@@ -280,13 +296,24 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
                     raw.append(time.perf_counter() - t0)
                 cpu["orderlane"] += cpu1 - cpu0
                 cpu["baseline"] += time.process_time() - cpu1
+                await _floor_block(floor, number, count, floor_direct, floor_hopped)
+                number += 2 * count
             commits = journal_commits(engine)
             frames = await _wal_frames_per_order(space, engine, writer, number)
         finally:
+            floor.close()
             writer.close()
             await engine.close()
     ours_ms = {**summary_ms(ours), "cpu_ms_per_order": round(cpu["orderlane"] / orders * 1e3, 4)}
     raw_ms = {**summary_ms(raw), "cpu_ms_per_order": round(cpu["baseline"] / orders * 1e3, 4)}
+    raw_p50 = percentile(raw, 0.5)
+    floors = {
+        name: {**summary_ms(samples), "p50_ratio": round(percentile(samples, 0.5) / raw_p50, 3)}
+        for name, samples in (
+            ("journal_statements", floor_direct),
+            ("journal_statements_with_thread_hops", floor_hopped),
+        )
+    }
     return Report(
         bench="latency",
         subject="engine.execute, mock adapter filling at once, SQLite WAL synchronous=FULL",
@@ -301,9 +328,27 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
             "baseline": raw_ms,
             "journal_commits": commits,
             "wal_frames_per_order": frames,
+            "floor": floors,
         },
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+async def _floor_block(
+    floor: JournalFloor, first: int, count: int, direct: list[float], hopped: list[float]
+) -> None:
+    """``count`` orders of the journal's own statements on one thread, then ``count`` through a
+    thread hop per commit (:mod:`orderlane.bench.floor`), each timed without its building."""
+    for number in range(first, first + count):
+        commits = floor.plan(bench_signal(number))
+        t0 = time.perf_counter()
+        floor.run(commits)
+        direct.append(time.perf_counter() - t0)
+    for number in range(first + count, first + 2 * count):
+        commits = floor.plan(bench_signal(number))
+        t0 = time.perf_counter()
+        await floor.run_hopped(commits)
+        hopped.append(time.perf_counter() - t0)
 
 
 #: Orders each side runs for the write-ahead log's frame count (few enough that SQLite's

@@ -75,7 +75,20 @@ def report_table(reports: Sequence[Report], title: str) -> Table:
 
 
 def _baselines(reports: Sequence[Report]) -> str:
-    return "\n".join(f"[dim]{r.bench}: {escape(r.baseline)}[/]" for r in reports)
+    lines = []
+    for report in reports:
+        lines.append(f"[dim]{report.bench}: {escape(report.baseline)}[/]")
+        floor = report.raw.get("floor")
+        if report.bench == "latency" and isinstance(floor, dict):
+            alone = floor["journal_statements"]
+            hopped = floor["journal_statements_with_thread_hops"]
+            lines.append(
+                f"[dim]latency floor (the journal's own statements per order, no engine logic): "
+                f"p50 {alone['p50_ms']:.3f} ms = {alone['p50_ratio']:.2f}x on one thread, "
+                f"{hopped['p50_ms']:.3f} ms = {hopped['p50_ratio']:.2f}x with a thread hop per "
+                "commit[/]"
+            )
+    return "\n".join(lines)
 
 
 @contextmanager
