@@ -74,3 +74,16 @@ def test_validators_converters_and_private_fields_run_as_in_attrs() -> None:
         evolve(item, amount=-1)
     with pytest.raises(TypeError, match="derived"):
         evolve(item, derived=8)
+
+
+def test_a_subclass_instance_keeps_its_class_and_fields() -> None:
+    @attrs.frozen
+    class TaggedOrder(Order):
+        tag: str = "desk-7"
+
+    base = _order()
+    tagged = TaggedOrder(**{f.alias: getattr(base, f.name) for f in attrs.fields(Order)}, tag="x")
+    moved = tagged.evolve(OrderStatus.SUBMITTING)
+    assert type(moved) is TaggedOrder
+    assert moved == attrs.evolve(tagged, status=OrderStatus.SUBMITTING)
+    assert moved.tag == "x"

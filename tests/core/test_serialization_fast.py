@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
 import cattrs
 import pytest
+from cattrs.gen import override
 
 from orderlane.contract import Operation
 from orderlane.events import (
@@ -102,3 +103,40 @@ def test_a_class_with_other_field_types_keeps_cattrs_own_function() -> None:
     assert flat_unstructure_fn(Mixed) is None
     mixed = Mixed(["a"], {"b": 1}, NOW)
     assert converter.unstructure(mixed) == _reference().unstructure(mixed)
+
+
+@attrs.frozen
+class _Node:
+    value: int
+    next: _Node | None = None
+
+
+def test_a_class_that_refers_to_itself_is_left_to_cattrs() -> None:
+    chain = _Node(1, _Node(2))
+    assert flat_unstructure_fn(_Node) is None
+    assert (
+        unstructure(chain)
+        == _reference().unstructure(chain)
+        == {
+            "value": 1,
+            "next": {"value": 2, "next": None},
+        }
+    )
+
+
+def test_fields_that_are_no_init_argument_are_left_out_as_cattrs_leaves_them_out() -> None:
+    @attrs.frozen
+    class Derived:
+        a: int
+        b: int = attrs.field(init=False, default=5)
+
+    assert unstructure(Derived(1)) == _reference().unstructure(Derived(1)) == {"a": 1}
+
+
+def test_an_annotated_override_is_left_to_cattrs() -> None:
+    @attrs.frozen
+    class Renamed:
+        a: Annotated[int, override(rename="alpha")]
+
+    assert flat_unstructure_fn(Renamed) is None
+    assert unstructure(Renamed(1)) == {"alpha": 1}

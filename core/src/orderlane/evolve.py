@@ -21,20 +21,23 @@ T = TypeVar("T")
 
 def evolver(cls: type[T]) -> Callable[..., T]:
     """``evolve(instance, **changes)`` for the attrs class ``cls``: what ``attrs.evolve`` returns,
-    a ``TypeError`` naming a change that is no init argument of ``cls``."""
+    a ``TypeError`` naming a change that is no init argument of ``cls``. An instance of any other
+    class (a subclass of ``cls`` included) goes to ``attrs.evolve`` itself."""
     fields = [field for field in attrs.fields(cls) if field.init]  # type: ignore[arg-type]
     names = frozenset(field.alias for field in fields)
     arguments = ", ".join(f"{f.alias}=get({f.alias!r}, inst.{f.name})" for f in fields)
     # Built from the class's own field names (identifiers), as attrs builds __init__.
     source = (
         "def evolve(inst, /, **changes):\n"
+        "    if inst.__class__ is not cls:\n"  # a subclass (or no attrs instance): attrs decides
+        "        return attrs_evolve(inst, **changes)\n"
         "    if not names.issuperset(changes):\n"
         "        unknown = ', '.join(sorted(set(changes) - names))\n"
         f"        raise TypeError(f'{cls.__name__} has no field(s) {{unknown}}')\n"
         "    get = changes.get\n"
         f"    return cls({arguments})\n"
     )
-    namespace: dict[str, Any] = {"cls": cls, "names": names}
+    namespace: dict[str, Any] = {"cls": cls, "names": names, "attrs_evolve": attrs.evolve}
     exec(compile(source, f"<orderlane evolve {cls.__qualname__}>", "exec"), namespace)  # noqa: S102
     function: Callable[..., T] = namespace["evolve"]
     function.__doc__ = f"attrs.evolve for {cls.__qualname__}, written out once."

@@ -27,11 +27,17 @@ from cattrs.fns import identity
 __all__ = ["converter", "to_json", "unstructure"]
 
 converter = cattrs.Converter()
+
+
+def _iso(value: datetime | date) -> str:
+    return value.isoformat()
+
+
 converter.register_unstructure_hook(Decimal, str)
 converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
-converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+converter.register_unstructure_hook(datetime, _iso)
 converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
-converter.register_unstructure_hook(date, lambda value: value.isoformat())
+converter.register_unstructure_hook(date, _iso)
 converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
 converter.register_unstructure_hook(timedelta, lambda value: value.total_seconds())
 converter.register_structure_hook(timedelta, lambda value, _: timedelta(seconds=float(value)))
@@ -39,19 +45,25 @@ converter.register_unstructure_hook(
     frozenset, lambda value: sorted(converter.unstructure(v) for v in value)
 )
 
-#: Field types written through one expression of the value ``{v}`` (this converter's hooks).
-_EXPRESSIONS: dict[Any, str] = {
-    Decimal: "str({v})",
-    datetime: "{v}.isoformat()",
-    date: "{v}.isoformat()",
+#: Field types written through one expression of the value ``{v}``, while the converter's hook
+#: for the type is still the one registered here (one registered later is called instead).
+_EXPRESSIONS: dict[Any, tuple[Callable[[Any], Any], str]] = {
+    Decimal: (str, "str({v})"),
+    datetime: (_iso, "{v}.isoformat()"),
+    date: (_iso, "{v}.isoformat()"),
 }
+#: The classes whose function is being written: a field of one of them (a class that refers to
+#: itself) is left to cattrs, which handles the recursion.
+_WRITING: set[type] = set()
 
 
 def _expression(kind: Any, value: str, namespace: dict[str, Any]) -> str | None:
     """Python that turns ``value`` (a field of type ``kind``) into plain data as this converter
     would, or None where the type is not one :func:`flat_unstructure_fn` writes out."""
     if kind in _EXPRESSIONS:
-        return _EXPRESSIONS[kind].format(v=value)
+        registered, expression = _EXPRESSIONS[kind]
+        if converter.get_unstructure_hook(kind) is registered:
+            return expression.format(v=value)
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         options = [option for option in typing.get_args(kind) if option is not type(None)]
         if len(options) != 1 or len(typing.get_args(kind)) != 2:
@@ -60,8 +72,14 @@ def _expression(kind: Any, value: str, namespace: dict[str, Any]) -> str | None:
         if inner is None:
             return None
         return value if inner == value else f"(None if {value} is None else {inner})"
-    if not isinstance(kind, type) or not (
-        kind in (str, int, bool, float) or issubclass(kind, enum.Enum) or attrs.has(kind)
+    if (
+        not isinstance(kind, type)
+        or kind in _WRITING
+        or not (
+            kind in (str, int, bool, float, *_EXPRESSIONS)
+            or issubclass(kind, enum.Enum)
+            or attrs.has(kind)
+        )
     ):
         return None
     hook = converter.get_unstructure_hook(kind)
@@ -74,18 +92,29 @@ def _expression(kind: Any, value: str, namespace: dict[str, Any]) -> str | None:
 
 def flat_unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]] | None:
     """The dict of an attrs instance of ``cls``, every field converted inline; None when a
-    field's type is not a plain value (cattrs' own function is used then)."""
+    field's type is not a plain value, or cattrs would treat the field in a way of its own (an
+    ``Annotated`` override, a class that refers to itself): cattrs' own function is used then.
+    Fields that are no ``__init__`` argument are left out, as cattrs leaves them out."""
     try:
-        hints = typing.get_type_hints(cls)
+        hints = typing.get_type_hints(cls, include_extras=True)
     except (NameError, TypeError):  # pragma: no cover - annotations that do not resolve
         return None
     namespace: dict[str, Any] = {}
     items = []
-    for field in attrs.fields(cls):
-        expression = _expression(hints.get(field.name), f"inst.{field.name}", namespace)
-        if expression is None:
-            return None
-        items.append(f"{field.name!r}: {expression}")
+    _WRITING.add(cls)
+    try:
+        for field in attrs.fields(cls):
+            if not field.init:
+                continue
+            kind = hints.get(field.name)
+            if typing.get_origin(kind) is typing.Annotated:
+                return None
+            expression = _expression(kind, f"inst.{field.name}", namespace)
+            if expression is None:
+                return None
+            items.append(f"{field.name!r}: {expression}")
+    finally:
+        _WRITING.discard(cls)
     # Built from the class's own field names (identifiers), as attrs builds __init__.
     source = "def unstructure(inst):\n    return {" + ", ".join(items) + "}\n"
     exec(compile(source, f"<orderlane unstructure {cls.__qualname__}>", "exec"), namespace)  # noqa: S102

@@ -128,7 +128,11 @@ class JournalFloor:
                 PositionChanged(after, fill, change.realized_pnl),
             ),
         )
-        flat = position_row(Position(account_id=created.account_id, symbol=created.symbol))
+        flat = {
+            **position_row(Position(account_id=created.account_id, symbol=created.symbol)),
+            "version": 0,
+        }
+        booked, moved = fill_row(fill), position_row(after)
 
         def insert(cursor: Any) -> None:
             fast.insert_order(cursor, first)
@@ -141,10 +145,10 @@ class JournalFloor:
         def book(cursor: Any) -> None:
             fast.update_order(cursor, third, created.id, 2)
             if fast.position(cursor, *key) is None:
-                fast.insert_position(cursor, {**flat, "version": 0})
+                fast.insert_position(cursor, flat)
                 fast.position(cursor, *key)
-            fast.insert_fill(cursor, fill_row(fill))
-            if not fast.update_position(cursor, position_row(after), *key, before.version):
+            fast.insert_fill(cursor, booked)
+            if not fast.update_position(cursor, moved, *key, before.version):
                 raise AssertionError("the floor lost its position row")
             fast.write_events(cursor, rows[2])
 
@@ -155,8 +159,13 @@ class JournalFloor:
     def _commit(self, work: Commit) -> None:
         cursor = self._conn.cursor()
         cursor.execute("BEGIN IMMEDIATE")
-        work(cursor)
-        cursor.execute("COMMIT")
+        try:
+            work(cursor)
+            cursor.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.rollback()
+            raise
 
     def run(self, commits: list[Commit]) -> None:
         """The order's commits, one after another, on this thread."""
@@ -184,9 +193,9 @@ class JournalFloor:
                 for work in works:
                     self._commit(work)
             except BaseException as error:  # handed to the awaiting side
-                self._loop.call_soon_threadsafe(done.set_exception, error)
+                self._loop.call_soon_threadsafe(_settle, done, error)
             else:
-                self._loop.call_soon_threadsafe(done.set_result, None)
+                self._loop.call_soon_threadsafe(_settle, done, None)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -194,3 +203,13 @@ class JournalFloor:
             self._thread.join()
             self._thread = None
         self._conn.close()
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    """End the awaiting side's wait (unless it gave up meanwhile)."""
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -265,16 +265,21 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
     async with workspace() as space:
         engine = bench_engine(space.engine_url)
         writer = space.raw()
-        floor = space.floor()
-        await engine.start()
         try:
+            floor = space.floor()
+        except BaseException:
+            writer.close()
+            raise
+        try:
+            await engine.start()
             number = 0
             for _ in range(warmup):
                 await engine.execute(bench_signal(number))
                 writer.order(bench_signal(number))
                 floor.run(floor.plan(bench_signal(number)))
-                await floor.run_hopped(floor.plan(bench_signal(number + 1)))
-                number += 2
+                await floor.run_hopped(floor.plan(bench_signal(number)))
+                number += 1
+            floor_number = number
             per_block = max(1, orders // blocks)
             while len(ours) < orders:
                 count = min(per_block, orders - len(ours))
@@ -296,14 +301,19 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
                     raw.append(time.perf_counter() - t0)
                 cpu["orderlane"] += cpu1 - cpu0
                 cpu["baseline"] += time.process_time() - cpu1
-                await _floor_block(floor, number, count, floor_direct, floor_hopped)
-                number += 2 * count
+                # The floor's signals are numbered on their own (its database is its own).
+                await _floor_block(floor, floor_number, count, floor_direct, floor_hopped)
+                floor_number += 2 * count
             commits = journal_commits(engine)
             frames = await _wal_frames_per_order(space, engine, writer, number)
         finally:
-            floor.close()
-            writer.close()
-            await engine.close()
+            try:
+                floor.close()
+            finally:
+                try:
+                    writer.close()
+                finally:
+                    await engine.close()
     ours_ms = {**summary_ms(ours), "cpu_ms_per_order": round(cpu["orderlane"] / orders * 1e3, 4)}
     raw_ms = {**summary_ms(raw), "cpu_ms_per_order": round(cpu["baseline"] / orders * 1e3, 4)}
     raw_p50 = percentile(raw, 0.5)

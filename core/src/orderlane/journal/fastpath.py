@@ -218,15 +218,17 @@ def _bind_with(column_type: sa.types.TypeDecorator[Any], dialect: sa.Dialect) ->
 
         return bind_money
     if isinstance(column_type, UTCDateTime):
-        last: list[Any] = [None, None]  # the last time bound and its text (one transition's
-        # times are mostly one and the same datetime)
+        # The last time bound and its text, as one pair replaced at once (one transition's
+        # times are mostly one and the same datetime).
+        last: list[tuple[Any, str]] = [(None, "")]
 
         def bind_time(value: Any) -> Any:
-            if value is last[0] and value is not None:
-                return last[1]
+            seen, text = last[0]
+            if value is seen and value is not None:
+                return text
             if type(value) is datetime and value.tzinfo is UTC:
                 text = value.isoformat(timespec="microseconds")
-                last[0], last[1] = value, text
+                last[0] = (value, text)
                 return text
             return bind(value)
 
