@@ -11,12 +11,14 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from orderlane import (
     BrokerContext,
     Engine,
+    EngineConfig,
     FakeClock,
     Fill,
     Order,
@@ -279,6 +281,42 @@ async def test_observers_hear_each_order_in_commit_order(engine: Engine) -> None
     await engine.flush_events()
 
     assert recorder.for_order(order.id) == happy_path(order)
+
+
+async def test_without_observers_no_commit_wakes_the_event_delivery(
+    venue: MockVenue, clock: FakeClock, database_url: str
+) -> None:
+    """An engine nobody observes (no observer plugins installed, no status handler) queues
+    nothing for delivery; an observer registered later hears every commit from then on."""
+    async with Engine.open(
+        "mock",
+        adapter_options={"venue": venue},
+        clock=clock,
+        database_url=database_url,
+        config=EngineConfig(load_entry_point_plugins=False),
+    ) as engine:
+        await _observed_from_the_first_observer_on(engine)
+
+
+async def _observed_from_the_first_observer_on(engine: Engine) -> None:
+    queued: list[int] = []
+    publish = engine.events._queue.put_nowait
+
+    def counting(events: Any) -> None:
+        if events is not None:  # (None ends the delivery when the engine closes)
+            queued.append(len(events))
+        publish(events)
+
+    engine.events._queue.put_nowait = counting  # type: ignore[method-assign]
+    await engine.execute(Signal("005930", "BUY", 10))
+    await engine.flush_events()
+    assert queued == []
+    recorder = Recorder()
+    engine.register(recorder)
+    order = await engine.execute(Signal("005930", "BUY", 5))
+    await engine.flush_events()
+    assert recorder.for_order(order.id) == happy_path(order)
+    assert len(queued) == 3  # the order's three commits, each delivered once
 
 
 async def test_observers_keep_each_orders_order_under_concurrency(engine: Engine) -> None:

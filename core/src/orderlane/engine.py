@@ -103,8 +103,8 @@ class Engine:
         self.pm = make_plugin_manager()
         self.pm.register(DefaultRetryPolicy(dict(config.retry)), name="orderlane-default-retry")
         self.pm.register(InProcessLimiter(), name="orderlane-default-limiter")
+        # Registered with the first handler: an engine nobody observes has no observer hook.
         self._status_handlers = _StatusHandlers()
-        self.pm.register(self._status_handlers, name="orderlane-status-handlers")
         if config.load_entry_point_plugins:
             load_entry_point_plugins(self.pm)
         for plugin in plugins:
@@ -286,6 +286,8 @@ class Engine:
 
     def add_status_handler(self, handler: StatusHandler) -> None:
         """Call ``handler(order, previous_status)`` (sync or async) after every status change."""
+        if not self.pm.is_registered(self._status_handlers):
+            self.pm.register(self._status_handlers, name="orderlane-status-handlers")
         self._status_handlers.handlers.append(handler)
 
     async def validate(self, order: Order) -> None:

@@ -149,7 +149,10 @@ class EventBus:
             )
 
     def publish(self, events: Sequence[Event]) -> None:
-        if events:
+        """Queue one commit's events for the observers; a commit none of whose events anybody
+        listens to (an engine without observers) does not wake the delivery task at all."""
+        listens = self._hooks.listens
+        if any(listens(event.hook) for event in events):
             self._queue.put_nowait(events)
 
     async def flush(self) -> None:
@@ -172,7 +175,8 @@ class EventBus:
                 if events is None:
                     return
                 for event in events:
-                    # Nobody listening: not even the keyword arguments are built.
-                    await hooks.notify(event.hook, event.hook_kwargs)
+                    # Nobody listening: no call at all, not even the keyword arguments built.
+                    if hooks.listens(event.hook):
+                        await hooks.notify(event.hook, event.hook_kwargs)
             finally:
                 self._queue.task_done()

@@ -118,6 +118,10 @@ class Hooks:
                     "observer %s failed in %s; execution goes on", impl.plugin_name, hook
                 )
 
+    def listens(self, hook: str) -> bool:
+        """Whether any plugin implements the observer hook ``hook`` now."""
+        return bool(getattr(self._pm.hook, hook).get_hookimpls())
+
     def _impls(self, hook: str) -> list[Any]:
         # pluggy calls the last registered (and tryfirst) implementations first.
         return list(reversed(getattr(self._pm.hook, hook).get_hookimpls()))
