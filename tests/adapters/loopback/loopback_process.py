@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -80,7 +79,7 @@ class ControlServer:
         self.ids = itertools.count(1)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from loopback_venue import read_request
+        from loopback_venue import read_request, write_answer
 
         try:
             while request := await read_request(reader):
@@ -89,10 +88,7 @@ class ControlServer:
                     status, answer = 200, await self.act(method, path.strip("/").split("/"), body)
                 except Exception as error:  # the test's side raises it again
                     status, answer = 500, {"error": f"{type(error).__name__}: {error}"}
-                data = json.dumps(answer).encode()
-                head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(data)}\r\n"
-                writer.write(f"{head}Content-Type: application/json\r\n\r\n".encode() + data)
-                await writer.drain()
+                await write_answer(writer, status, answer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:

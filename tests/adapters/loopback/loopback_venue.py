@@ -154,10 +154,7 @@ class VenueServer:
                 except Drop:
                     writer.transport.abort()
                     return
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(data)}\r\n"
-                writer.write(f"{head}Content-Type: application/json\r\n\r\n".encode() + data)
-                await writer.drain()
+                await write_answer(writer, status, body)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -240,6 +237,14 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, Any
     body = json.loads(await reader.readexactly(length)) if length else None
     path, _, query = target.partition("?")
     return method, path, query, body
+
+
+async def write_answer(writer: asyncio.StreamWriter, status: int, body: Any) -> None:
+    """One JSON answer (``body`` as JSON, or bytes sent as they are) on a keep-alive connection."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(data)}\r\n"
+    writer.write(f"{head}Content-Type: application/json\r\n\r\n".encode() + data)
+    await writer.drain()
 
 
 def incoming_order(body: Mapping[str, Any]) -> Order:
