@@ -262,58 +262,49 @@ async def run_latency(orders: int = 300, *, blocks: int = 10, warmup: int = 20) 
     floor_direct: list[float] = []
     floor_hopped: list[float] = []
     cpu = {"orderlane": 0.0, "baseline": 0.0}  # the process's CPU time in each side's orders
-    async with workspace() as space:
+    async with workspace() as space, contextlib.AsyncExitStack() as opened:
+        # Closed in the reverse order, each whatever the others do: floor, raw, engine.
         engine = bench_engine(space.engine_url)
+        opened.push_async_callback(engine.close)
         writer = space.raw()
-        try:
-            floor = space.floor()
-        except BaseException:
-            writer.close()
-            raise
-        try:
-            await engine.start()
-            number = 0
-            for _ in range(warmup):
-                await engine.execute(bench_signal(number))
-                writer.order(bench_signal(number))
-                floor.run(floor.plan(bench_signal(number)))
-                await floor.run_hopped(floor.plan(bench_signal(number)))
+        opened.callback(writer.close)
+        floor = space.floor()
+        opened.callback(floor.close)
+        await engine.start()
+        number = 0
+        for _ in range(warmup):
+            await engine.execute(bench_signal(number))
+            writer.order(bench_signal(number))
+            floor.run(floor.plan(bench_signal(number)))
+            await floor.run_hopped(floor.plan(bench_signal(number)))
+            number += 1
+        floor_number = number
+        per_block = max(1, orders // blocks)
+        while len(ours) < orders:
+            count = min(per_block, orders - len(ours))
+            cpu0 = time.process_time()
+            for _ in range(count):
+                signal = bench_signal(number)
                 number += 1
-            floor_number = number
-            per_block = max(1, orders // blocks)
-            while len(ours) < orders:
-                count = min(per_block, orders - len(ours))
-                cpu0 = time.process_time()
-                for _ in range(count):
-                    signal = bench_signal(number)
-                    number += 1
-                    t0 = time.perf_counter()
-                    order = await engine.execute(signal)
-                    ours.append(time.perf_counter() - t0)
-                    if order.status is not OrderStatus.FILLED:
-                        raise AssertionError(f"bench order ended {order.status.value}")
-                cpu1 = time.process_time()
-                for _ in range(count):
-                    signal = bench_signal(number)
-                    number += 1
-                    t0 = time.perf_counter()
-                    writer.order(signal)
-                    raw.append(time.perf_counter() - t0)
-                cpu["orderlane"] += cpu1 - cpu0
-                cpu["baseline"] += time.process_time() - cpu1
-                # The floor's signals are numbered on their own (its database is its own).
-                await _floor_block(floor, floor_number, count, floor_direct, floor_hopped)
-                floor_number += 2 * count
-            commits = journal_commits(engine)
-            frames = await _wal_frames_per_order(space, engine, writer, number)
-        finally:
-            try:
-                floor.close()
-            finally:
-                try:
-                    writer.close()
-                finally:
-                    await engine.close()
+                t0 = time.perf_counter()
+                order = await engine.execute(signal)
+                ours.append(time.perf_counter() - t0)
+                if order.status is not OrderStatus.FILLED:
+                    raise AssertionError(f"bench order ended {order.status.value}")
+            cpu1 = time.process_time()
+            for _ in range(count):
+                signal = bench_signal(number)
+                number += 1
+                t0 = time.perf_counter()
+                writer.order(signal)
+                raw.append(time.perf_counter() - t0)
+            cpu["orderlane"] += cpu1 - cpu0
+            cpu["baseline"] += time.process_time() - cpu1
+            # The floor's signals are numbered on their own (its database is its own).
+            await _floor_block(floor, floor_number, count, floor_direct, floor_hopped)
+            floor_number += 2 * count
+        commits = journal_commits(engine)
+        frames = await _wal_frames_per_order(space, engine, writer, number)
     ours_ms = {**summary_ms(ours), "cpu_ms_per_order": round(cpu["orderlane"] / orders * 1e3, 4)}
     raw_ms = {**summary_ms(raw), "cpu_ms_per_order": round(cpu["baseline"] / orders * 1e3, 4)}
     raw_p50 = percentile(raw, 0.5)
