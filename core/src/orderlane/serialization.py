@@ -33,11 +33,18 @@ def _iso(value: datetime | date) -> str:
     return value.isoformat()
 
 
-converter.register_unstructure_hook(Decimal, str)
+#: Decimals, datetimes and dates: each type's hook, and the same written as one expression of
+#: the value ``{v}`` for the functions written out below (used while the converter's hook for the
+#: type is still this one; one registered later is called instead).
+_EXPRESSIONS: dict[Any, tuple[Callable[[Any], Any], str]] = {
+    Decimal: (str, "str({v})"),
+    datetime: (_iso, "{v}.isoformat()"),
+    date: (_iso, "{v}.isoformat()"),
+}
+for _kind, (_hook, _expression_text) in _EXPRESSIONS.items():
+    converter.register_unstructure_hook(_kind, _hook)
 converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
-converter.register_unstructure_hook(datetime, _iso)
 converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
-converter.register_unstructure_hook(date, _iso)
 converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
 converter.register_unstructure_hook(timedelta, lambda value: value.total_seconds())
 converter.register_structure_hook(timedelta, lambda value, _: timedelta(seconds=float(value)))
@@ -45,13 +52,6 @@ converter.register_unstructure_hook(
     frozenset, lambda value: sorted(converter.unstructure(v) for v in value)
 )
 
-#: Field types written through one expression of the value ``{v}``, while the converter's hook
-#: for the type is still the one registered here (one registered later is called instead).
-_EXPRESSIONS: dict[Any, tuple[Callable[[Any], Any], str]] = {
-    Decimal: (str, "str({v})"),
-    datetime: (_iso, "{v}.isoformat()"),
-    date: (_iso, "{v}.isoformat()"),
-}
 #: The classes whose function is being written: a field of one of them (a class that refers to
 #: itself) is left to cattrs, which handles the recursion.
 _WRITING: set[type] = set()
