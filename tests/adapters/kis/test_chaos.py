@@ -170,21 +170,11 @@ async def test_each_aimed_point_is_passed_where_it_claims_to_be(point: str, tmp_
                 }
             )
 
-        credentials = venue.credentials
         config = {
             "adapter": "kis-paper",
             "database_url": f"sqlite:///{database}",
             "account_id": "aimed",
-            "options": {
-                "app_key": credentials.app_key,
-                "app_secret": credentials.app_secret,
-                "account": credentials.account,
-                "rest_url": venue.rest_url,
-                "ws_url": venue.ws_url,
-                "token_cache": str(tmp_path / "tokens"),
-                "rate_limit": 50,
-                "new_order_lag": 0,
-            },
+            "options": venue.adapter_options(tmp_path / "tokens", rate_limit=50, new_order_lag=0),
             "signals": [
                 SignalSpec(f"s{n}", "005930", "BUY", n, "MARKET").to_dict() for n in range(1, 7)
             ],

@@ -274,23 +274,17 @@ async def run_cell(fault: Fault, operation: str, directory: Path) -> str:
     quick = RetryConfig(max_attempts=5, initial_delay=0.1)
     async with FakeKisVenue("paper", ping_interval=None) as venue:
         venue.set_rate_limit(None)
-        credentials = venue.credentials
-        options = {
-            "app_key": credentials.app_key,
-            "app_secret": credentials.app_secret,
-            "account": credentials.account,
-            "hts_id": credentials.hts_id,
-            "push": operation == "push",
-            "rest_url": venue.rest_url,
-            "ws_url": venue.ws_url,
-            "token_cache": str(directory / "tokens"),
-            "rate_limit": 50,
-            "timeout": TIMEOUT,
-            "new_order_lag": LAG,
+        options = venue.adapter_options(
+            directory / "tokens",
+            hts_id=venue.credentials.hts_id,
+            push=operation == "push",
+            rate_limit=50,
+            timeout=TIMEOUT,
+            new_order_lag=LAG,
             # The adapter asks for a token at most once a minute, as KIS allows; the venue's
             # tokens here lapse as if their day ran out, so the cells need not wait that minute.
-            "token_interval": 0.1,
-        }
+            token_interval=0.1,
+        )
         config = EngineConfig(
             account_id="matrix",
             load_entry_point_plugins=False,

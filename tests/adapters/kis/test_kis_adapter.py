@@ -25,22 +25,10 @@ KIS_HEADERS = ("content-type", "authorization", "appkey", "appsecret", "tr_id", 
 
 
 def options(venue: FakeKisVenue, cache: Path, **extra: Any) -> dict[str, Any]:
-    credentials = venue.credentials
-    settings: dict[str, Any] = {
-        "app_key": credentials.app_key,
-        "app_secret": credentials.app_secret,
-        "account": credentials.account,
-        "rest_url": venue.rest_url,
-        "ws_url": venue.ws_url,
-        "token_cache": str(cache),
-        "timeout": "2",
-        "new_order_lag": "0",
-        "push": False,
-    }
+    settings: dict[str, Any] = {"timeout": "2", "new_order_lag": "0", "push": False}
     if venue.mode == "live":
-        settings["live_trading"] = credentials.account
-    settings.update(extra)
-    return settings
+        settings["live_trading"] = venue.credentials.account
+    return venue.adapter_options(cache, **{**settings, **extra})
 
 
 @pytest.fixture

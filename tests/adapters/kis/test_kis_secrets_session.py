@@ -55,18 +55,13 @@ async def test_a_debug_session_with_every_operation_failing_shows_no_secret(
         venue.set_rate_limit(None)
         credentials = venue.credentials
         adapter = create_paper_adapter(
-            {
-                "app_key": credentials.app_key,
-                "app_secret": credentials.app_secret,
-                "account": credentials.account,
-                "hts_id": credentials.hts_id,
-                "rest_url": venue.rest_url,
-                "ws_url": venue.ws_url,
-                "token_cache": str(cache),
-                "timeout": 0.5,
-                "new_order_lag": 0.3,
-                "token_interval": 0.1,
-            }
+            venue.adapter_options(
+                cache,
+                hts_id=credentials.hts_id,
+                timeout=0.5,
+                new_order_lag=0.3,
+                token_interval=0.1,
+            )
         )
         quick = RetryConfig(max_attempts=2, initial_delay=0.05)
         engine = Engine(

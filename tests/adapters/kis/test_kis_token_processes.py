@@ -36,15 +36,7 @@ asyncio.run(main())
 async def test_engines_in_several_processes_share_one_token_request(tmp_path: Path) -> None:
     cache = tmp_path / "tokens"
     async with FakeKisVenue("paper", ping_interval=None) as venue:
-        credentials = venue.credentials
-        options = {
-            "app_key": credentials.app_key,
-            "app_secret": credentials.app_secret,
-            "account": credentials.account,
-            "rest_url": venue.rest_url,
-            "ws_url": venue.ws_url,
-            "token_cache": str(cache),
-        }
+        options = venue.adapter_options(cache)
         moment = str(time.time() + 8)  # after every process has started
         processes = [
             await asyncio.create_subprocess_exec(

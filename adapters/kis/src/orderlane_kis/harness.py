@@ -167,18 +167,13 @@ class KisHarness:
 
     def adapter_options(self) -> dict[str, Any]:
         credentials = self.venue.credentials
-        options: dict[str, Any] = {
-            "app_key": credentials.app_key,
-            "app_secret": credentials.app_secret,
-            "account": credentials.account,
-            "rest_url": self.venue.rest_url,
-            "ws_url": self.venue.ws_url,
-            "token_cache": self._token_cache,
-            "timeout": "2",
-            "new_order_lag": "0",
-            "push": self._push,
-            "transport": self.transport,
-        }
+        options = self.venue.adapter_options(
+            self._token_cache,
+            timeout="2",
+            new_order_lag="0",
+            push=self._push,
+            transport=self.transport,
+        )
         if self._push:
             options["hts_id"] = credentials.hts_id
         if self.mode == "live":

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
@@ -192,6 +193,21 @@ class VenueCore:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.notices.port}"
+
+    def adapter_options(self, token_cache: str | os.PathLike[str], **extra: Any) -> dict[str, Any]:
+        """Options of the KIS adapter that trade at this venue with its own credentials: the
+        app key and secret, the account, both URLs and where tokens are cached; ``extra`` adds
+        settings (or replaces these)."""
+        credentials = self.credentials
+        return {
+            "app_key": credentials.app_key,
+            "app_secret": credentials.app_secret,
+            "account": credentials.account,
+            "rest_url": self.rest_url,
+            "ws_url": self.ws_url,
+            "token_cache": os.fspath(token_cache),
+            **extra,
+        }
 
     async def start(self) -> None:
         await self.http.start()
