@@ -12,7 +12,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from orderlane.errors import ConfigurationError, JournalError
 from orderlane.journal import Committed, ConcurrentUpdateError, InstrumentHeldError, Transition
 from orderlane.journal.migrate import head_revision
 from orderlane.journal.reader import JournalReader
+from orderlane.journal.schema import accounts
 from orderlane.journal.sql import (
     DEFAULT_DATABASE_URL,
     SqlJournal,
@@ -676,3 +677,35 @@ async def test_a_transition_whose_begin_finds_the_database_locked_fails_and_the_
         assert moved.order.version == order.version + 1
         await journal.heartbeat(datetime.now(UTC))
         assert await journal.get_order(order.id) == moved.order
+
+
+async def test_engines_starting_together_on_one_account_record_its_venue_once(
+    database_url: str,
+) -> None:
+    """Each engine records its account's venue and time zone as it starts; engines starting at
+    once on one account do not collide on it, and the latest start's venue is kept."""
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    later = t0 + timedelta(hours=1)
+    async with (
+        SqlJournal(database_url) as first,
+        SqlJournal(database_url) as second,
+        SqlJournal(database_url) as third,
+        SqlJournal(database_url) as fourth,
+    ):
+        await asyncio.gather(
+            first.start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
+            second.start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
+        )
+        await third.start_session("other", t0)  # no venue given: none recorded
+        await fourth.start_session("acct", later, venue="kis-paper", timezone="Asia/Seoul")
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(accounts.c.account_id, accounts.c.venue, accounts.c.updated_at)
+            ).all()
+    finally:
+        engine.dispose()
+    assert [(row.account_id, row.venue, row.updated_at) for row in rows] == [
+        ("acct", "kis-paper", later)
+    ]

@@ -20,9 +20,11 @@ import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -31,7 +33,7 @@ from typer.testing import CliRunner
 
 from orderlane import Engine, EngineConfig, OrderStatus, Signal
 from orderlane.cli import app
-from orderlane.demo import run_demo
+from orderlane.demo import DEMO_TIMEZONE, run_demo
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.journal.reader import JournalReader
 from orderlane.watch import read_board, render_board, watch
@@ -39,12 +41,13 @@ from orderlane_mock import MockVenue
 
 
 async def fill_journal(url: str) -> dict[str, str]:
-    """The demo session, then one order left open and one left UNKNOWN (no tracker runs)."""
+    """The demo session, then one order left open and one left UNKNOWN (no tracker runs), on
+    another account at the same venue."""
     await run_demo(url, Console(file=io.StringIO()))
     venue = MockVenue(quotes={"035420": Decimal(210000), "005380": Decimal(250000)})
     async with Engine.open(
         "mock",
-        adapter_options={"venue": venue},
+        adapter_options={"venue": venue, "timezone": DEMO_TIMEZONE},
         database_url=url,
         account_id="desk",
         config=EngineConfig(account_id="desk", track=False, recover_on_start=False),
@@ -128,7 +131,7 @@ def test_the_change_marker_moves_with_each_commit(filled: tuple[str, dict[str, s
     async def one_more_fill() -> None:
         venue = MockVenue(quotes={"005930": Decimal(72500)})
         config = EngineConfig(account_id="demo", track=False, recover_on_start=False)
-        options = {"venue": venue}
+        options = {"venue": venue, "timezone": DEMO_TIMEZONE}
         async with Engine.open(
             "mock", adapter_options=options, database_url=url, config=config
         ) as e:
@@ -402,6 +405,7 @@ def test_today_is_the_date_now_not_the_newest_day_with_fills(
     filled: tuple[str, dict[str, str]],
 ) -> None:
     url, _ = filled
+    seoul = ZoneInfo(DEMO_TIMEZONE)
     now = datetime.now(UTC)
     two_days_on = now + timedelta(days=2)
 
@@ -409,19 +413,84 @@ def test_today_is_the_date_now_not_the_newest_day_with_fills(
         board = read_board(reader, now=now, zone=UTC, session_id="demo")
         later = read_board(reader, now=two_days_on, zone=UTC, session_id="demo")
 
-    assert (board.today.key, board.today.fills) == (now.date().isoformat(), 4)
+    assert (board.today.key, board.today.fills) == (now.astimezone(seoul).date().isoformat(), 4)
     assert board.today.net_pnl == Decimal(3910)
     assert (later.today.key, later.today.fills, later.today.net_pnl) == (
-        two_days_on.date().isoformat(),
+        two_days_on.astimezone(seoul).date().isoformat(),
         0,
         Decimal(0),
     ), "no fills today: today's P&L is zero, not the last trading day's"
     assert later.session == board.session, "the session's P&L does not depend on the day"
     text = flat(as_text(render_board(later, source="journal", zone=UTC)))
-    assert f"today {two_days_on.date().isoformat()}: gross 0, commissions 0, net 0 (0 fills)" in (
-        text
-    )
+    day = two_days_on.astimezone(seoul).date().isoformat()
+    assert f"today {day} (Asia/Seoul): gross 0, commissions 0, net 0 (0 fills)" in text
     assert "session demo: gross 4,000, commissions 350, net 3,910 (4 fills)" in text
+
+
+def test_today_is_the_venues_trading_day_whatever_zone_the_display_is_in(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    """Fills are booked on the venue's trading day; a machine in another zone (UTC here, 9 hours
+    behind Seoul) still reads today's P&L from the venue's day, at any hour."""
+    url, _ = filled
+    seoul = ZoneInfo(DEMO_TIMEZONE)
+    with JournalReader(url) as reader:
+        with reader.view() as view:
+            [newest] = view.fills(account_id="demo", limit=1)
+            zones = (view.venue_timezone("demo"), view.venue_timezone(), view.venue_timezone("x"))
+        venue_day = newest.trading_day
+        # 00:30 in Seoul is 15:30 UTC the day before; 23:30 in Seoul is 14:30 UTC the same day
+        early = datetime.combine(venue_day, clock_time(0, 30), tzinfo=seoul)
+        late = datetime.combine(venue_day, clock_time(23, 30), tzinfo=seoul)
+        boards = [
+            read_board(reader, now=moment.astimezone(UTC), zone=UTC, account_id=account)
+            for moment in (early, late)
+            for account in ("demo", None)
+        ]
+
+    assert zones == (seoul, seoul, None)
+    assert early.astimezone(UTC).date() != venue_day, "the machine's date is another day"
+    for board in boards:
+        assert (board.today.key, board.today_zone) == (venue_day.isoformat(), DEMO_TIMEZONE)
+        assert (board.today.fills, board.today.net_pnl) == (4, Decimal(3910))
+
+
+def test_accounts_at_venues_in_different_zones_leave_today_to_the_display_zone(
+    filled: tuple[str, dict[str, str]],
+) -> None:
+    url, _ = filled
+
+    async def trade_in_new_york() -> None:
+        venue = MockVenue(quotes={"AAPL": Decimal(190)})
+        config = EngineConfig(account_id="us", track=False, recover_on_start=False)
+        options = {"venue": venue, "timezone": "America/New_York"}
+        async with Engine.open(
+            "mock", adapter_options=options, database_url=url, config=config
+        ) as engine:
+            venue.fill_next(price=190)
+            await engine.execute(Signal("AAPL", "BUY", 1))
+
+    asyncio.run(trade_in_new_york())
+    tokyo = ZoneInfo("Asia/Tokyo")
+    now = datetime.now(UTC)
+    with JournalReader(url) as reader:
+        with reader.view() as view:
+            zones = (view.venue_timezone("us"), view.venue_timezone("demo"))
+            everyone = view.venue_timezone()
+        mixed = read_board(reader, now=now, zone=tokyo)
+        us = read_board(reader, now=now, zone=tokyo, account_id="us")
+
+    assert zones == (ZoneInfo("America/New_York"), ZoneInfo(DEMO_TIMEZONE))
+    assert everyone is None, "no one venue's day for accounts at several venues"
+    assert (mixed.today.key, mixed.today_zone) == (
+        now.astimezone(tokyo).date().isoformat(),
+        "Asia/Tokyo",
+    )
+    assert (us.today.key, us.today_zone) == (
+        now.astimezone(ZoneInfo("America/New_York")).date().isoformat(),
+        "America/New_York",
+    )
+    assert us.today.fills == 1
 
 
 async def hold_orders(url: str, count: int) -> str:
@@ -546,13 +615,14 @@ def test_sums_are_read_again_only_when_fills_were_added(
     filled: tuple[str, dict[str, str]],
 ) -> None:
     url, _ = filled
-    day = datetime.now(UTC).date().isoformat()
+    day = datetime.now(ZoneInfo(DEMO_TIMEZONE)).date().isoformat()
 
     async def sell_one() -> None:
         venue = MockVenue(quotes={"005930": Decimal(72500)})
         config = EngineConfig(account_id="demo", track=False, recover_on_start=False)
+        options = {"venue": venue, "timezone": DEMO_TIMEZONE}
         async with Engine.open(
-            "mock", adapter_options={"venue": venue}, database_url=url, config=config
+            "mock", adapter_options=options, database_url=url, config=config
         ) as engine:
             venue.fill_next(price=72500, commission=30)
             await engine.execute(Signal("005930", "SELL", 1, session_id="demo"))

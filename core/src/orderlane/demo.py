@@ -38,10 +38,12 @@ from orderlane.rendering import (
     positions_table,
 )
 
-__all__ = ["DEMO_ACCOUNT", "DEMO_SESSION", "DemoResult", "run_demo"]
+__all__ = ["DEMO_ACCOUNT", "DEMO_SESSION", "DEMO_TIMEZONE", "DemoResult", "run_demo"]
 
 DEMO_ACCOUNT = "demo"
 DEMO_SESSION = "demo"
+#: The demo venue's time zone (KRX's): its fills' trading day is their date there.
+DEMO_TIMEZONE = "Asia/Seoul"
 SAMSUNG = ("005930", "Samsung Electronics")
 HYNIX = ("000660", "SK hynix")
 
@@ -101,7 +103,7 @@ async def _run(url: str, console: Console, adapter: str) -> DemoResult:
                 "the demo needs the mock venue: pip install orderlane-mock"
             ) from None
         venue = MockVenue(quotes={SAMSUNG[0]: Decimal(72000), HYNIX[0]: Decimal(185000)})
-        options = {"venue": venue, "timezone": "Asia/Seoul"}
+        options = {"venue": venue, "timezone": DEMO_TIMEZONE}
         return await _session(url, console, "mock", options, venue)
     from orderlane.testing.runner import harness_factory
 

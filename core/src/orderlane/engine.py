@@ -173,7 +173,10 @@ class Engine:
         await self.journal.open()
         self.events.start()
         try:
-            await self.journal.start_session(self.config.account_id, wall_now())
+            info = self.broker.info
+            await self.journal.start_session(
+                self.config.account_id, wall_now(), venue=info.name, timezone=info.timezone
+            )
             self._heartbeat = asyncio.get_running_loop().create_task(
                 self._beat(), name="orderlane-heartbeat"
             )

@@ -67,6 +67,8 @@ class Board:
     marker: str
     #: The engines announced on the journal, each with its limiter's figures (newest first).
     engines: tuple[EngineSession, ...] = ()
+    #: The time zone whose date ``today`` is (the venue's, where the journal records it).
+    today_zone: str = "UTC"
 
     @property
     def open_count(self) -> int:
@@ -85,13 +87,15 @@ def read_board(
 ) -> Board:
     """What the watch shows, read in one transaction, every query bounded.
 
-    "Today" is the trading day of ``now`` in ``zone`` (default: UTC; set it to the venue's),
-    its P&L read from that day's fills alone; the session is ``session_id``, else the session of
+    "Today" is the trading day of ``now`` at the venue: its date in the venue's time zone as the
+    account's engines recorded it on the journal (else in ``zone``, default UTC), its P&L read
+    from that day's fills alone; the session is ``session_id``, else the session of
     the newest order, read from its fills alone. At most ``rows`` open orders (the oldest) and
     ``rows`` UNKNOWN orders are read.
     """
-    day = now.astimezone(zone or UTC).date().isoformat()
     with reader.view() as view:
+        venue = view.venue_timezone(account_id) or zone or UTC
+        day = now.astimezone(venue).date().isoformat()
         session = session_id or view.latest_session(account_id)
         today = view.realized_pnl("day", account_id, keys=[day])
         by_session = view.realized_pnl("session", account_id, keys=[session]) if session else None
@@ -112,6 +116,7 @@ def read_board(
             else PnLSummary(session, Decimal(0), 0),
             marker=view.change_marker(),
             engines=tuple(view.engine_sessions(account_id)),
+            today_zone=str(venue),
         )
 
 
@@ -258,13 +263,12 @@ def _positions_table(board: Board, shown: int) -> Table:
 
 def _pnl_line(board: Board) -> Text:
     line = Text("Realized P&L  ")
-    parts = [("today", board.today)]
+    today = f"today {printable(board.today.key)} ({printable(board.today_zone)})"
+    parts = [(today, board.today)]
     if board.session is not None:
-        parts.append(("session", board.session))
+        parts.append((f"session {printable(board.session.key)}", board.session))
     for label, summary in parts:
-        line.append(f"{label} {printable(summary.key)}: gross ").append_text(
-            _pnl(summary.gross_pnl)
-        )
+        line.append(f"{label}: gross ").append_text(_pnl(summary.gross_pnl))
         line.append(f", commissions {format_money(summary.commissions)}, net ")
         line.append_text(_pnl(summary.net_pnl)).append(f" ({summary.fills:,} fills)   ")
     return line

@@ -7,7 +7,7 @@ from decimal import Decimal
 import attrs
 
 from orderlane import Engine, EngineConfig, Order, Signal
-from orderlane.demo import DEMO_ACCOUNT, DEMO_SESSION
+from orderlane.demo import DEMO_ACCOUNT, DEMO_SESSION, DEMO_TIMEZONE
 from orderlane.journal.reader import JournalReader
 from orderlane_mock import MockVenue
 
@@ -22,11 +22,15 @@ class Dashboard:
 
 
 async def trade(url: str, signal: Signal, *, price: int, commission: int = 0) -> Order:
-    """One more order on the journal at ``url``, filled by a fresh mock venue."""
+    """One more order on the journal at ``url``, filled by a fresh mock venue (the demo's, in
+    its time zone: an account's fills keep one venue's trading days)."""
     venue = MockVenue(quotes={signal.symbol: Decimal(price)})
     config = EngineConfig(account_id=DEMO_ACCOUNT, track=False, recover_on_start=False)
     async with Engine.open(
-        "mock", adapter_options={"venue": venue}, database_url=url, config=config
+        "mock",
+        adapter_options={"venue": venue, "timezone": DEMO_TIMEZONE},
+        database_url=url,
+        config=config,
     ) as engine:
         venue.fill_next(price=price, commission=commission)
         return await engine.execute(signal)

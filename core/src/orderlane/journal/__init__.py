@@ -236,8 +236,18 @@ class Journal(Protocol):
     # Engine sessions: which engine is alive on the store, so recovery settles only the
     # orders of engines that are gone.
 
-    async def start_session(self, account_id: str, now: datetime) -> None:
-        """Announce :attr:`engine_id` on the store for ``account_id``, alive at ``now``."""
+    async def start_session(
+        self,
+        account_id: str,
+        now: datetime,
+        *,
+        venue: str | None = None,
+        timezone: str | None = None,
+    ) -> None:
+        """Announce :attr:`engine_id` on the store for ``account_id``, alive at ``now``. With
+        ``venue`` (the adapter's name) and ``timezone`` (its venue's IANA zone), keep them as
+        the account's venue, replacing what an earlier engine kept: displays reading the store
+        tell the venue's trading day by it. A store that cannot keep them may ignore them."""
         ...
 
     async def heartbeat(self, now: datetime) -> None:

@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
+from zoneinfo import ZoneInfo
 
 import attrs
 import sqlalchemy as sa
@@ -39,7 +40,14 @@ from orderlane.journal.rows import (
     position_from_row,
     read_rows,
 )
-from orderlane.journal.schema import engine_sessions, fills, order_events, orders, positions
+from orderlane.journal.schema import (
+    accounts,
+    engine_sessions,
+    fills,
+    order_events,
+    orders,
+    positions,
+)
 from orderlane.journal.url import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
@@ -303,6 +311,21 @@ class JournalView:
             # a session whose times do not read (changed by hand) is no running engine
             if isinstance(row.started_at, datetime) and isinstance(row.heartbeat_at, datetime)
         ]
+
+    def venue_timezone(self, account_id: str | None = None) -> ZoneInfo | None:
+        """The time zone of the venue ``account_id`` trades at, as its engines recorded it (a
+        fill's trading day is its date there); without an account, the zone all accounts share.
+        None when no engine recorded one, the accounts' zones differ, or the name is no zone."""
+        query = sa.select(accounts.c.timezone).distinct().limit(2)
+        if account_id is not None:
+            query = query.where(accounts.c.account_id == account_id)
+        names = list(self._conn.execute(query).scalars())
+        if len(names) != 1 or not isinstance(names[0], str):
+            return None
+        try:
+            return ZoneInfo(names[0])
+        except (ValueError, OSError):  # changed by hand: no zone, not an error for a display
+            return None
 
     def change_marker(self) -> str:
         """A value that changes whenever an engine commits anything an observer could see."""

@@ -6,7 +6,15 @@ import sqlalchemy as sa
 
 from orderlane.journal.types import Money, UTCDateTime
 
-__all__ = ["engine_sessions", "fills", "metadata", "order_events", "orders", "positions"]
+__all__ = [
+    "accounts",
+    "engine_sessions",
+    "fills",
+    "metadata",
+    "order_events",
+    "orders",
+    "positions",
+]
 
 metadata = sa.MetaData()
 
@@ -93,6 +101,17 @@ engine_sessions = sa.Table(
     sa.Column("limiter", sa.Text, nullable=True),
 )
 sa.Index("ix_engine_sessions_account", engine_sessions.c.account_id)
+
+#: The venue each account trades at, as its engines last announced it: a display reading the
+#: journal learns from it in which time zone "today" is the venue's trading day.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("venue", sa.String(64), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
 
 order_events = sa.Table(
     "order_events",

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
 
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import Event
@@ -43,7 +44,14 @@ from orderlane.journal.rows import (
     position_from_row,
     read_rows,
 )
-from orderlane.journal.schema import engine_sessions, fills, order_events, orders, positions
+from orderlane.journal.schema import (
+    accounts,
+    engine_sessions,
+    fills,
+    order_events,
+    orders,
+    positions,
+)
 from orderlane.journal.stats import CommitStats
 from orderlane.journal.transitions import apply_transition
 from orderlane.journal.url import (
@@ -315,8 +323,16 @@ class SqlJournal:
 
     # ---------------------------------------------------------------- engine sessions
 
-    async def start_session(self, account_id: str, now: datetime) -> None:
-        """Announce this engine on the database (its orders are marked with ``engine_id``)."""
+    async def start_session(
+        self,
+        account_id: str,
+        now: datetime,
+        *,
+        venue: str | None = None,
+        timezone: str | None = None,
+    ) -> None:
+        """Announce this engine on the database (its orders are marked with ``engine_id``);
+        with ``venue`` and ``timezone``, record them as the account's venue, in one commit."""
 
         def write(conn: sa.Connection) -> None:
             conn.execute(
@@ -328,6 +344,8 @@ class SqlJournal:
                     "heartbeat_at": now,
                 },
             )
+            if venue is not None and timezone is not None:
+                _record_venue(conn, account_id, venue, timezone, now)
 
         await self._submit(write, write=True)
         self._session_account = account_id
@@ -510,3 +528,25 @@ class SqlJournal:
             return pnl_summaries(read_rows(conn.execute(sa.select(fills)), fill_from_row), by)
 
         return await self._read(read)
+
+
+def _record_venue(
+    conn: sa.Connection, account_id: str, venue: str, timezone: str, now: datetime
+) -> None:
+    """The account's venue and its time zone, replacing what an earlier engine recorded.
+
+    An upsert where the dialect has one, so engines starting together on one account do not
+    collide on the insert."""
+    values = {"account_id": account_id, "venue": venue, "timezone": timezone, "updated_at": now}
+    changed = {"venue": venue, "timezone": timezone, "updated_at": now}
+    name = conn.dialect.name
+    if name in ("sqlite", "postgresql"):
+        module = sqlite if name == "sqlite" else postgresql
+        upsert = module.insert(accounts).values(values)
+        conn.execute(upsert.on_conflict_do_update(index_elements=["account_id"], set_=changed))
+        return
+    updated = conn.execute(  # pragma: no cover - the journal runs on SQLite and PostgreSQL
+        accounts.update().where(accounts.c.account_id == account_id).values(changed)
+    )
+    if not updated.rowcount:  # pragma: no cover
+        conn.execute(accounts.insert().values(values))
