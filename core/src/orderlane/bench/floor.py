@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from orderlane.events import (
     Event,
@@ -62,7 +62,7 @@ class JournalFloor:
         self, connect: Callable[[], sqlite3.Connection], price: Decimal, commission: Decimal
     ) -> None:
         self._conn = connect()
-        self._fast = FastPath(sa.dialects.sqlite.dialect())  # type: ignore[attr-defined]
+        self._fast = FastPath(sqlite_dialect.dialect())
         self._price = price
         self._commission = commission
         self._engine_id = secrets.token_hex(8)
