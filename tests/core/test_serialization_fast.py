@@ -14,6 +14,7 @@ from cattrs.gen import override
 
 from orderlane.contract import Operation
 from orderlane.events import (
+    Event,
     OrderCreated,
     OrderFilled,
     OrderStatusChanged,
@@ -23,6 +24,7 @@ from orderlane.events import (
     RetryExhausted,
     RetryScheduled,
 )
+from orderlane.journal.transitions import payload_texts
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.positions import Position
 from orderlane.serialization import converter, flat_unstructure_fn, unstructure
@@ -140,3 +142,17 @@ def test_an_annotated_override_is_left_to_cattrs() -> None:
 
     assert flat_unstructure_fn(Renamed) is None
     assert unstructure(Renamed(1)) == {"alpha": 1}
+
+
+def test_stored_payloads_are_the_events_json_with_shared_values_encoded_once() -> None:
+    """The journal writes a transition's event payloads with an order, fill or position they
+    share encoded once; the text is the event's own JSON to the character, whatever the event."""
+    events = [sample for sample in _samples() if isinstance(sample, Event)]
+    expected = [json.dumps(event.payload(), ensure_ascii=False) for event in events]
+    assert payload_texts(events) == expected
+    assert payload_texts(list(reversed(events))) == list(reversed(expected))
+    assert payload_texts([]) == []
+    named = OrderStatusChanged(
+        attrs.evolve(events[0].order, symbol_name='삼성전자 "우"\n'), OrderStatus.CREATED
+    )
+    assert payload_texts([named]) == [json.dumps(named.payload(), ensure_ascii=False)]

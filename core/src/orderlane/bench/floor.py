@@ -20,7 +20,6 @@ goal; only fewer pages per order or fewer hand-offs per commit would.
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import secrets
 import sqlite3
@@ -43,6 +42,7 @@ from orderlane.events import (
 )
 from orderlane.journal.fastpath import FastPath
 from orderlane.journal.rows import fill_row, order_row, order_state_row, position_row
+from orderlane.journal.transitions import payload_texts
 from orderlane.model import Fill, Order, OrderStatus, Signal
 from orderlane.money import minor_unit
 from orderlane.positions import Position
@@ -51,8 +51,6 @@ __all__ = ["JournalFloor"]
 
 #: One commit: what runs on the driver's cursor between BEGIN IMMEDIATE and COMMIT.
 Commit = Callable[[Any], None]
-
-_PAYLOAD = json.JSONEncoder(ensure_ascii=False)
 
 
 class JournalFloor:
@@ -110,8 +108,8 @@ class JournalFloor:
         def events(order: Order | None, *items: Event) -> list[tuple[Any, ...]]:
             stamp = order.updated_at if order is not None else now
             return [
-                fast.event_row(item.order_id, item.type, _PAYLOAD.encode(item.payload()), stamp)
-                for item in items
+                fast.event_row(item.order_id, item.type, text, stamp)
+                for item, text in zip(items, payload_texts(items), strict=True)
             ]
 
         first = {**order_row(created), "engine_id": self._engine_id}

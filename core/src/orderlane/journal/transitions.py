@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from orderlane.events import Event, OrderFilled, PositionChanged
@@ -33,8 +35,9 @@ from orderlane.journal.rows import (
 from orderlane.journal.writer import Group, Refused
 from orderlane.model import Fill, Order, OrderStatus, utc_now
 from orderlane.positions import Position
+from orderlane.serialization import unstructure
 
-__all__ = ["apply_transition"]
+__all__ = ["apply_transition", "payload_texts"]
 
 _evolve_order = evolver(Order)
 _evolve_fill = evolver(Fill)
@@ -100,13 +103,50 @@ def apply_transition(
         )
     if events:
         recorded_at = stored.updated_at if stored is not None else _now()
+        texts = payload_texts(events)
         group.events.extend(
-            fast.event_row(ev.order_id, ev.type, _PAYLOAD.encode(ev.payload()), recorded_at)
-            for ev in events
+            fast.event_row(ev.order_id, ev.type, text, recorded_at)
+            for ev, text in zip(events, texts, strict=True)
         )
     return Committed(
         order=stored, fills=tuple(stored_fills), positions=tuple(moved), events=tuple(events)
     )
+
+
+def payload_texts(events: Sequence[Event]) -> list[str]:
+    """Each event's payload as stored, ``json.dumps(event.payload())`` to the character; an
+    order, fill or position that several of the events carry (one transition's events share
+    them) is converted and encoded once."""
+    encode = _PAYLOAD.encode
+    seen: dict[int, str] = {}
+    texts = []
+    for event in events:
+        parts = []
+        for name in _field_names(type(event)):
+            value = getattr(event, name)
+            if isinstance(value, _SHARED):
+                text = seen.get(id(value))
+                if text is None:
+                    text = seen[id(value)] = encode(unstructure(value))
+            else:
+                text = encode(unstructure(value))
+            parts.append(f'"{name}": {text}')
+        texts.append("{" + ", ".join(parts) + "}")
+    return texts
+
+
+#: What one transition's events share: encoded once per transition.
+_SHARED = (Order, Fill, Position)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The fields an event's payload holds, in order: those of ``__init__``, as cattrs
+    writes them (field names are identifiers: no escaping needed)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in attrs.fields(cls) if f.init)
+    return names
 
 
 def _write_order(
