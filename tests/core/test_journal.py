@@ -9,6 +9,7 @@ locking, database URLs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -686,18 +687,16 @@ async def test_engines_starting_together_on_one_account_record_its_venue_once(
     once on one account do not collide on it, and the latest start's venue is kept."""
     t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     later = t0 + timedelta(hours=1)
-    async with (
-        SqlJournal(database_url) as first,
-        SqlJournal(database_url) as second,
-        SqlJournal(database_url) as third,
-        SqlJournal(database_url) as fourth,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        journals = [await stack.enter_async_context(SqlJournal(database_url)) for _ in range(6)]
         await asyncio.gather(
-            first.start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
-            second.start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
+            journals[0].start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
+            journals[1].start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
         )
-        await third.start_session("other", t0)  # no venue given: none recorded
-        await fourth.start_session("acct", later, venue="kis-paper", timezone="Asia/Seoul")
+        await journals[2].start_session("other", t0)  # no venue given: none recorded
+        await journals[3].start_session("long", t0, venue="v" * 300, timezone="Z" * 65)
+        await journals[4].start_session("acct", later, venue="kis-paper", timezone="Asia/Seoul")
+        await journals[5].start_session("wide", later, venue="v" * 300, timezone="UTC")
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -706,6 +705,7 @@ async def test_engines_starting_together_on_one_account_record_its_venue_once(
             ).all()
     finally:
         engine.dispose()
-    assert [(row.account_id, row.venue, row.updated_at) for row in rows] == [
-        ("acct", "kis-paper", later)
-    ]
+    assert sorted((row.account_id, row.venue, row.updated_at) for row in rows) == [
+        ("acct", "kis-paper", later),
+        ("wide", "v" * 64, later),
+    ], "a long venue name is cut to its column, a zone name no zone can have is left out"

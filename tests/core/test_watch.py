@@ -596,6 +596,30 @@ def test_stored_text_is_never_read_as_markup_or_terminal_codes(sqlite_url: str) 
     assert "\x1b" not in result.stdout
 
 
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "", "[red]x\x1b[2J"])
+def test_a_venue_zone_that_is_no_zone_leaves_today_to_the_display_zone(
+    sqlite_url: str, zone: str
+) -> None:
+    asyncio.run(fill_journal(sqlite_url))
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:  # changed by some other tool
+        conn.execute(sa.text("UPDATE accounts SET timezone = :zone"), {"zone": zone})
+    engine.dispose()
+    now = datetime.now(UTC)
+
+    with JournalReader(sqlite_url) as reader:
+        with reader.view() as view:
+            found = view.venue_timezone("demo")
+        board = read_board(reader, now=now, zone=UTC)
+    result = CliRunner().invoke(app, ["watch", "--once", "--database-url", sqlite_url])
+
+    assert found is None
+    assert (board.today.key, board.today_zone) == (now.date().isoformat(), "UTC")
+    assert result.exit_code == 0, result.output
+    assert "Realized P&L  today" in result.stdout
+    assert "\x1b" not in result.stdout
+
+
 @pytest.mark.parametrize(
     "statement",
     ["UPDATE orders SET reason = 'changed'", "DELETE FROM fills", "CREATE TABLE x (y INTEGER)"],

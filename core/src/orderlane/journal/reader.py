@@ -324,7 +324,7 @@ class JournalView:
             return None
         try:
             return ZoneInfo(names[0])
-        except (ValueError, OSError):  # changed by hand: no zone, not an error for a display
+        except (ValueError, KeyError, OSError):  # changed by hand: no zone, not an error here
             return None
 
     def change_marker(self) -> str:

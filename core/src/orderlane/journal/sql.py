@@ -530,13 +530,21 @@ class SqlJournal:
         return await self._read(read)
 
 
+#: The length of the accounts table's venue and zone columns.
+_NAME_LENGTH = 64
+
+
 def _record_venue(
     conn: sa.Connection, account_id: str, venue: str, timezone: str, now: datetime
 ) -> None:
     """The account's venue and its time zone, replacing what an earlier engine recorded.
 
     An upsert where the dialect has one, so engines starting together on one account do not
-    collide on the insert."""
+    collide on the insert. The venue's name is a label, cut to the column's 64 characters; a
+    zone name longer than that is no IANA zone, and nothing is recorded for it."""
+    if len(timezone) > _NAME_LENGTH:
+        return
+    venue = venue[:_NAME_LENGTH]
     values = {"account_id": account_id, "venue": venue, "timezone": timezone, "updated_at": now}
     changed = {"venue": venue, "timezone": timezone, "updated_at": now}
     name = conn.dialect.name
