@@ -9,7 +9,6 @@ locking, database URLs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import reset_postgres
+from orderlane import Engine, EngineConfig, Signal
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.journal import Committed, ConcurrentUpdateError, InstrumentHeldError, Transition
 from orderlane.journal.migrate import head_revision
@@ -683,29 +683,55 @@ async def test_a_transition_whose_begin_finds_the_database_locked_fails_and_the_
 async def test_engines_starting_together_on_one_account_record_its_venue_once(
     database_url: str,
 ) -> None:
-    """Each engine records its account's venue and time zone as it starts; engines starting at
-    once on one account do not collide on it, and the latest start's venue is kept."""
+    """Each engine keeps its account's venue and time zone as it starts; engines starting at
+    once on one account do not collide on it, the latest start's venue is kept whichever
+    commits last, and a label no column can hold is made one."""
     t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     later = t0 + timedelta(hours=1)
-    async with contextlib.AsyncExitStack() as stack:
-        journals = [await stack.enter_async_context(SqlJournal(database_url)) for _ in range(6)]
+    async with SqlJournal(database_url) as journal:
         await asyncio.gather(
-            journals[0].start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
-            journals[1].start_session("acct", t0, venue="mock", timezone="Asia/Seoul"),
+            *(journal.store_venue("acct", "mock", "Asia/Seoul", t0) for _ in range(8)),
+            journal.store_venue("other", "mock", "UTC", t0),
         )
-        await journals[2].start_session("other", t0)  # no venue given: none recorded
-        await journals[3].start_session("long", t0, venue="v" * 300, timezone="Z" * 65)
-        await journals[4].start_session("acct", later, venue="kis-paper", timezone="Asia/Seoul")
-        await journals[5].start_session("wide", later, venue="v" * 300, timezone="UTC")
+        await journal.store_venue("acct", "kis-paper", "Asia/Seoul", later)
+        await journal.store_venue("acct", "started-earlier", "UTC", t0)  # commits later
+        await journal.store_venue("long", "v" * 300, "Z" * 65, t0)
+        await journal.store_venue("wide", "v" * 300, "UTC", later)
+        await journal.store_venue("odd", "mo\x00ck\x1b[2J", "UTC", later)
+        await journal.store_venue("number", 42, "UTC", later)  # type: ignore[arg-type]
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.select(accounts.c.account_id, accounts.c.venue, accounts.c.updated_at)
+                sa.select(accounts.c.account_id, accounts.c.venue, accounts.c.timezone)
             ).all()
     finally:
         engine.dispose()
-    assert sorted((row.account_id, row.venue, row.updated_at) for row in rows) == [
-        ("acct", "kis-paper", later),
-        ("wide", "v" * 64, later),
-    ], "a long venue name is cut to its column, a zone name no zone can have is left out"
+    assert sorted((row.account_id, row.venue, row.timezone) for row in rows) == [
+        ("acct", "kis-paper", "Asia/Seoul"),
+        ("number", "42", "UTC"),
+        ("odd", "mo\\x00ck\\x1b[2J", "UTC"),
+        ("other", "mock", "UTC"),
+        ("wide", "v" * 64, "UTC"),
+    ], "a zone name longer than any zone is not kept"
+
+
+async def test_a_journal_without_store_venue_still_runs_an_engine(sqlite_url: str) -> None:
+    """``store_venue`` is optional in the Journal protocol: a store written before it has
+    none (and its ``start_session`` takes two arguments), and the engine starts on it."""
+
+    class OlderJournal(SqlJournal):
+        store_venue = None  # type: ignore[assignment]
+
+        async def start_session(self, account_id: str, now: datetime) -> None:
+            await super().start_session(account_id, now)
+
+    async with Engine.open(
+        "mock",
+        journal=OlderJournal(sqlite_url),
+        config=EngineConfig(account_id="acct", track=False, recover_on_start=False),
+    ) as engine:
+        order = await engine.execute(Signal("005930", "BUY", 1))
+    assert order.status is OrderStatus.FILLED
+    with JournalReader(sqlite_url) as reader, reader.view() as view:
+        assert view.venue_timezone("acct") is None

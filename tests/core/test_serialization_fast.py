@@ -156,3 +156,17 @@ def test_stored_payloads_are_the_events_json_with_shared_values_encoded_once() -
         attrs.evolve(events[0].order, symbol_name='삼성전자 "우"\n'), OrderStatus.CREATED
     )
     assert payload_texts([named]) == [json.dumps(named.payload(), ensure_ascii=False)]
+
+
+@attrs.frozen
+class _TaggedOrder(Order):
+    tag: str = "x"
+
+
+def test_an_event_carrying_a_subclass_of_an_order_is_stored_as_its_payload_says() -> None:
+    order = next(sample for sample in _samples() if type(sample) is Order)
+    tagged = _TaggedOrder(**attrs.asdict(order, recurse=False))
+    events = [OrderCreated(tagged), OrderStatusChanged(order, OrderStatus.CREATED)]
+    texts = payload_texts(events)
+    assert texts == [json.dumps(event.payload(), ensure_ascii=False) for event in events]
+    assert '"tag"' not in texts[0], "converted as the declared Order"

@@ -173,10 +173,8 @@ class Engine:
         await self.journal.open()
         self.events.start()
         try:
-            info = self.broker.info
-            await self.journal.start_session(
-                self.config.account_id, wall_now(), venue=info.name, timezone=info.timezone
-            )
+            await self.journal.start_session(self.config.account_id, wall_now())
+            await self._store_venue()
             self._heartbeat = asyncio.get_running_loop().create_task(
                 self._beat(), name="orderlane-heartbeat"
             )
@@ -257,6 +255,15 @@ class Engine:
                 log.warning("engine heartbeat failed; retrying", exc_info=True)
                 continue
             await self._store_limiter_figures()
+
+    async def _store_venue(self) -> None:
+        """Keep the account's venue and its time zone on the journal, where the journal can
+        (an optional method of the Journal protocol): displays count "today" by the venue's
+        trading day with it."""
+        store = getattr(self.journal, "store_venue", None)
+        if store is not None:
+            info = self.broker.info
+            await store(self.config.account_id, info.name, info.timezone, wall_now())
 
     async def _store_limiter_figures(self) -> None:
         """Store the limiter's figures beside the session after each heartbeat, for displays

@@ -456,8 +456,9 @@ def watch(
 
     Live, the screen fits the terminal (see :func:`render_board`) and reads no more open orders
     than it has lines; ``once`` prints it in full up to :data:`MAX_ROWS` open orders. "Today" is
-    the date in ``zone``. A refresh that fails (the database is briefly unreachable) keeps the
-    last picture on screen with the error under it, and the next refresh tries again.
+    the venue's trading day (see :func:`read_board`), else the date in ``zone``. A refresh that
+    fails (the database is briefly unreachable) keeps the last picture on screen with the error
+    under it, and the next refresh tries again.
     """
 
     def board() -> Board:

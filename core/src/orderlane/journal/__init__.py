@@ -146,6 +146,11 @@ class Journal(Protocol):
     group concurrent transitions into one commit). A method that cannot reach its store raises
     :class:`~orderlane.errors.JournalError`; one called before :meth:`open` or after
     :meth:`close` raises it too, saying the journal is not open.
+
+    Optional, and called only where a store has it: ``store_venue(account_id, venue, timezone,
+    now)``, which keeps the venue an account trades at (the adapter's name) and that venue's
+    IANA time zone, for displays that read the store and need the venue's trading day
+    (:class:`~orderlane.journal.sql.SqlJournal` has it). A store without it works as before.
     """
 
     #: This journal's engine session: the orders it writes are marked with it (see
@@ -236,18 +241,8 @@ class Journal(Protocol):
     # Engine sessions: which engine is alive on the store, so recovery settles only the
     # orders of engines that are gone.
 
-    async def start_session(
-        self,
-        account_id: str,
-        now: datetime,
-        *,
-        venue: str | None = None,
-        timezone: str | None = None,
-    ) -> None:
-        """Announce :attr:`engine_id` on the store for ``account_id``, alive at ``now``. With
-        ``venue`` (the adapter's name) and ``timezone`` (its venue's IANA zone), keep them as
-        the account's venue, replacing what an earlier engine kept: displays reading the store
-        tell the venue's trading day by it. A store that cannot keep them may ignore them."""
+    async def start_session(self, account_id: str, now: datetime) -> None:
+        """Announce :attr:`engine_id` on the store for ``account_id``, alive at ``now``."""
         ...
 
     async def heartbeat(self, now: datetime) -> None:

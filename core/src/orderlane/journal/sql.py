@@ -65,7 +65,7 @@ from orderlane.journal.url import (
     safe_url,
 )
 from orderlane.journal.writer import Connected, JournalFile, Writer
-from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus
+from orderlane.model import TERMINAL_STATUSES, Fill, Order, OrderStatus, printable
 from orderlane.positions import Position
 
 # The refusal errors live in :mod:`orderlane.journal`; they are importable from here too.
@@ -323,16 +323,8 @@ class SqlJournal:
 
     # ---------------------------------------------------------------- engine sessions
 
-    async def start_session(
-        self,
-        account_id: str,
-        now: datetime,
-        *,
-        venue: str | None = None,
-        timezone: str | None = None,
-    ) -> None:
-        """Announce this engine on the database (its orders are marked with ``engine_id``);
-        with ``venue`` and ``timezone``, record them as the account's venue, in one commit."""
+    async def start_session(self, account_id: str, now: datetime) -> None:
+        """Announce this engine on the database (its orders are marked with ``engine_id``)."""
 
         def write(conn: sa.Connection) -> None:
             conn.execute(
@@ -344,11 +336,18 @@ class SqlJournal:
                     "heartbeat_at": now,
                 },
             )
-            if venue is not None and timezone is not None:
-                _record_venue(conn, account_id, venue, timezone, now)
 
         await self._submit(write, write=True)
         self._session_account = account_id
+
+    async def store_venue(self, account_id: str, venue: str, timezone: str, now: datetime) -> None:
+        """Keep ``venue`` (the adapter's name) and ``timezone`` (its IANA zone) as the venue of
+        ``account_id``, replacing what an engine that started earlier kept."""
+
+        def write(conn: sa.Connection) -> None:
+            _record_venue(conn, account_id, venue, timezone, now)
+
+        await self._submit(write, write=True)
 
     async def heartbeat(self, now: datetime) -> None:
         """This engine is alive at ``now``; a session another engine's recovery forgot (this
@@ -540,21 +539,31 @@ def _record_venue(
     """The account's venue and its time zone, replacing what an earlier engine recorded.
 
     An upsert where the dialect has one, so engines starting together on one account do not
-    collide on the insert. The venue's name is a label, cut to the column's 64 characters; a
-    zone name longer than that is no IANA zone, and nothing is recorded for it."""
-    if len(timezone) > _NAME_LENGTH:
+    collide on the insert, and an engine that started earlier but commits later does not
+    replace a later start's. The venue's name is a label, made printable (no control
+    character, no NUL, which PostgreSQL refuses) and cut to the column's 64 characters. A zone
+    name that is no text or longer than that is no IANA zone: nothing is recorded for it."""
+    if not isinstance(timezone, str) or len(timezone) > _NAME_LENGTH:
         return
-    venue = venue[:_NAME_LENGTH]
+    venue = printable(str(venue))[:_NAME_LENGTH]
     values = {"account_id": account_id, "venue": venue, "timezone": timezone, "updated_at": now}
     changed = {"venue": venue, "timezone": timezone, "updated_at": now}
     name = conn.dialect.name
     if name in ("sqlite", "postgresql"):
         module = sqlite if name == "sqlite" else postgresql
         upsert = module.insert(accounts).values(values)
-        conn.execute(upsert.on_conflict_do_update(index_elements=["account_id"], set_=changed))
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["account_id"],
+                set_=changed,
+                where=accounts.c.updated_at <= upsert.excluded.updated_at,
+            )
+        )
         return
     updated = conn.execute(  # pragma: no cover - the journal runs on SQLite and PostgreSQL
-        accounts.update().where(accounts.c.account_id == account_id).values(changed)
+        accounts.update()
+        .where(accounts.c.account_id == account_id, accounts.c.updated_at <= now)
+        .values(changed)
     )
     if not updated.rowcount:  # pragma: no cover
         conn.execute(accounts.insert().values(values))

@@ -116,7 +116,8 @@ def apply_transition(
 def payload_texts(events: Sequence[Event]) -> list[str]:
     """Each event's payload as stored, ``json.dumps(event.payload())`` to the character; an
     order, fill or position that several of the events carry (one transition's events share
-    them) is converted and encoded once."""
+    them) is converted and encoded once. An event carrying some other attrs value (a subclass
+    of an order, say, which its payload converts as the declared class) is encoded whole."""
     encode = _PAYLOAD.encode
     seen: dict[int, str] = {}
     texts = []
@@ -124,19 +125,25 @@ def payload_texts(events: Sequence[Event]) -> list[str]:
         parts = []
         for name in _field_names(type(event)):
             value = getattr(event, name)
-            if isinstance(value, _SHARED):
+            kind = type(value)
+            if kind in _SHARED:
                 text = seen.get(id(value))
                 if text is None:
                     text = seen[id(value)] = encode(unstructure(value))
+            elif attrs.has(kind):
+                break
             else:
                 text = encode(unstructure(value))
             parts.append(f'"{name}": {text}')
-        texts.append("{" + ", ".join(parts) + "}")
+        else:
+            texts.append("{" + ", ".join(parts) + "}")
+            continue
+        texts.append(encode(event.payload()))
     return texts
 
 
 #: What one transition's events share: encoded once per transition.
-_SHARED = (Order, Fill, Position)
+_SHARED = frozenset({Order, Fill, Position})
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
