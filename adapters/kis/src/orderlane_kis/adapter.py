@@ -33,6 +33,7 @@ from orderlane import (
 from orderlane.contract import CancelResult, LookupResult, PushItem
 from orderlane.errors import ConfigurationError, OrderNotFoundError
 from orderlane_kis.config import PUBLIC_OPTIONS, KisSettings, Mode, load_settings
+from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.execution import cancel_order, place_order
 from orderlane_kis.http import KisHttp
 from orderlane_kis.inquiry import DailyOrders
@@ -69,13 +70,16 @@ class KisAdapter:
     ) -> None:
         self.settings = settings
         self.http = KisHttp(settings, transport)
+        #: Today in Korea by the engine's clock: what the adapter remembers per order is kept
+        #: for its trading day (yesterday's is dropped as the day turns).
+        self.today = TradingDay()
         #: KIS order number -> the branch (``KRX_FWDG_ORD_ORGNO``) a cancel must name.
-        self.branches: dict[str, str] = {}
+        self.branches: DayMap[str, str] = DayMap(self.today)
         self.inquiry = DailyOrders(self.http, self.branches)
-        self.totals = RunningTotals()
+        self.totals = RunningTotals(self.today)
         self.notices = NoticeStream(self.http, self.totals)
         #: When each order was last sent from this process (lookups wait out KIS's lag).
-        self._sent: dict[str, datetime] = {}
+        self._sent: DayMap[str, datetime] = DayMap(self.today)
 
     @property
     def name(self) -> str:
@@ -118,6 +122,7 @@ class KisAdapter:
     @hookimpl
     async def orderlane_adapter_start(self, ctx: BrokerContext) -> None:
         self.settings.require()
+        self.today.clock = ctx.clock
         log.info(
             "%s for account %s at %s",
             self.name,

@@ -8,7 +8,7 @@ reached KIS. Limit prices off KRX's tick grid are refused before anything is sen
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from datetime import datetime
 from typing import Any
 
@@ -92,7 +92,7 @@ def _output(body: Mapping[str, Any], what: str) -> tuple[str, str, str]:
 
 
 async def place_order(
-    http: KisHttp, ctx: Any, order: Order, branches: dict[str, str]
+    http: KisHttp, ctx: Any, order: Order, branches: MutableMapping[str, str]
 ) -> OrderSnapshot:
     """Send ``order``; returns SUBMITTED with KIS's order number (KIS's answer carries no
     fills: they come from the inquiry or the notices)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -82,7 +82,7 @@ def inquiry_params(
 class DailyOrders:
     """Reads the daily inquiry for one account; remembers each order's branch (for cancels)."""
 
-    def __init__(self, http: KisHttp, branches: dict[str, str]) -> None:
+    def __init__(self, http: KisHttp, branches: MutableMapping[str, str]) -> None:
         self.http = http
         self.branches = branches
         #: Inquiry pages requested so far (each one a request KIS counts).

@@ -20,7 +20,8 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,7 @@ from websockets.asyncio.client import ClientConnection
 from orderlane import BrokerContext, OrderSnapshot, OrderStatus, StreamGap
 from orderlane.broker import PushItem
 from orderlane.errors import BrokerError
+from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.http import KisHttp
 from orderlane_kis.parsing import NOTICE_COLUMNS, Notice, NoticeFormatError, parse_notice
 from orderlane_kis.redaction import websocket_logger
@@ -83,10 +85,13 @@ class _Total:
 
 
 class RunningTotals:
-    """Each order's executions as the notices told them, resynchronised by the gap poll."""
+    """Each order's executions as the notices told them, resynchronised by the gap poll.
 
-    def __init__(self) -> None:
-        self._totals: dict[str, _Total] = {}
+    Totals are kept for today only (``today()``, KST): a KIS order number names an order
+    within a day, and a total must never carry over to another day's order."""
+
+    def __init__(self, today: Callable[[], date] | None = None) -> None:
+        self._totals: DayMap[str, _Total] = DayMap(today or TradingDay(), keep_yesterday=False)
         self.resync_pending = False
 
     def __len__(self) -> int:

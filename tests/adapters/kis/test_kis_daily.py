@@ -1,0 +1,130 @@
+"""What the KIS adapter remembers per order is kept for its trading day (orderlane_kis.daily):
+an engine that runs for weeks holds at most two days of orders, and a running total from the
+notices never carries over to another day's order of the same KIS order number."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Side, Signal
+from orderlane_kis.adapter import KisAdapter, create_paper_adapter
+from orderlane_kis.daily import DayMap, TradingDay
+from orderlane_kis.fake import FakeKisVenue
+from orderlane_kis.notices import RunningTotals
+from orderlane_kis.parsing import Notice
+
+DAY = timedelta(days=1)
+
+
+class Calendar:
+    def __init__(self) -> None:
+        self.day = date(2026, 1, 5)
+
+    def __call__(self) -> date:
+        return self.day
+
+
+def test_a_day_map_keeps_today_and_reads_yesterday() -> None:
+    calendar = Calendar()
+    entries: DayMap[str, int] = DayMap(calendar)
+    entries["a"] = 1
+    entries["b"] = 2
+    calendar.day += DAY
+    entries["b"] = 20  # today's entry hides yesterday's
+    entries["c"] = 3
+
+    assert (entries["a"], entries["b"], entries["c"]) == (1, 20, 3)
+    assert sorted(entries) == ["a", "b", "c"]
+    assert len(entries) == 3
+    assert entries.get("zzz") is None
+    del entries["c"]
+    assert "c" not in entries
+
+    calendar.day += DAY
+    assert dict(entries) == {"b": 20}, "the day before yesterday is gone"
+    calendar.day += 3 * DAY
+    assert len(entries) == 0, "after a long weekend nothing is left"
+    entries["d"] = 4
+    calendar.day -= DAY  # a clock set back: nothing of the other day is trusted
+    assert len(entries) == 0
+
+
+def test_without_yesterday_a_day_map_reads_today_only() -> None:
+    calendar = Calendar()
+    entries: DayMap[str, int] = DayMap(calendar, keep_yesterday=False)
+    entries["a"] = 1
+    calendar.day += DAY
+    assert "a" not in entries
+    assert repr(entries) == "DayMap(day=2026-01-06, today=0, yesterday=1)"
+
+
+def notice(odno: str, quantity: int, price: int, order_quantity: int) -> Notice:
+    return Notice(
+        broker_order_id=odno,
+        original_order_id="",
+        symbol="005930",
+        side=Side.BUY,
+        is_fill=True,
+        refused=False,
+        accept_code="2",
+        quantity=quantity,
+        price=Decimal(price),
+        order_quantity=order_quantity,
+        at="100000",
+    )
+
+
+def test_a_running_total_does_not_carry_over_to_the_next_days_order_of_that_number() -> None:
+    calendar = Calendar()
+    totals = RunningTotals(calendar)
+    first = totals.add(notice("0000031001", 10, 71000, 10))
+    calendar.day += DAY
+    second = totals.add(notice("0000031001", 4, 70000, 10))  # another order, the same number
+
+    assert (first.status, first.filled_quantity) == (OrderStatus.FILLED, 10)
+    assert (second.status, second.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 4)
+    assert second.filled_notional == Decimal(280000)
+    assert len(totals) == 1
+
+
+def test_the_trading_day_is_the_date_in_korea_by_the_engines_clock() -> None:
+    today = TradingDay()
+    clock = FakeClock()  # 2026-01-05 00:00 UTC: 09:00 in Seoul
+    today.clock = clock
+    assert today() == date(2026, 1, 5)
+    clock.advance(15 * 3600)  # 15:00 UTC: midnight in Seoul
+    assert today() == date(2026, 1, 6)
+
+
+async def test_an_engine_running_for_days_keeps_two_days_of_orders_at_most(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    adapter = create_paper_adapter(
+        paper.adapter_options(tmp_path, timeout="2", new_order_lag="0", push=False)
+    )
+    assert isinstance(adapter, KisAdapter)
+    engine = Engine(
+        adapter,
+        clock=clock,
+        database_url=sqlite_url,
+        config=EngineConfig(load_entry_point_plugins=False),
+    )
+    await engine.start()
+    try:
+        monday = await engine.execute(Signal("005930", "BUY", 1))
+        assert monday.broker_order_id is not None
+        assert monday.broker_order_id in adapter.branches
+        assert (len(adapter.branches), len(adapter._sent)) == (1, 1)
+
+        clock.advance(2 * 86400)  # Wednesday, 09:00 in Seoul
+        assert (len(adapter.branches), len(adapter._sent)) == (0, 0)
+        wednesday = await engine.execute(Signal("000660", "BUY", 1))
+    finally:
+        await engine.close()
+
+    assert wednesday.status in (OrderStatus.SUBMITTED, OrderStatus.FILLED), wednesday.reason
+    assert wednesday.broker_order_id in adapter.branches
+    assert monday.broker_order_id not in adapter.branches
+    assert (len(adapter.branches), len(adapter._sent)) == (1, 1)
