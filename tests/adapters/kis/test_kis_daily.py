@@ -41,9 +41,13 @@ def test_a_day_map_keeps_today_and_reads_yesterday() -> None:
     assert entries.get("zzz") is None
     del entries["c"]
     assert "c" not in entries
+    assert entries.pop("a") == 1, "yesterday's entry is removed like today's"
+    assert entries.pop("a", None) is None
 
     calendar.day += DAY
     assert dict(entries) == {"b": 20}, "the day before yesterday is gone"
+    entries.clear()
+    assert len(entries) == 0
     calendar.day += 3 * DAY
     assert len(entries) == 0, "after a long weekend nothing is left"
     entries["d"] = 4
@@ -128,3 +132,40 @@ async def test_an_engine_running_for_days_keeps_two_days_of_orders_at_most(
     assert wednesday.broker_order_id in adapter.branches
     assert monday.broker_order_id not in adapter.branches
     assert (len(adapter.branches), len(adapter._sent)) == (1, 1)
+
+
+async def test_a_poll_of_yesterdays_order_starts_no_running_total_today(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Recovery or the tracker the next morning polls yesterday's open orders after the notice
+    stream's resubscription: their totals must not be taken into today's, where a new order
+    may carry the same KIS order number and would count on from them."""
+    adapter = create_paper_adapter(
+        paper.adapter_options(tmp_path, timeout="2", new_order_lag="0", push=False)
+    )
+    assert isinstance(adapter, KisAdapter)
+    engine = Engine(
+        adapter,
+        clock=clock,
+        database_url=sqlite_url,
+        config=EngineConfig(load_entry_point_plugins=False),
+    )
+    resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
+    await engine.start()
+    try:
+        monday = await engine.execute(resting)
+        assert monday.broker_order_id is not None
+        paper.fill(monday.broker_order_id, 4, 71000)
+        adapter.totals.resync_pending = True  # as after the stream's (re)subscription
+        today = await engine.broker.order_statuses([monday])
+        assert today[monday.id].filled_quantity == 4
+        assert len(adapter.totals) == 1, "Monday's own order is counted on Monday"
+
+        clock.advance(86400)  # Tuesday morning
+        adapter.totals.resync_pending = True
+        tuesday = await engine.broker.order_statuses([monday])
+    finally:
+        await engine.close()
+
+    assert tuesday[monday.id].filled_quantity == 4, "the poll itself still answers"
+    assert len(adapter.totals) == 0, "no total of Monday's order under Tuesday's numbers"

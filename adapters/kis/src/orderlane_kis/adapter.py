@@ -37,6 +37,7 @@ from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.execution import cancel_order, place_order
 from orderlane_kis.http import KisHttp
 from orderlane_kis.inquiry import DailyOrders
+from orderlane_kis.krx import kst
 from orderlane_kis.notices import NoticeStream, RunningTotals
 
 __all__ = ["CAPABILITIES", "KisAdapter", "create_live_adapter", "create_paper_adapter"]
@@ -179,7 +180,17 @@ class KisAdapter:
         self, ctx: BrokerContext, orders: Sequence[Order]
     ) -> Mapping[str, OrderSnapshot]:
         snapshots = await self.inquiry.statuses(ctx, orders)
-        self.totals.resync(list(snapshots.values()))
+        # The running totals are today's: an order sent on an earlier day (recovery the next
+        # morning) must not start a total under a number a later day's order may carry.
+        today = self.today()
+        self.totals.resync(
+            [
+                snapshots[order.id]
+                for order in orders
+                if order.id in snapshots
+                and kst(order.submitted_at or order.created_at).date() == today
+            ]
+        )
         return snapshots
 
     @hookimpl

@@ -38,9 +38,9 @@ class TradingDay:
 class DayMap(MutableMapping[K, V]):
     """A mapping whose entries belong to the day they were written on (``today()``).
 
-    Reads see today's entries and, with ``keep_yesterday``, yesterday's; writes and deletions
-    touch today's only. When the day turns, today's entries become yesterday's and older ones
-    are dropped, so the map holds at most two days of orders.
+    Reads see today's entries and, with ``keep_yesterday``, yesterday's; writes go to today's,
+    and a deletion removes the key from both days. When the day turns, today's entries become
+    yesterday's and older ones are dropped, so the map holds at most two days of orders.
     """
 
     def __init__(self, today: Callable[[], date], *, keep_yesterday: bool = True) -> None:
@@ -80,8 +80,13 @@ class DayMap(MutableMapping[K, V]):
         self._current[key] = value
 
     def __delitem__(self, key: K) -> None:
-        self._turn()
-        del self._current[key]
+        found = False
+        for entries in self._readable():
+            if key in entries:
+                del entries[key]
+                found = True
+        if not found:
+            raise KeyError(key)
 
     def __iter__(self) -> Iterator[K]:
         seen: set[K] = set()
