@@ -18,7 +18,7 @@ import pytest
 
 from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Signal
 from orderlane.errors import ConfigurationError
-from orderlane_kis.adapter import create_live_adapter, create_paper_adapter
+from orderlane_kis.adapter import KisAdapter, create_live_adapter, create_paper_adapter
 from orderlane_kis.fake import FakeKisVenue
 
 KIS_HEADERS = ("content-type", "authorization", "appkey", "appsecret", "tr_id", "custtype")
@@ -608,6 +608,9 @@ async def test_a_restarted_engine_books_the_next_fill_notice_of_a_partly_filled_
     async with engine_on(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts) as engine:
         await engine.tracker.start(poll=False)  # push only: no poll can book the next fill
         polls = len(requests_of(paper, "inquiry"))
+        # Seconds after the catch-up inquiry: an execution within KIS's clock margin of it
+        # might be in its figure, and its notice would ask for a poll instead (test below).
+        clock.advance(5)
         paper.fill(order.broker_order_id, 3, 70300)
         stored = await until_filled(engine, order.id, 7)
         assert len(requests_of(paper, "inquiry")) == polls
@@ -638,3 +641,51 @@ async def test_paged_inquiries_log_no_account_number(
     assert any("inquire-daily-ccld" in line for line in lines)
     cano = paper.credentials.account.split("-")[0]
     assert not [line for line in lines if cano in line]
+
+
+async def test_a_notice_the_catch_up_inquiry_may_have_counted_is_checked_by_a_poll(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """After a restart the catch-up inquiry raises the order's total to what KIS says. A fill
+    notice of an execution at the same moment may already be in that figure: it is not added
+    (that could book a fill twice) but answered by a poll, whose figure is booked."""
+    hts = paper.credentials.hts_id
+    resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
+    async with engine_on(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts) as engine:
+        await engine.tracker.start(poll=False)
+        order = await engine.execute(resting)
+        assert order.broker_order_id is not None
+        paper.fill(order.broker_order_id, 4, 71000)
+        for _ in range(300):
+            stored = await engine.get_order(order.id)
+            if stored is not None and stored.filled_quantity >= 4:
+                break
+            await asyncio.sleep(0.01)
+    adapter = create_paper_adapter(options(paper, tmp_path, push=True, hts_id=hts))
+    assert isinstance(adapter, KisAdapter)
+    engine = Engine(
+        adapter,
+        clock=clock,
+        database_url=sqlite_url,
+        config=EngineConfig(load_entry_point_plugins=False),
+    )
+    await engine.start()
+    try:
+        await engine.tracker.start()  # push, and a poll on every gap
+        polls = len(requests_of(paper, "inquiry"))
+        paper.fill(order.broker_order_id, 3, 70300)  # the same second as the catch-up
+        for _ in range(300):
+            stored = await engine.get_order(order.id)
+            if stored is not None and stored.filled_quantity >= 7:
+                break
+            await asyncio.sleep(0.01)
+        held_back = adapter.totals.held_back
+        await asyncio.sleep(0.2)  # nothing more arrives that could add it twice
+        stored = await engine.get_order(order.id)
+    finally:
+        await engine.close()
+    assert stored is not None
+    assert (stored.filled_quantity, stored.status) == (7, OrderStatus.PARTIALLY_FILLED)
+    assert stored.average_fill_price == Decimal(70700)
+    assert held_back == 1
+    assert len(requests_of(paper, "inquiry")) > polls, "the poll the notice asked for"

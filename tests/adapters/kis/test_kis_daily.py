@@ -1,14 +1,26 @@
 """What the KIS adapter remembers per order is kept for its trading day (orderlane_kis.daily):
 an engine that runs for weeks holds at most two days of orders, and a running total from the
-notices never carries over to another day's order of the same KIS order number."""
+notices never carries over to another day's order of the same KIS order number. A running total
+an inquiry raised after a gap never adds a notice that inquiry may already have counted."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Side, Signal
+import attrs
+
+from orderlane import (
+    Engine,
+    EngineConfig,
+    FakeClock,
+    OrderSnapshot,
+    OrderStatus,
+    Side,
+    Signal,
+    StreamGap,
+)
 from orderlane_kis.adapter import KisAdapter, create_paper_adapter
 from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.fake import FakeKisVenue
@@ -91,6 +103,58 @@ def test_a_running_total_does_not_carry_over_to_the_next_days_order_of_that_numb
     assert (second.status, second.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 4)
     assert second.filled_notional == Decimal(280000)
     assert len(totals) == 1
+
+
+def notice_at(at: str, quantity: int) -> Notice:
+    return attrs.evolve(notice("0000031001", quantity, 70000, 10), at=at)
+
+
+def test_a_notice_the_gap_inquiry_already_counted_is_not_added_again() -> None:
+    """The stream reconnected; the gap poll's inquiry (asked at 10:00:00 KST) says 4 executed,
+    and the notice of those 4 (executed 09:59:59) was still on its way: adding it would make
+    8, a fill that never happened. It asks for another poll instead; a notice of an execution
+    clearly later adds as usual."""
+    totals = RunningTotals(Calendar())
+    asked = datetime(2026, 1, 5, 1, 0, 0, tzinfo=UTC)  # 10:00:00 KST
+    totals.resync_pending = True
+    totals.resync([snapshot(4)], asked)
+
+    late = totals.add(notice_at("095959", 4))
+    same_second = totals.add(notice_at("100002", 4))  # within the clocks' margin
+    assert isinstance(late, StreamGap)
+    assert isinstance(same_second, StreamGap)
+    assert (totals.held_back, totals.resync_pending) == (2, True)
+
+    totals.resync([snapshot(4)], asked + timedelta(seconds=10))  # the poll it asked for
+    assert isinstance(totals.add(notice_at("100011", 2)), StreamGap), "still inside the margin"
+    totals.resync([snapshot(6)], asked + timedelta(seconds=20))  # the poll counted those 2
+    later = totals.add(notice_at("100031", 3))
+    after = totals.add(notice_at("100032", 1))
+    assert isinstance(later, OrderSnapshot)
+    assert isinstance(after, OrderSnapshot)
+    assert (later.filled_quantity, after.filled_quantity) == (9, 10)
+    assert after.status is OrderStatus.FILLED
+
+
+def test_without_a_raised_total_notices_add_as_they_come() -> None:
+    totals = RunningTotals(Calendar())
+    first = totals.add(notice_at("100000", 4))
+    totals.resync_pending = True
+    totals.resync([snapshot(4)], datetime(2026, 1, 5, 1, 0, 0, tzinfo=UTC))  # nothing raised
+    second = totals.add(notice_at("100000", 2))
+    assert isinstance(first, OrderSnapshot)
+    assert isinstance(second, OrderSnapshot)
+    assert second.filled_quantity == 6
+    assert totals.held_back == 0
+
+
+def snapshot(quantity: int) -> OrderSnapshot:
+    return OrderSnapshot(
+        status=OrderStatus.PARTIALLY_FILLED,
+        broker_order_id="0000031001",
+        filled_quantity=quantity,
+        filled_notional=Decimal(70000 * quantity),
+    )
 
 
 def test_the_trading_day_is_the_date_in_korea_by_the_engines_clock() -> None:

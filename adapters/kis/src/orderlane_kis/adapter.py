@@ -179,6 +179,7 @@ class KisAdapter:
     async def orderlane_order_statuses(
         self, ctx: BrokerContext, orders: Sequence[Order]
     ) -> Mapping[str, OrderSnapshot]:
+        asked_at = ctx.clock.now()
         snapshots = await self.inquiry.statuses(ctx, orders)
         # The running totals are today's: an order sent on an earlier day (recovery the next
         # morning) must not start a total under a number a later day's order may carry.
@@ -189,7 +190,8 @@ class KisAdapter:
                 for order in orders
                 if order.id in snapshots
                 and kst(order.submitted_at or order.created_at).date() == today
-            ]
+            ],
+            asked_at,
         )
         return snapshots
 

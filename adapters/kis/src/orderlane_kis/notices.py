@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ from orderlane.broker import PushItem
 from orderlane.errors import BrokerError
 from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.http import KisHttp
+from orderlane_kis.krx import kst
 from orderlane_kis.parsing import NOTICE_COLUMNS, Notice, NoticeFormatError, parse_notice
 from orderlane_kis.redaction import websocket_logger
 
@@ -82,23 +83,51 @@ def decrypt(key: str, iv: str, data: str) -> str:
 class _Total:
     quantity: int = 0
     notional: Decimal = Decimal(0)
+    #: Set when an inquiry raised this total: the KST time (HHMMSS) up to which an execution's
+    #: notice may already be in the inquiry's figure. None: every notice adds.
+    counted_until: str | None = None
+
+
+#: How far KIS's clock (a notice's execution time) may be from this machine's: an execution
+#: within this long of an inquiry may or may not be in the inquiry's figure.
+CLOCK_MARGIN = timedelta(seconds=2)
 
 
 class RunningTotals:
     """Each order's executions as the notices told them, resynchronised by the gap poll.
 
     Totals are kept for today only (``today()``, KST): a KIS order number names an order
-    within a day, and a total must never carry over to another day's order."""
+    within a day, and a total must never carry over to another day's order.
+
+    After a gap the inquiry's cumulative figure replaces a lower total. A notice that was on its
+    way meanwhile may already be in that figure, and adding it again would book a fill that did
+    not happen. So once an inquiry has raised an order's total, a notice of an execution not
+    clearly later than the inquiry (KIS's execution time against the time the inquiry was
+    asked, :data:`CLOCK_MARGIN` either way) is not added: it asks for another poll instead
+    (:class:`StreamGap`), whose figure counts it if it happened. A later execution's notice adds
+    as usual, and the order's notices count on from there.
+    """
 
     def __init__(self, today: Callable[[], date] | None = None) -> None:
         self._totals: DayMap[str, _Total] = DayMap(today or TradingDay(), keep_yesterday=False)
         self.resync_pending = False
+        #: Notices not added because the inquiry may have counted them (each asked for a poll).
+        self.held_back = 0
 
     def __len__(self) -> int:
         return len(self._totals)
 
-    def add(self, notice: Notice) -> OrderSnapshot:
+    def add(self, notice: Notice) -> OrderSnapshot | StreamGap:
         total = self._totals.setdefault(notice.broker_order_id, _Total())
+        if total.counted_until is not None:
+            at = notice.at
+            if not (len(at) == 6 and at.isdigit() and at > total.counted_until):
+                self.held_back += 1
+                self.resync_pending = True
+                return StreamGap(
+                    f"KIS notice on order {notice.broker_order_id} may be in the last inquiry"
+                )
+            total.counted_until = None  # notices arrive in order: the rest are later still
         total.quantity += notice.quantity
         total.notional += notice.price * notice.quantity
         done = notice.order_quantity and total.quantity >= notice.order_quantity
@@ -109,10 +138,15 @@ class RunningTotals:
             filled_notional=total.notional,
         )
 
-    def resync(self, snapshots: Sequence[OrderSnapshot]) -> None:
-        """After a gap: start again from what the inquiry says (never below it)."""
+    def resync(self, snapshots: Sequence[OrderSnapshot], asked_at: datetime | None = None) -> None:
+        """After a gap: start again from what the inquiry asked at ``asked_at`` says (never
+        below it); an order whose total it raised takes notices again only of executions
+        clearly after ``asked_at``."""
         if not self.resync_pending:
             return
+        until = None
+        if asked_at is not None:
+            until = kst(asked_at + CLOCK_MARGIN).strftime("%H%M%S")
         for snapshot in snapshots:
             if snapshot.broker_order_id is None:
                 continue
@@ -120,6 +154,9 @@ class RunningTotals:
             notional = snapshot.cumulative_notional
             if snapshot.filled_quantity > total.quantity and notional is not None:
                 total.quantity, total.notional = snapshot.filled_quantity, notional
+                total.counted_until = until
+            elif total.counted_until is not None:
+                total.counted_until = until
         self.resync_pending = False
 
 
