@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -238,3 +239,50 @@ async def test_with_push_timeouts_still_fire_on_time(sqlite_url: str) -> None:
         after = await engine.get_order(order.id)
         assert after is not None
         assert (after.status, after.reason) == (OrderStatus.FAILED, "timeout")
+
+
+async def test_a_gap_pushed_during_a_poll_is_polled_for_in_the_next_cycle(
+    sqlite_url: str,
+) -> None:
+    """A push stream's gap that arrives while a status poll runs asks for one more poll: it
+    is not cleared with the poll it came during (which may have read the venue before the gap),
+    so what it may have missed is asked for within a cycle, not at the safety interval."""
+    venue = MockVenue()
+    inquiries: list[int] = []
+    statuses, statuses_page = venue.statuses, venue.statuses_page
+
+    def gap_once() -> None:
+        inquiries.append(len(inquiries))
+        if len(inquiries) == 2:  # the poll after the start's: a reconnect while it reads
+            venue.reconnect_push()
+
+    def counted_statuses(*args: Any, **kwargs: Any) -> Any:
+        gap_once()
+        return statuses(*args, **kwargs)
+
+    def counted_page(*args: Any, **kwargs: Any) -> Any:
+        gap_once()
+        return statuses_page(*args, **kwargs)
+
+    venue.statuses = counted_statuses  # type: ignore[method-assign]
+    venue.statuses_page = counted_page  # type: ignore[method-assign]
+    config = EngineConfig(poll_interval=0.01, push_safety_interval=60)
+    async with Engine.open(
+        "mock",
+        adapter_options={"venue": venue, "push": True},
+        database_url=sqlite_url,
+        config=config,
+    ) as engine:
+        assert engine.tracker.push_active
+        venue.hold_next()
+        await engine.execute(BUY)
+        for _ in range(100):
+            if len(inquiries) >= 2:
+                break
+            venue.reconnect_push()  # until a poll runs with the order open
+            await asyncio.sleep(0.02)
+        for _ in range(100):  # 2 s at most, against the 60 s safety interval
+            if len(inquiries) >= 3:
+                break
+            await asyncio.sleep(0.02)
+    assert len(inquiries) >= 3, "the gap pushed during the second poll was polled for"

@@ -361,6 +361,10 @@ class OrderTracker:
         last_inquiry = float("-inf")
         woken = True
         while True:
+            # A wake that comes while this cycle runs (a gap pushed during the poll) is kept
+            # for the next cycle, not cleared with this one's.
+            woken = woken or self._wake.is_set()
+            self._wake.clear()
             # Timeouts and lookups are checked every poll interval; with push, the broker is
             # asked for statuses only after a gap (a wake) or once per safety interval.
             inquire = (
@@ -377,7 +381,6 @@ class OrderTracker:
             if inquire:
                 last_inquiry = clock.monotonic()
             interval = config.poll_interval
-            self._wake.clear()
             sleeper = asyncio.ensure_future(self._clock.sleep(interval))
             waker = asyncio.ensure_future(self._wake.wait())
             try:

@@ -110,42 +110,61 @@ def notice_at(at: str, quantity: int) -> Notice:
 
 
 def test_a_notice_the_gap_inquiry_already_counted_is_not_added_again() -> None:
-    """The stream reconnected; the gap poll's inquiry (asked at 10:00:00 KST) says 4 executed,
-    and the notice of those 4 (executed 09:59:59) was still on its way: adding it would make
-    8, a fill that never happened. It asks for another poll instead; a notice of an execution
-    clearly later adds as usual."""
+    """The stream reconnected; the gap poll's inquiry, answered at 10:00:05 KST, says 7
+    executed: 4 the notices told, and 3 executed at 10:00:04 whose notice was still on its way.
+    Adding that notice would make 10, a fill that never happened: it asks for another poll
+    instead. A notice of an execution clearly later than the answer adds as usual."""
     totals = RunningTotals(Calendar())
-    asked = datetime(2026, 1, 5, 1, 0, 0, tzinfo=UTC)  # 10:00:00 KST
-    totals.resync_pending = True
-    totals.resync([snapshot(4)], asked)
+    assert isinstance(totals.add(notice_at("095950", 4)), OrderSnapshot)
+    answered = datetime(2026, 1, 5, 1, 0, 5, tzinfo=UTC)  # 10:00:05 KST
+    totals.resync([snapshot(7)], answered)
 
-    late = totals.add(notice_at("095959", 4))
-    same_second = totals.add(notice_at("100002", 4))  # within the clocks' margin
-    assert isinstance(late, StreamGap)
-    assert isinstance(same_second, StreamGap)
-    assert (totals.held_back, totals.resync_pending) == (2, True)
+    in_flight = totals.add(notice_at("100004", 3))
+    within_margin = totals.add(notice_at("100007", 1))  # the clocks may be 2 s apart
+    assert isinstance(in_flight, StreamGap)
+    assert isinstance(within_margin, StreamGap)
+    assert totals.held_back == 2
 
-    totals.resync([snapshot(4)], asked + timedelta(seconds=10))  # the poll it asked for
-    assert isinstance(totals.add(notice_at("100011", 2)), StreamGap), "still inside the margin"
-    totals.resync([snapshot(6)], asked + timedelta(seconds=20))  # the poll counted those 2
-    later = totals.add(notice_at("100031", 3))
-    after = totals.add(notice_at("100032", 1))
+    totals.resync([snapshot(8)], answered + timedelta(seconds=10))  # the poll counted the 1
+    assert isinstance(totals.add(notice_at("100016", 1)), StreamGap), "inside the new margin"
+    totals.resync([snapshot(9)], answered + timedelta(seconds=20))
+    later = totals.add(notice_at("100028", 1))
     assert isinstance(later, OrderSnapshot)
-    assert isinstance(after, OrderSnapshot)
-    assert (later.filled_quantity, after.filled_quantity) == (9, 10)
-    assert after.status is OrderStatus.FILLED
+    assert (later.filled_quantity, later.status) == (10, OrderStatus.FILLED)
 
 
-def test_without_a_raised_total_notices_add_as_they_come() -> None:
+def test_an_inquiry_that_raises_nothing_leaves_the_doubt_to_the_notices() -> None:
+    """A raise counted 3 executed at 10:00:04 whose notice is still on its way; a second
+    inquiry, answered before that notice arrives, raises nothing. The notice must still not be
+    added (10 for 7 executed); the first notice of a clearly later execution ends the doubt."""
     totals = RunningTotals(Calendar())
-    first = totals.add(notice_at("100000", 4))
-    totals.resync_pending = True
-    totals.resync([snapshot(4)], datetime(2026, 1, 5, 1, 0, 0, tzinfo=UTC))  # nothing raised
-    second = totals.add(notice_at("100000", 2))
-    assert isinstance(first, OrderSnapshot)
-    assert isinstance(second, OrderSnapshot)
-    assert second.filled_quantity == 6
-    assert totals.held_back == 0
+    assert isinstance(totals.add(notice_at("095950", 4)), OrderSnapshot)
+    answered = datetime(2026, 1, 5, 1, 0, 5, tzinfo=UTC)  # 10:00:05 KST
+    totals.resync([snapshot(7)], answered)
+    totals.resync([snapshot(7)], answered + timedelta(seconds=30))  # raises nothing
+    in_flight = totals.add(notice_at("100004", 3))
+    later = totals.add(notice_at("100010", 2))
+    malformed = totals.add(notice_at("", 1))  # after a later one: no doubt left
+    assert isinstance(in_flight, StreamGap)
+    assert isinstance(later, OrderSnapshot)
+    assert isinstance(malformed, OrderSnapshot)
+    assert (later.filled_quantity, malformed.filled_quantity) == (9, 10)
+    assert totals.held_back == 1
+
+
+def test_a_lagging_poll_is_made_good_by_the_next_one() -> None:
+    """A poll whose figure lags raises nothing; a held-back execution is counted by the next
+    poll whose figure has it (any poll, not only one after a gap)."""
+    totals = RunningTotals(Calendar())
+    answered = datetime(2026, 1, 5, 1, 0, 0, tzinfo=UTC)
+    totals.resync([snapshot(4)], answered)
+    assert isinstance(totals.add(notice_at("100001", 3)), StreamGap)  # 7 executed in truth
+    totals.resync([snapshot(4)], answered + timedelta(seconds=1))  # a stale row: 4
+    totals.resync([snapshot(7)], answered + timedelta(seconds=30))  # the safety poll
+    assert isinstance(totals.add(notice_at("100031", 1)), StreamGap), "inside the margin"
+    after = totals.add(notice_at("100040", 3))
+    assert isinstance(after, OrderSnapshot)
+    assert after.filled_quantity == 10
 
 
 def snapshot(quantity: int) -> OrderSnapshot:
@@ -220,13 +239,11 @@ async def test_a_poll_of_yesterdays_order_starts_no_running_total_today(
         monday = await engine.execute(resting)
         assert monday.broker_order_id is not None
         paper.fill(monday.broker_order_id, 4, 71000)
-        adapter.totals.resync_pending = True  # as after the stream's (re)subscription
         today = await engine.broker.order_statuses([monday])
         assert today[monday.id].filled_quantity == 4
         assert len(adapter.totals) == 1, "Monday's own order is counted on Monday"
 
         clock.advance(86400)  # Tuesday morning
-        adapter.totals.resync_pending = True
         tuesday = await engine.broker.order_statuses([monday])
     finally:
         await engine.close()

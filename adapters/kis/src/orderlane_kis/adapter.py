@@ -179,8 +179,8 @@ class KisAdapter:
     async def orderlane_order_statuses(
         self, ctx: BrokerContext, orders: Sequence[Order]
     ) -> Mapping[str, OrderSnapshot]:
-        asked_at = ctx.clock.now()
         snapshots = await self.inquiry.statuses(ctx, orders)
+        answered_at = ctx.clock.now()  # the figures count nothing executed after this
         # The running totals are today's: an order sent on an earlier day (recovery the next
         # morning) must not start a total under a number a later day's order may carry.
         today = self.today()
@@ -191,7 +191,7 @@ class KisAdapter:
                 if order.id in snapshots
                 and kst(order.submitted_at or order.created_at).date() == today
             ],
-            asked_at,
+            answered_at,
         )
         return snapshots
 

@@ -89,28 +89,31 @@ class _Total:
 
 
 #: How far KIS's clock (a notice's execution time) may be from this machine's: an execution
-#: within this long of an inquiry may or may not be in the inquiry's figure.
+#: within this long of an inquiry's answer may or may not be in the inquiry's figure.
 CLOCK_MARGIN = timedelta(seconds=2)
 
 
 class RunningTotals:
-    """Each order's executions as the notices told them, resynchronised by the gap poll.
+    """Each order's executions as the notices told them, raised to what an inquiry says.
 
     Totals are kept for today only (``today()``, KST): a KIS order number names an order
     within a day, and a total must never carry over to another day's order.
 
-    After a gap the inquiry's cumulative figure replaces a lower total. A notice that was on its
-    way meanwhile may already be in that figure, and adding it again would book a fill that did
-    not happen. So once an inquiry has raised an order's total, a notice of an execution not
-    clearly later than the inquiry (KIS's execution time against the time the inquiry was
-    asked, :data:`CLOCK_MARGIN` either way) is not added: it asks for another poll instead
-    (:class:`StreamGap`), whose figure counts it if it happened. A later execution's notice adds
-    as usual, and the order's notices count on from there.
+    Notices carry each execution; an inquiry (a poll: after a gap, at the safety interval)
+    carries the order's cumulative figure, and a total below it is raised to it (notices lost
+    across a reconnect are counted so). A notice on its way while the inquiry read the order may
+    already be in that figure, and adding it again would book a fill that did not happen. So
+    once an inquiry has raised an order's total, a notice of an execution not clearly later
+    than the inquiry's answer (KIS's execution time against the time the answer was in,
+    :data:`CLOCK_MARGIN` either way) is not added: it asks for another poll instead
+    (:class:`StreamGap`), whose figure counts it if it happened. Only a notice of a clearly
+    later execution ends the doubt (notices of one order arrive in order: every notice the
+    inquiry counted has arrived before it); an inquiry that raises nothing leaves it as it is,
+    since notices the last raise counted may still be on their way.
     """
 
     def __init__(self, today: Callable[[], date] | None = None) -> None:
         self._totals: DayMap[str, _Total] = DayMap(today or TradingDay(), keep_yesterday=False)
-        self.resync_pending = False
         #: Notices not added because the inquiry may have counted them (each asked for a poll).
         self.held_back = 0
 
@@ -123,7 +126,6 @@ class RunningTotals:
             at = notice.at
             if not (len(at) == 6 and at.isdigit() and at > total.counted_until):
                 self.held_back += 1
-                self.resync_pending = True
                 return StreamGap(
                     f"KIS notice on order {notice.broker_order_id} may be in the last inquiry"
                 )
@@ -138,15 +140,10 @@ class RunningTotals:
             filled_notional=total.notional,
         )
 
-    def resync(self, snapshots: Sequence[OrderSnapshot], asked_at: datetime | None = None) -> None:
-        """After a gap: start again from what the inquiry asked at ``asked_at`` says (never
-        below it); an order whose total it raised takes notices again only of executions
-        clearly after ``asked_at``."""
-        if not self.resync_pending:
-            return
-        until = None
-        if asked_at is not None:
-            until = kst(asked_at + CLOCK_MARGIN).strftime("%H%M%S")
+    def resync(self, snapshots: Sequence[OrderSnapshot], answered_at: datetime) -> None:
+        """Raise each total below the inquiry's figure (answered by ``answered_at``) to it; a
+        total it raised takes notices again only of executions clearly after ``answered_at``."""
+        until = kst(answered_at + CLOCK_MARGIN).strftime("%H%M%S")
         for snapshot in snapshots:
             if snapshot.broker_order_id is None:
                 continue
@@ -155,9 +152,6 @@ class RunningTotals:
             if snapshot.filled_quantity > total.quantity and notional is not None:
                 total.quantity, total.notional = snapshot.filled_quantity, notional
                 total.counted_until = until
-            elif total.counted_until is not None:
-                total.counted_until = until
-        self.resync_pending = False
 
 
 class _Subscription:
@@ -238,7 +232,6 @@ class NoticeStream:
                     # Notices carry each execution, not the total: the totals count on from
                     # what the next inquiry says, on the first subscription too (an engine
                     # that restarts knows fills that no notice of this stream will repeat).
-                    self.totals.resync_pending = True
                     self._first_attempt.set()
                     if self.connections > 1:
                         yield StreamGap("KIS notice stream reconnected")
@@ -260,7 +253,6 @@ class NoticeStream:
             except BrokerError as error:
                 log.warning("KIS notice stream: %s; reconnecting in %.1fs", error, backoff)
             self._first_attempt.set()
-            self.totals.resync_pending = True
             yield StreamGap("KIS notice stream disconnected")
             await ctx.clock.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
