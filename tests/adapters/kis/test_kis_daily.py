@@ -117,6 +117,7 @@ def test_a_notice_the_gap_inquiry_already_counted_is_not_added_again() -> None:
     totals = RunningTotals(Calendar())
     assert isinstance(totals.add(notice_at("095950", 4)), OrderSnapshot)
     answered = datetime(2026, 1, 5, 1, 0, 5, tzinfo=UTC)  # 10:00:05 KST
+    totals.resync_pending = True  # the stream reconnected
     totals.resync([snapshot(7)], answered)
 
     in_flight = totals.add(notice_at("100004", 3))
@@ -140,7 +141,9 @@ def test_an_inquiry_that_raises_nothing_leaves_the_doubt_to_the_notices() -> Non
     totals = RunningTotals(Calendar())
     assert isinstance(totals.add(notice_at("095950", 4)), OrderSnapshot)
     answered = datetime(2026, 1, 5, 1, 0, 5, tzinfo=UTC)  # 10:00:05 KST
+    totals.resync_pending = True
     totals.resync([snapshot(7)], answered)
+    totals.resync_pending = True
     totals.resync([snapshot(7)], answered + timedelta(seconds=30))  # raises nothing
     in_flight = totals.add(notice_at("100004", 3))
     later = totals.add(notice_at("100010", 2))
@@ -157,6 +160,7 @@ def test_a_lagging_poll_is_made_good_by_the_next_one() -> None:
     poll whose figure has it (any poll, not only one after a gap)."""
     totals = RunningTotals(Calendar())
     answered = datetime(2026, 1, 5, 1, 0, 0, tzinfo=UTC)
+    totals.resync_pending = True
     totals.resync([snapshot(4)], answered)
     assert isinstance(totals.add(notice_at("100001", 3)), StreamGap)  # 7 executed in truth
     totals.resync([snapshot(4)], answered + timedelta(seconds=1))  # a stale row: 4
@@ -165,6 +169,19 @@ def test_a_lagging_poll_is_made_good_by_the_next_one() -> None:
     after = totals.add(notice_at("100040", 3))
     assert isinstance(after, OrderSnapshot)
     assert after.filled_quantity == 10
+
+
+def test_without_a_gap_an_inquiry_ahead_of_the_notices_changes_nothing() -> None:
+    """A safety poll reads 7 while the notice of the last 3 is on its way: the notices alone
+    make the total (the notice adds once when it comes), no notice is held back, and no poll
+    is asked for."""
+    totals = RunningTotals(Calendar())
+    assert isinstance(totals.add(notice_at("100000", 4)), OrderSnapshot)
+    totals.resync([snapshot(7)], datetime(2026, 1, 5, 1, 0, 5, tzinfo=UTC))
+    arrived = totals.add(notice_at("100004", 3))
+    assert isinstance(arrived, OrderSnapshot)
+    assert arrived.filled_quantity == 7
+    assert totals.held_back == 0
 
 
 def snapshot(quantity: int) -> OrderSnapshot:
@@ -239,11 +256,13 @@ async def test_a_poll_of_yesterdays_order_starts_no_running_total_today(
         monday = await engine.execute(resting)
         assert monday.broker_order_id is not None
         paper.fill(monday.broker_order_id, 4, 71000)
+        adapter.totals.resync_pending = True  # as after the stream's (re)subscription
         today = await engine.broker.order_statuses([monday])
         assert today[monday.id].filled_quantity == 4
         assert len(adapter.totals) == 1, "Monday's own order is counted on Monday"
 
         clock.advance(86400)  # Tuesday morning
+        adapter.totals.resync_pending = True
         tuesday = await engine.broker.order_statuses([monday])
     finally:
         await engine.close()

@@ -86,6 +86,8 @@ class _Total:
     #: Set when an inquiry raised this total: the KST time (HHMMSS) up to which an execution's
     #: notice may already be in the inquiry's figure. None: every notice adds.
     counted_until: str | None = None
+    #: A notice was held back: the next inquiry that has more than this total is taken.
+    doubtful: bool = False
 
 
 #: How far KIS's clock (a notice's execution time) may be from this machine's: an execution
@@ -94,26 +96,28 @@ CLOCK_MARGIN = timedelta(seconds=2)
 
 
 class RunningTotals:
-    """Each order's executions as the notices told them, raised to what an inquiry says.
+    """Each order's executions as the notices told them, resynchronised by the gap poll.
 
     Totals are kept for today only (``today()``, KST): a KIS order number names an order
     within a day, and a total must never carry over to another day's order.
 
-    Notices carry each execution; an inquiry (a poll: after a gap, at the safety interval)
-    carries the order's cumulative figure, and a total below it is raised to it (notices lost
-    across a reconnect are counted so). A notice on its way while the inquiry read the order may
-    already be in that figure, and adding it again would book a fill that did not happen. So
-    once an inquiry has raised an order's total, a notice of an execution not clearly later
-    than the inquiry's answer (KIS's execution time against the time the answer was in,
+    Notices carry each execution; an inquiry carries the order's cumulative figure. After a
+    gap (``resync_pending``: notices may have been lost) the next inquiry's figure replaces a
+    lower total. A notice that was on its way while that inquiry read the order may already be
+    in the figure, and adding it again would book a fill that did not happen. So once an
+    inquiry has raised an order's total, a notice of an execution not clearly later than the
+    inquiry's answer (KIS's execution time against the time the answer was in,
     :data:`CLOCK_MARGIN` either way) is not added: it asks for another poll instead
-    (:class:`StreamGap`), whose figure counts it if it happened. Only a notice of a clearly
-    later execution ends the doubt (notices of one order arrive in order: every notice the
-    inquiry counted has arrived before it); an inquiry that raises nothing leaves it as it is,
-    since notices the last raise counted may still be on their way.
+    (:class:`StreamGap`), and the next inquiry whose figure is higher is taken for that order,
+    counting the execution if it was not counted yet. The first notice of a clearly later
+    execution ends the doubt: notices of one order arrive in order. Without a gap or a doubt,
+    notices alone make the total, and an inquiry changes nothing (its figure may be ahead of
+    notices still on their way).
     """
 
     def __init__(self, today: Callable[[], date] | None = None) -> None:
         self._totals: DayMap[str, _Total] = DayMap(today or TradingDay(), keep_yesterday=False)
+        self.resync_pending = False
         #: Notices not added because the inquiry may have counted them (each asked for a poll).
         self.held_back = 0
 
@@ -126,6 +130,7 @@ class RunningTotals:
             at = notice.at
             if not (len(at) == 6 and at.isdigit() and at > total.counted_until):
                 self.held_back += 1
+                total.doubtful = True
                 return StreamGap(
                     f"KIS notice on order {notice.broker_order_id} may be in the last inquiry"
                 )
@@ -141,17 +146,26 @@ class RunningTotals:
         )
 
     def resync(self, snapshots: Sequence[OrderSnapshot], answered_at: datetime) -> None:
-        """Raise each total below the inquiry's figure (answered by ``answered_at``) to it; a
-        total it raised takes notices again only of executions clearly after ``answered_at``."""
+        """After a gap, or for an order with a notice held back: raise the total to the
+        inquiry's figure (answered by ``answered_at``) where that is higher; a total raised
+        takes notices again only of executions clearly after ``answered_at``."""
         until = kst(answered_at + CLOCK_MARGIN).strftime("%H%M%S")
         for snapshot in snapshots:
             if snapshot.broker_order_id is None:
                 continue
-            total = self._totals.setdefault(snapshot.broker_order_id, _Total())
+            total = self._totals.get(snapshot.broker_order_id)
+            if total is None:
+                if not self.resync_pending:
+                    continue
+                total = self._totals.setdefault(snapshot.broker_order_id, _Total())
+            if not (self.resync_pending or total.doubtful):
+                continue
             notional = snapshot.cumulative_notional
             if snapshot.filled_quantity > total.quantity and notional is not None:
                 total.quantity, total.notional = snapshot.filled_quantity, notional
                 total.counted_until = until
+                total.doubtful = False
+        self.resync_pending = False
 
 
 class _Subscription:
@@ -232,6 +246,7 @@ class NoticeStream:
                     # Notices carry each execution, not the total: the totals count on from
                     # what the next inquiry says, on the first subscription too (an engine
                     # that restarts knows fills that no notice of this stream will repeat).
+                    self.totals.resync_pending = True
                     self._first_attempt.set()
                     if self.connections > 1:
                         yield StreamGap("KIS notice stream reconnected")
@@ -253,6 +268,7 @@ class NoticeStream:
             except BrokerError as error:
                 log.warning("KIS notice stream: %s; reconnecting in %.1fs", error, backoff)
             self._first_attempt.set()
+            self.totals.resync_pending = True
             yield StreamGap("KIS notice stream disconnected")
             await ctx.clock.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
