@@ -184,6 +184,23 @@ def test_without_a_gap_an_inquiry_ahead_of_the_notices_changes_nothing() -> None
     assert totals.held_back == 0
 
 
+def test_a_notice_lost_in_a_gap_is_counted_by_a_later_poll_though_others_hid_it() -> None:
+    """The notice of 3 executed at 10:00:01 is lost in a reconnect; the notice of 3 more,
+    executed after the gap poll read the order (7), arrives before that poll's answer and
+    makes the total 7 as well. The poll raises nothing, but the lost 3 are counted by the next
+    poll whose figure is higher."""
+    totals = RunningTotals(Calendar())
+    totals.add(notice_at("095950", 4))
+    totals.resync_pending = True  # reconnect: the notice of 10:00:01 is lost
+    totals.add(notice_at("100004", 3))
+    totals.resync([snapshot(7)], datetime(2026, 1, 5, 1, 0, 5, tzinfo=UTC))
+    assert totals.add(notice_at("100030", 1)).filled_quantity == 8  # type: ignore[union-attr]
+    totals.resync([snapshot(11)], datetime(2026, 1, 5, 1, 0, 40, tzinfo=UTC))  # safety poll
+    after = totals.add(notice_at("100050", 1))
+    assert isinstance(after, OrderSnapshot)
+    assert after.filled_quantity == 12
+
+
 def snapshot(quantity: int) -> OrderSnapshot:
     return OrderSnapshot(
         status=OrderStatus.PARTIALLY_FILLED,

@@ -109,10 +109,11 @@ class RunningTotals:
     inquiry's answer (KIS's execution time against the time the answer was in,
     :data:`CLOCK_MARGIN` either way) is not added: it asks for another poll instead
     (:class:`StreamGap`), and the next inquiry whose figure is higher is taken for that order,
-    counting the execution if it was not counted yet. The first notice of a clearly later
-    execution ends the doubt: notices of one order arrive in order. Without a gap or a doubt,
-    notices alone make the total, and an inquiry changes nothing (its figure may be ahead of
-    notices still on their way).
+    counting the execution if it was not counted yet. The same holds for an order whose figure
+    after a gap was no higher than its total (notices of later executions may hide a lost
+    one). The first notice of a clearly later execution ends the doubt about notices: those of
+    one order arrive in order. Without a gap or a doubt, notices alone make the total, and an
+    inquiry changes nothing (its figure may be ahead of notices still on their way).
     """
 
     def __init__(self, today: Callable[[], date] | None = None) -> None:
@@ -165,6 +166,11 @@ class RunningTotals:
                 total.quantity, total.notional = snapshot.filled_quantity, notional
                 total.counted_until = until
                 total.doubtful = False
+            elif self.resync_pending:
+                # A figure no higher than the total after a gap proves nothing lost was
+                # counted: notices of later executions may have made up the difference, or
+                # the row lags. The next higher figure for the order is taken.
+                total.doubtful = True
         self.resync_pending = False
 
 
