@@ -16,19 +16,13 @@ from typing import Any
 
 import pytest
 
-from orderlane import Engine, EngineConfig, FakeClock, OrderStatus, Signal
+from kis.kis_engines import adapter_and_engine, options
+from orderlane import Engine, FakeClock, OrderStatus, Signal
 from orderlane.errors import ConfigurationError
-from orderlane_kis.adapter import KisAdapter, create_live_adapter, create_paper_adapter
+from orderlane_kis.adapter import create_paper_adapter
 from orderlane_kis.fake import FakeKisVenue
 
 KIS_HEADERS = ("content-type", "authorization", "appkey", "appsecret", "tr_id", "custtype")
-
-
-def options(venue: FakeKisVenue, cache: Path, **extra: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {"timeout": "2", "new_order_lag": "0", "push": False}
-    if venue.mode == "live":
-        settings["live_trading"] = venue.credentials.account
-    return venue.adapter_options(cache, **{**settings, **extra})
 
 
 @pytest.fixture
@@ -46,13 +40,7 @@ async def live(clock: FakeClock) -> AsyncIterator[FakeKisVenue]:
 def build_engine(
     venue: FakeKisVenue, clock: FakeClock, url: str, cache: Path, **extra: Any
 ) -> Engine:
-    factory = create_live_adapter if venue.mode == "live" else create_paper_adapter
-    return Engine(
-        factory(options(venue, cache, **extra)),
-        clock=clock,
-        database_url=url,
-        config=EngineConfig(load_entry_point_plugins=False),
-    )
+    return adapter_and_engine(venue, clock, url, cache, **extra)[1]
 
 
 @contextlib.asynccontextmanager
@@ -661,14 +649,7 @@ async def test_a_notice_the_catch_up_inquiry_may_have_counted_is_checked_by_a_po
             if stored is not None and stored.filled_quantity >= 4:
                 break
             await asyncio.sleep(0.01)
-    adapter = create_paper_adapter(options(paper, tmp_path, push=True, hts_id=hts))
-    assert isinstance(adapter, KisAdapter)
-    engine = Engine(
-        adapter,
-        clock=clock,
-        database_url=sqlite_url,
-        config=EngineConfig(load_entry_point_plugins=False),
-    )
+    adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts)
     await engine.start()
     try:
         await engine.tracker.start()  # push, and a poll on every gap

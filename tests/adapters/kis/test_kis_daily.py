@@ -11,9 +11,8 @@ from pathlib import Path
 
 import attrs
 
+from kis.kis_engines import adapter_and_engine
 from orderlane import (
-    Engine,
-    EngineConfig,
     FakeClock,
     OrderSnapshot,
     OrderStatus,
@@ -21,7 +20,6 @@ from orderlane import (
     Signal,
     StreamGap,
 )
-from orderlane_kis.adapter import KisAdapter, create_paper_adapter
 from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.fake import FakeKisVenue
 from orderlane_kis.notices import RunningTotals
@@ -222,16 +220,7 @@ def test_the_trading_day_is_the_date_in_korea_by_the_engines_clock() -> None:
 async def test_an_engine_running_for_days_keeps_two_days_of_orders_at_most(
     paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
 ) -> None:
-    adapter = create_paper_adapter(
-        paper.adapter_options(tmp_path, timeout="2", new_order_lag="0", push=False)
-    )
-    assert isinstance(adapter, KisAdapter)
-    engine = Engine(
-        adapter,
-        clock=clock,
-        database_url=sqlite_url,
-        config=EngineConfig(load_entry_point_plugins=False),
-    )
+    adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
     await engine.start()
     try:
         monday = await engine.execute(Signal("005930", "BUY", 1))
@@ -257,16 +246,7 @@ async def test_a_poll_of_yesterdays_order_starts_no_running_total_today(
     """Recovery or the tracker the next morning polls yesterday's open orders after the notice
     stream's resubscription: their totals must not be taken into today's, where a new order
     may carry the same KIS order number and would count on from them."""
-    adapter = create_paper_adapter(
-        paper.adapter_options(tmp_path, timeout="2", new_order_lag="0", push=False)
-    )
-    assert isinstance(adapter, KisAdapter)
-    engine = Engine(
-        adapter,
-        clock=clock,
-        database_url=sqlite_url,
-        config=EngineConfig(load_entry_point_plugins=False),
-    )
+    adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
     resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
     await engine.start()
     try:
