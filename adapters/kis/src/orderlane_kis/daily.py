@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from orderlane import Clock, SystemClock
-from orderlane_kis.krx import kst
+from orderlane_kis.krx import kst_day
 
 __all__ = ["DayMap", "TradingDay"]
 
@@ -32,7 +32,7 @@ class TradingDay:
         self.clock: Clock = SystemClock()
 
     def __call__(self) -> date:
-        return kst(self.clock.now()).date()
+        return kst_day(self.clock.now())
 
 
 class DayMap(MutableMapping[K, V]):

@@ -27,9 +27,10 @@ from orderlane.contract import BrokerContext, LookupResult
 from orderlane.model import OrderType
 from orderlane_kis.errors import answer_error
 from orderlane_kis.http import KisHttp
+from orderlane_kis.krx import kst_day
 from orderlane_kis.parsing import KST, InquiryRow, RowFormatError, parse_row, snapshot_from_row
 
-__all__ = ["INQUIRY_PATH", "DailyOrders", "inquiry_params", "match_orders"]
+__all__ = ["INQUIRY_PATH", "DailyOrders", "inquiry_params", "match_orders", "order_day"]
 
 log = logging.getLogger("orderlane.kis.inquiry")
 
@@ -45,8 +46,10 @@ TIME_SLACK = timedelta(seconds=2)
 CLOCK_SKEW = timedelta(seconds=60)
 
 
-def _kst_day(moment: datetime) -> date:
-    return moment.astimezone(KST).date()
+def order_day(order: Order) -> date:
+    """The KST day ``order`` was sent (created, if it never was): the day its KIS order number
+    belongs to."""
+    return kst_day(order.submitted_at or order.created_at)
 
 
 def inquiry_params(
@@ -164,12 +167,12 @@ class DailyOrders:
         if not wanted:
             return {}
         now = ctx.clock.now()
-        first = min(_kst_day(o.submitted_at or o.created_at) for o in orders)
+        first = min(order_day(o) for o in orders)
         cancels: dict[str, list[InquiryRow]] = collections.defaultdict(list)
         found: dict[str, OrderSnapshot] = {}
         odno = next(iter(wanted)) if len(wanted) == 1 else ""
         self.malformed.clear()
-        async for page in self.pages_of(ctx, min(first, _kst_day(now)), _kst_day(now), odno=odno):
+        async for page in self.pages_of(ctx, min(first, kst_day(now)), kst_day(now), odno=odno):
             for row in page:
                 if row.is_cancel_order:
                     cancels[row.original_order_id].append(row)
@@ -198,7 +201,7 @@ class DailyOrders:
         """Every row from ``start``'s KST day to today (one full paged pass)."""
         now = ctx.clock.now()
         rows: list[InquiryRow] = []
-        async for page in self.pages_of(ctx, min(_kst_day(start), _kst_day(now)), _kst_day(now)):
+        async for page in self.pages_of(ctx, min(kst_day(start), kst_day(now)), kst_day(now)):
             rows.extend(page)
         return rows
 

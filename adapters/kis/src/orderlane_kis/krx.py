@@ -71,6 +71,11 @@ def kst(moment: datetime) -> datetime:
     return moment.astimezone(KST)
 
 
+def kst_day(moment: datetime) -> date:
+    """The KST date of ``moment`` (timezone-aware): its trading day in Korea."""
+    return moment.astimezone(KST).date()
+
+
 def is_business_day(day: date, holidays: frozenset[date] = frozenset()) -> bool:
     """Monday to Friday, except the given exchange holidays."""
     return day.weekday() < 5 and day not in holidays
