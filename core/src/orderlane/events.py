@@ -34,11 +34,21 @@ __all__ = [
     "PositionChanged",
     "RetryExhausted",
     "RetryScheduled",
+    "field_names",
 ]
 
 log = logging.getLogger("orderlane.events")
 #: Each event class's field names (its hook's keyword arguments).
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """An event class's fields in order, those of its ``__init__``: its hook's keyword
+    arguments, and the keys of its payload as cattrs writes it (identifiers: no escaping)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in attrs.fields(cls) if f.init)
+    return names
 
 
 @attrs.frozen
@@ -58,10 +68,7 @@ class Event:
         return fill.order_id if isinstance(fill, Fill) else None
 
     def hook_kwargs(self) -> dict[str, Any]:
-        names = _FIELD_NAMES.get(type(self))
-        if names is None:
-            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in attrs.fields(type(self)))
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in field_names(type(self))}
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = unstructure(self)

@@ -538,9 +538,9 @@ def _record_venue(
 ) -> None:
     """The account's venue and its time zone, replacing what an earlier engine recorded.
 
-    An upsert where the dialect has one, so engines starting together on one account do not
-    collide on the insert, and an engine that started earlier but commits later does not
-    replace a later start's. The venue's name is a label, made printable (no control
+    An upsert (both of the journal's databases have one), so engines starting together on one
+    account do not collide on the insert, and an engine that started earlier but commits later
+    does not replace a later start's. The venue's name is a label, made printable (no control
     character, no NUL, which PostgreSQL refuses) and cut to the column's 64 characters. A zone
     name that is no text or longer than that is no IANA zone: nothing is recorded for it."""
     if not isinstance(timezone, str) or len(timezone) > _NAME_LENGTH:
@@ -548,22 +548,12 @@ def _record_venue(
     venue = printable(str(venue))[:_NAME_LENGTH]
     values = {"account_id": account_id, "venue": venue, "timezone": timezone, "updated_at": now}
     changed = {"venue": venue, "timezone": timezone, "updated_at": now}
-    name = conn.dialect.name
-    if name in ("sqlite", "postgresql"):
-        module = sqlite if name == "sqlite" else postgresql
-        upsert = module.insert(accounts).values(values)
-        conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["account_id"],
-                set_=changed,
-                where=accounts.c.updated_at <= upsert.excluded.updated_at,
-            )
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    upsert = dialect.insert(accounts).values(values)
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["account_id"],
+            set_=changed,
+            where=accounts.c.updated_at <= upsert.excluded.updated_at,
         )
-        return
-    updated = conn.execute(  # pragma: no cover - the journal runs on SQLite and PostgreSQL
-        accounts.update()
-        .where(accounts.c.account_id == account_id, accounts.c.updated_at <= now)
-        .values(changed)
     )
-    if not updated.rowcount:  # pragma: no cover
-        conn.execute(accounts.insert().values(values))

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from orderlane.events import Event, OrderFilled, PositionChanged
+from orderlane.events import Event, OrderFilled, PositionChanged, field_names
 from orderlane.evolve import evolver
 from orderlane.journal import (
     Committed,
@@ -123,7 +123,7 @@ def payload_texts(events: Sequence[Event]) -> list[str]:
     texts = []
     for event in events:
         parts = []
-        for name in _field_names(type(event)):
+        for name in field_names(type(event)):
             value = getattr(event, name)
             kind = type(value)
             if kind in _SHARED:
@@ -144,16 +144,6 @@ def payload_texts(events: Sequence[Event]) -> list[str]:
 
 #: What one transition's events share: encoded once per transition.
 _SHARED = frozenset({Order, Fill, Position})
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    """The fields an event's payload holds, in order: those of ``__init__``, as cattrs
-    writes them (field names are identifiers: no escaping needed)."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in attrs.fields(cls) if f.init)
-    return names
 
 
 def _write_order(
