@@ -5,6 +5,7 @@ an inquiry raised after a gap never adds a notice that inquiry may already have 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -266,3 +267,80 @@ async def test_a_poll_of_yesterdays_order_starts_no_running_total_today(
 
     assert tuesday[monday.id].filled_quantity == 4, "the poll itself still answers"
     assert len(adapter.totals) == 0, "no total of Monday's order under Tuesday's numbers"
+
+
+def inquiry_row(
+    odno: str, day: str, side: str, quantity: int, filled: int, price: int
+) -> dict[str, str]:
+    """One ``output1`` row as KIS lays it out (the fields the adapter reads)."""
+    return {
+        "ord_dt": day,
+        "ord_gno_brno": "06010",
+        "odno": odno,
+        "orgn_odno": "",
+        "sll_buy_dvsn_cd": side,
+        "pdno": "005930",
+        "prdt_name": "삼성전자",
+        "ord_qty": str(quantity),
+        "ord_unpr": str(price),
+        "ord_tmd": "093000",
+        "tot_ccld_qty": str(filled),
+        "avg_prvs": str(price if filled else 0),
+        "cncl_yn": "N",
+        "tot_ccld_amt": str(price * filled),
+        "cnc_cfrm_qty": "0",
+        "rmn_qty": str(quantity - filled),
+        "rjct_qty": "0",
+    }
+
+
+def inquiry_answer(rows: list[dict[str, str]]) -> bytes:
+    return json.dumps(
+        {
+            "rt_cd": "0",
+            "msg_cd": "KIOK0460",
+            "msg1": "조회 되었습니다.(마지막 자료)",
+            "ctx_area_fk100": "",
+            "ctx_area_nk100": "",
+            "output1": rows,
+            "output2": {},
+        }
+    ).encode()
+
+
+async def test_a_poll_the_next_morning_is_not_answered_by_todays_order_of_that_number(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """KIS numbers orders within a trading day: each inquiry row names its day (``ord_dt``).
+    The poll of yesterday's open order spans yesterday and today, newest first, so a
+    today's order that carries the same number comes first; it must not answer for
+    yesterday's order (its fills would be booked on the wrong order)."""
+    _adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
+    resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
+    await engine.start()
+    try:
+        monday = await engine.execute(resting)
+        assert monday.broker_order_id is not None
+        number = monday.broker_order_id
+        clock.advance(86400)  # Tuesday morning
+        paper.add_raw_answer(
+            "inquiry",
+            inquiry_answer(
+                [
+                    inquiry_row(number, "20260106", "01", 3, 3, 72000),  # Tuesday's sell
+                    inquiry_row(number, "20260105", "02", 10, 4, 71000),  # Monday's buy
+                ]
+            ),
+        )
+        answered = await engine.broker.order_statuses([monday])
+        paper.add_raw_answer(
+            "inquiry", inquiry_answer([inquiry_row(number, "20260106", "01", 3, 3, 72000)])
+        )
+        unseen = await engine.broker.order_statuses([monday])
+    finally:
+        await engine.close()
+
+    snapshot = answered[monday.id]
+    assert (snapshot.status, snapshot.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 4)
+    assert snapshot.filled_notional == Decimal(4 * 71000)
+    assert monday.id not in unseen, "Tuesday's order alone answers nothing for Monday's"

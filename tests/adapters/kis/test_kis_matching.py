@@ -142,3 +142,33 @@ def test_an_order_another_order_of_the_batch_matches_is_no_near_miss() -> None:
     results = match_orders([first, second], windows, [_row("1")], frozenset())
     assert isinstance(results[first.id], Found)
     assert isinstance(results[second.id], Absent)
+
+
+def test_a_cancel_of_another_days_order_of_that_number_is_not_this_orders() -> None:
+    """KIS numbers orders within a day: yesterday's cancel row naming number 5 cancelled
+    yesterday's order 5, not the order found today under that number."""
+    order = _order()
+    rows = [
+        _row(
+            "0000000009",
+            original_order_id="0000000005",
+            cancel_confirmed=10,
+            at=T0 - timedelta(days=1),
+        ),
+        _row("0000000005"),
+    ]
+    result = match_orders([order], _windows(order), rows, frozenset())[order.id]
+    assert isinstance(result, Found)
+    assert result.snapshot.status is OrderStatus.SUBMITTED, "nothing of today's order cancelled"
+
+
+def test_a_cancel_of_this_days_order_still_counts() -> None:
+    order = _order()
+    rows = [
+        _row("0000000009", original_order_id="0000000005", cancel_confirmed=10),
+        _row("0000000005", at=T0 - timedelta(days=1)),
+        _row("0000000005"),
+    ]
+    result = match_orders([order], _windows(order), rows, frozenset())[order.id]
+    assert isinstance(result, Found)
+    assert result.snapshot.status is OrderStatus.CANCELLED

@@ -52,6 +52,14 @@ def order_day(order: Order) -> date:
     return kst_day(order.submitted_at or order.created_at)
 
 
+def row_day(row: InquiryRow, first: date | None, last: date | None) -> date | None:
+    """The KST day of ``row``'s order (its ``ord_dt``), or, when KIS named none, the day an
+    inquiry of one day (``first`` to ``last``) asked for; None when it cannot be known."""
+    if row.ordered_at is not None:
+        return kst_day(row.ordered_at)
+    return first if first is not None and first == last else None
+
+
 def inquiry_params(
     cano: str,
     product: str,
@@ -162,37 +170,54 @@ class DailyOrders:
         self, ctx: BrokerContext, orders: Sequence[Order]
     ) -> dict[str, OrderSnapshot]:
         """Snapshots by ``order.id``; paging stops once every asked order was seen (newest
-        first, so a cancel row, being newer than its order, is seen before the order)."""
-        wanted = {o.broker_order_id: o.id for o in orders if o.broker_order_id}
+        first, so a cancel row, being newer than its order, is seen before the order).
+
+        KIS numbers orders within a trading day, so a row answers for the order sent on the
+        row's day (``ord_dt``) with its number: a pass that spans yesterday and today may
+        show today's order of the same number first."""
+        wanted: dict[tuple[date | None, str], str] = {
+            (order_day(o), o.broker_order_id): o.id for o in orders if o.broker_order_id
+        }
         if not wanted:
             return {}
-        now = ctx.clock.now()
-        first = min(order_day(o) for o in orders)
-        cancels: dict[str, list[InquiryRow]] = collections.defaultdict(list)
+        last = kst_day(ctx.clock.now())
+        first = min(min(day for day, _number in wanted if day is not None), last)
+        cancels: dict[tuple[date | None, str], list[InquiryRow]] = collections.defaultdict(list)
         found: dict[str, OrderSnapshot] = {}
-        odno = next(iter(wanted)) if len(wanted) == 1 else ""
+        numbers = {number for _day, number in wanted}
+        odno = next(iter(numbers)) if len(numbers) == 1 else ""
         self.malformed.clear()
-        async for page in self.pages_of(ctx, min(first, kst_day(now)), kst_day(now), odno=odno):
+        async for page in self.pages_of(ctx, first, last, odno=odno):
             for row in page:
+                day = row_day(row, first, last)
                 if row.is_cancel_order:
-                    cancels[row.original_order_id].append(row)
-                elif row.broker_order_id in wanted:
-                    try:
-                        snapshot = snapshot_from_row(row, cancels[row.broker_order_id])
-                    except RowFormatError as error:
+                    cancels[day, row.original_order_id].append(row)
+                    continue
+                order_id = wanted.get((day, row.broker_order_id))
+                if order_id is None:
+                    if day is None and row.broker_order_id in numbers:
                         log.warning(
-                            "daily inquiry: order %s left out: %s", row.broker_order_id, error
+                            "daily inquiry: the row of KIS order %s names no day (ord_dt), so "
+                            "it cannot be told from another day's order of that number; "
+                            "nothing booked from it",
+                            row.broker_order_id,
                         )
-                        continue
-                    found[wanted[row.broker_order_id]] = snapshot
+                    continue
+                try:
+                    snapshot = snapshot_from_row(row, cancels[day, row.broker_order_id])
+                except RowFormatError as error:
+                    log.warning("daily inquiry: order %s left out: %s", row.broker_order_id, error)
+                    continue
+                found[order_id] = snapshot
             if len(found) == len(wanted):
                 break
-        for broker_id, why in self.malformed.items():
-            if broker_id in wanted and wanted[broker_id] not in found:
+        for (_day, number), order_id in wanted.items():
+            why = self.malformed.get(number)
+            if why is not None and order_id not in found:
                 log.error(
                     "order %s: KIS's answer for %s does not parse (%s); nothing booked from it",
-                    wanted[broker_id],
-                    broker_id,
+                    order_id,
+                    number,
                     why,
                 )
         return found
@@ -271,10 +296,12 @@ def match_orders(
     """Match journal orders to KIS orders by intent and time; a KIS order two unresolved
     orders could own settles neither, and no KIS order is given to two orders."""
     all_rows = list(rows)
-    cancels: dict[str, list[InquiryRow]] = collections.defaultdict(list)
+    days = [kst_day(row.ordered_at) for row in all_rows if row.ordered_at is not None]
+    first, last = (min(days), max(days)) if days else (None, None)
+    cancels: dict[tuple[date | None, str], list[InquiryRow]] = collections.defaultdict(list)
     for row in all_rows:
         if row.is_cancel_order:
-            cancels[row.original_order_id].append(row)
+            cancels[row_day(row, first, last), row.original_order_id].append(row)
     free = [
         r for r in all_rows if not r.is_cancel_order and r.broker_order_id not in owned_broker_ids
     ]
@@ -309,7 +336,8 @@ def match_orders(
         else:
             row = found[0]
             try:
-                results[order.id] = Found(snapshot_from_row(row, cancels[row.broker_order_id]))
+                own = cancels[row_day(row, first, last), row.broker_order_id]
+                results[order.id] = Found(snapshot_from_row(row, own))
             except RowFormatError as error:
                 results[order.id] = CannotTell(f"KIS order {row.broker_order_id}: {error}")
     return results
