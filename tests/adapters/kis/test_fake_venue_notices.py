@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from websockets.asyncio.client import ClientConnection
 
 from kis.kis_raw_client import KisClient
-from orderlane_kis.fake import DRIFTED_COLUMNS, NOTICE_COLUMNS, decrypt, encrypt
+from orderlane import FakeClock
+from orderlane_kis.fake import DRIFTED_COLUMNS, NOTICE_COLUMNS, RemoteVenue, decrypt, encrypt
+from orderlane_kis.krx import kst
 
 FIELDS = NOTICE_COLUMNS
 
@@ -186,6 +189,59 @@ async def test_lost_notices_and_drifted_layout(kis: KisClient) -> None:
     assert len(kis.venue.orders()) == 2
     lost = [m for m in kis.venue.notice_messages() if m["text"].startswith("(lost)")]
     assert len(lost) == 2
+
+
+def notice_fields(frame: str, output: dict[str, str]) -> dict[str, str]:
+    plain = aes_decrypt(frame.split("|")[3], output["key"], output["iv"])
+    return dict(zip(FIELDS, plain.split("^"), strict=True))
+
+
+def hhmmss(moment: datetime) -> str:
+    return kst(moment).strftime("%H%M%S")
+
+
+async def test_held_notices_go_out_on_release_with_the_time_they_were_made(
+    kis: KisClient, clock: FakeClock
+) -> None:
+    """A held notice is one still on its way: it reaches the client only when released, in the
+    order the notices were made, carrying the execution time of its fill, not the release's."""
+    async with websockets.connect(f"{kis.venue.ws_url}/tryitout") as ws:
+        output = (await subscribed(kis, ws))["body"]["output"]
+        kis.venue.hold_notices()
+        kis.venue.partial_fill_next(4, price=71_900)
+        odno = (await kis.place(quantity=10)).json()["output"]["ODNO"]
+        kis.venue.fill(odno, 3, 71_800)
+        await kis.venue.notices.flush()
+        sent_while_held = [m for m in kis.venue.notice_messages() if m["direction"] == "out"]
+        clock.advance(30)
+        released_at = hhmmss(clock.now())
+        released = kis.venue.release_notices()
+        accept, first, second = [notice_fields(await receive(ws), output) for _ in range(3)]
+        kis.venue.fill(odno, 1, 71_700)  # no longer held: sent at once
+        after = notice_fields(await receive(ws), output)
+    made = [hhmmss(datetime.fromisoformat(e[2])) for e in kis.venue.orders()[0]["executions"]]
+    assert released == 3
+    assert [json.loads(m["text"])["body"]["msg_cd"] for m in sent_while_held] == ["OPSP0000"]
+    assert (accept["CNTG_YN"], first["CNTG_QTY"], second["CNTG_QTY"]) == ("1", "4", "3")
+    assert [first["STCK_CNTG_HOUR"], second["STCK_CNTG_HOUR"]] == made[:2]
+    assert released_at not in made[:2]
+    assert after["STCK_CNTG_HOUR"] == made[2] == released_at
+    assert kis.venue.release_notices() == 0
+
+
+async def test_notices_are_held_and_released_over_the_control_api(kis: KisClient) -> None:
+    remote = RemoteVenue(kis.venue.control_url)
+    async with websockets.connect(f"{kis.venue.ws_url}/tryitout") as ws:
+        output = (await subscribed(kis, ws))["body"]["output"]
+        assert await remote.acall("hold_notices") is None
+        await kis.place(quantity=2)  # a market order: accepted and filled at once
+        held = [m for m in await remote.acall("notice_messages") if m["direction"] == "out"]
+        released = await remote.acall("release_notices")
+        notices = [notice_fields(await receive(ws), output) for _ in range(2)]
+    assert len(held) == 1, "the subscription's ack only"
+    assert released == 2
+    assert [(n["CNTG_YN"], n["CNTG_QTY"]) for n in notices] == [("1", "2"), ("2", "2")]
+    assert not kis.venue.notices.holding
 
 
 async def test_reconnect_after_the_venue_drops_sessions(kis: KisClient) -> None:

@@ -1,11 +1,14 @@
 """What the KIS adapter remembers per order is kept for its trading day (orderlane_kis.daily):
 an engine that runs for weeks holds at most two days of orders, and a running total from the
 notices never carries over to another day's order of the same KIS order number. A running total
-an inquiry raised after a gap never adds a notice that inquiry may already have counted."""
+an inquiry raised after a gap never adds a notice that inquiry may already have counted, and an
+engine on the fake venue, with the notice held on its way past the gap poll, books it once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,13 +17,16 @@ import attrs
 
 from kis.kis_engines import adapter_and_engine
 from orderlane import (
+    Engine,
     FakeClock,
+    Order,
     OrderSnapshot,
     OrderStatus,
     Side,
     Signal,
     StreamGap,
 )
+from orderlane_kis.adapter import KisAdapter
 from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.fake import FakeKisVenue
 from orderlane_kis.notices import RunningTotals
@@ -198,6 +204,126 @@ def test_a_notice_lost_in_a_gap_is_counted_by_a_later_poll_though_others_hid_it(
     after = totals.add(notice_at("100050", 1))
     assert isinstance(after, OrderSnapshot)
     assert after.filled_quantity == 12
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition`` holds (real time, 3 s at most: frames on their way over
+    loopback)."""
+    for _ in range(300):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def stored_when(engine: Engine, order_id: str, done: Callable[[Order], bool]) -> Order:
+    """The order as the journal holds it once ``done`` says so (or after 3 s of real time)."""
+    for _ in range(300):
+        stored = await engine.get_order(order_id)
+        if stored is not None and done(stored):
+            return stored
+        await asyncio.sleep(0.01)
+    stored = await engine.get_order(order_id)
+    assert stored is not None
+    return stored
+
+
+async def gap_poll_at_seven(
+    paper: FakeKisVenue, engine: Engine, adapter: KisAdapter
+) -> tuple[Order, datetime]:
+    """An order of 10 filled 4 through its notice; the notice stream drops and, meanwhile, 3
+    more execute at 70,300 whose notice is held at the venue (on its way); the stream is back
+    and the engine's gap poll reads the order at 7. The order as booked, and the time once the
+    poll was answered."""
+    await engine.tracker.start(poll=False)  # push; the polls are the test's own
+    resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
+    order = await engine.execute(resting)
+    assert order.broker_order_id is not None
+    paper.fill(order.broker_order_id, 4, 71000)
+    first = await stored_when(engine, order.id, lambda o: o.filled_quantity >= 4)
+    assert first.filled_quantity == 4
+    paper.hold_notices()
+    paper.disconnect_notices()
+    paper.fill(order.broker_order_id, 3, 70300)
+    await until(lambda: adapter.notices.connections == 2)
+    assert adapter.notices.connections == 2, "the stream is back"
+    await engine.tracker.poll_once()  # the gap poll
+    polled = await engine.get_order(order.id)
+    assert polled is not None
+    assert polled.filled_quantity == 7
+    return polled, paper.clock.now()
+
+
+async def test_a_fill_notice_on_its_way_during_the_gap_poll_is_booked_once(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The gap poll's figure (7) already counts the 3 whose notice was on its way; the notice
+    arrives after the poll's answer and must not be added on top (10 for 7 executed). The
+    engine keeps 7 at the average of both executions, and so do its fills and position."""
+    hts = paper.credentials.hts_id
+    adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts)
+    await engine.start()
+    try:
+        order, _ = await gap_poll_at_seven(paper, engine, adapter)
+        released = paper.release_notices()
+        # A later notice on the same stream: once it is booked, the released one was read.
+        marker = await engine.execute(Signal("000660", "BUY", 1))
+        await stored_when(engine, marker.id, lambda o: o.status is OrderStatus.FILLED)
+        after_notice = await engine.get_order(order.id)
+        await engine.tracker.poll_once()  # the poll the held-back notice asked for
+        stored = await engine.get_order(order.id)
+        fills = await engine.fills(order.id)
+        position = await engine.position("005930")
+    finally:
+        await engine.close()
+    assert released == 1
+    assert after_notice is not None
+    assert stored is not None
+    assert after_notice.filled_quantity == 7, "the notice was added to the poll's figure"
+    assert (stored.filled_quantity, stored.status) == (7, OrderStatus.PARTIALLY_FILLED)
+    assert stored.average_fill_price == Decimal(70700)  # (4 x 71,000 + 3 x 70,300) / 7
+    assert [(f.quantity, f.price) for f in fills] == [(4, Decimal(71000)), (3, Decimal(70300))]
+    assert (position.quantity, position.average_price) == (7, Decimal(70700))
+    assert paper.orders()[0]["filled"] == 7
+    assert adapter.totals.held_back == 1
+
+
+async def test_a_held_notice_of_an_execution_after_the_gap_poll_is_booked(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Behind the notice the gap poll counted comes one of 2 more executed 5 s after the poll's
+    answer (clearly later, beyond KIS's 2 s of clock margin): that one is a fill the poll
+    could not have counted, and it is booked (9), while the one before it is still not."""
+    hts = paper.credentials.hts_id
+    adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts)
+    await engine.start()
+    try:
+        order, answered_at = await gap_poll_at_seven(paper, engine, adapter)
+        assert order.broker_order_id is not None
+        clock.advance(5)
+        paper.fill(order.broker_order_id, 2, 70700)
+        executed_at = paper.clock.now()
+        released = paper.release_notices()
+        booked = await stored_when(engine, order.id, lambda o: o.filled_quantity > 7)
+        await engine.tracker.poll_once()  # the poll the held-back notice asked for
+        stored = await engine.get_order(order.id)
+        fills = await engine.fills(order.id)
+        position = await engine.position("005930")
+    finally:
+        await engine.close()
+    assert released == 2
+    assert executed_at - answered_at > timedelta(seconds=2), "beyond KIS's clock margin"
+    assert stored is not None
+    assert booked.filled_quantity == 9, "the later execution's notice was booked"
+    assert (stored.filled_quantity, stored.status) == (9, OrderStatus.PARTIALLY_FILLED)
+    assert stored.average_fill_price == Decimal(70700)  # (4 x 71,000 + 3 x 70,300 + 2 x 70,700)/9
+    assert [(f.quantity, f.price) for f in fills] == [
+        (4, Decimal(71000)),
+        (3, Decimal(70300)),
+        (2, Decimal(70700)),
+    ]
+    assert (position.quantity, position.average_price) == (9, Decimal(70700))
+    assert paper.orders()[0]["filled"] == 9
+    assert adapter.totals.held_back == 1, "only the notice the poll had counted"
 
 
 def snapshot(quantity: int) -> OrderSnapshot:

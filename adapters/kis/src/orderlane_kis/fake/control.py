@@ -349,6 +349,19 @@ class FakeKisVenue(VenueCore):
         self.notices.drop_next += int(count)
 
     @control
+    def hold_notices(self) -> None:
+        """Keep the notices made from now on at the venue, as notices still on their way, until
+        :meth:`release_notices`."""
+        self.notices.hold()
+
+    @control
+    def release_notices(self) -> int:
+        """Send the notices held, in the order they were made, to the sessions subscribed now,
+        each with the execution time (``STCK_CNTG_HOUR``) it was made with, and send notices at
+        once again; how many were released."""
+        return self.notices.release()
+
+    @control
     def set_notice_layout(self, layout: str | list[str] = "standard") -> None:
         """Send notices in another column order: "standard", "drifted" (ODER_QTY 4th, ACNT_NO2
         17th, as an older KIS example has it) or a list of column names."""

@@ -8,6 +8,9 @@ The server sends ``PINGPONG`` control messages now and then and accepts (and nev
 pong frame or a text echo. One session per app key: another session subscribing with a key of
 the same app gets ``OPSP8996``.
 
+A test may hold notices back (:meth:`NoticeServer.hold`) and release them later: each keeps the
+execution time it was made with, as a notice still on its way does.
+
 Codes other than ``OPSP0000`` and ``OPSP8996`` are the fake venue's own choice.
 """
 
@@ -129,6 +132,15 @@ class WsMessage:
     at: datetime
 
 
+@attrs.frozen
+class _HeldNotice:
+    """A notice held back: the change of the order, and when the venue made it (its
+    ``STCK_CNTG_HOUR``)."""
+
+    event: OrderEvent
+    at: datetime
+
+
 class NoticeServer:
     """Serves the notice WebSocket and turns the book's order events into encrypted frames."""
 
@@ -153,6 +165,8 @@ class NoticeServer:
         self.ping_interval = ping_interval
         self.columns: Sequence[str] = NOTICE_COLUMNS
         self.drop_next = 0  # notices to lose on the way
+        self.holding = False  # notices made meanwhile wait for release()
+        self._held: list[_HeldNotice] = []
         self.messages: list[WsMessage] = []
         self.pongs = 0
         self._sessions: set[_Session] = set()
@@ -331,7 +345,29 @@ class NoticeServer:
 
     # ------------------------------------------------------------------ notices
 
+    def hold(self) -> None:
+        """Keep the notices made from now on instead of sending them, until :meth:`release`."""
+        self.holding = True
+
+    def release(self) -> int:
+        """Send the notices held, in the order they were made, to the sessions subscribed now
+        (each with the execution time it was made with), and send notices at once again; how
+        many were released."""
+        held, self._held = self._held, []
+        self.holding = False
+        for notice in held:
+            self._notify(notice.event, notice.at)
+        return len(held)
+
     def _on_event(self, event: OrderEvent) -> None:
+        if self.holding:
+            self._held.append(_HeldNotice(event, self._now()))
+            return
+        self._notify(event, self._now())
+
+    def _notify(self, event: OrderEvent, at: datetime) -> None:
+        """Send the notice of ``event``, made at ``at``, to every session subscribed for the
+        order's account (unless it is to be lost)."""
         tr_id = NOTICE_TRS[self.mode]
         hts_ids = set(self._hts_ids(event.order.account))
         targets = [
@@ -344,14 +380,14 @@ class NoticeServer:
             return
         if self.drop_next > 0:
             self.drop_next -= 1
-            self._record("out", f"(lost) {self._fields(event, targets[0][1])}")
+            self._record("out", f"(lost) {self._fields(event, targets[0][1], at)}")
             return
         for session, hts_id in targets:
-            plaintext = self._fields(event, hts_id)
+            plaintext = self._fields(event, hts_id, at)
             frame = f"1|{tr_id}|001|{encrypt(plaintext, session.key, session.iv)}"
             self._send(session, frame, record=plaintext)
 
-    def _fields(self, event: OrderEvent, hts_id: str) -> str:
+    def _fields(self, event: OrderEvent, hts_id: str, at: datetime) -> str:
         order = event.order
         account = self._book.accounts[order.account]
         instrument = self._book.instruments.get(order.symbol)
@@ -372,7 +408,7 @@ class NoticeServer:
             "STCK_SHRN_ISCD": order.symbol,
             "CNTG_QTY": str(event.quantity),
             "CNTG_UNPR": str(event.price) if fill else "0",
-            "STCK_CNTG_HOUR": kst(self._now()).strftime("%H%M%S"),
+            "STCK_CNTG_HOUR": kst(at).strftime("%H%M%S"),
             "RFUS_YN": "1" if event.kind == "rejected" else "0",
             "CNTG_YN": "2" if fill else "1",
             "ACPT_YN": accept,
