@@ -437,9 +437,9 @@ def inquiry_answer(rows: list[dict[str, str]]) -> bytes:
 async def test_a_poll_the_next_morning_is_not_answered_by_todays_order_of_that_number(
     paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
 ) -> None:
-    """KIS numbers orders within a trading day: each inquiry row names its day (``ord_dt``).
-    The poll of yesterday's open order spans yesterday and today, newest first, so a
-    today's order that carries the same number comes first; it must not answer for
+    """An order number need not name one order across days: each inquiry row names its day
+    (``ord_dt``). The poll of yesterday's open order spans yesterday and today, newest first,
+    so a today's order that carries the same number comes first; it must not answer for
     yesterday's order (its fills would be booked on the wrong order)."""
     _adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
     resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))

@@ -145,8 +145,8 @@ def test_an_order_another_order_of_the_batch_matches_is_no_near_miss() -> None:
 
 
 def test_a_cancel_of_another_days_order_of_that_number_is_not_this_orders() -> None:
-    """KIS numbers orders within a day: yesterday's cancel row naming number 5 cancelled
-    yesterday's order 5, not the order found today under that number."""
+    """An order number need not name one order across days: yesterday's cancel row naming
+    number 5 cancelled yesterday's order 5, not the order found today under that number."""
     order = _order()
     rows = [
         _row(

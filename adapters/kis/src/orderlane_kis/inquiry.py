@@ -172,9 +172,9 @@ class DailyOrders:
         """Snapshots by ``order.id``; paging stops once every asked order was seen (newest
         first, so a cancel row, being newer than its order, is seen before the order).
 
-        KIS numbers orders within a trading day, so a row answers for the order sent on the
-        row's day (``ord_dt``) with its number: a pass that spans yesterday and today may
-        show today's order of the same number first."""
+        A row answers for the order sent on the row's day (``ord_dt``) under its number: KIS
+        does not promise that a number names one order across days, and a pass that spans
+        yesterday and today may show a today's order of the same number first."""
         wanted: dict[tuple[date | None, str], str] = {
             (order_day(o), o.broker_order_id): o.id for o in orders if o.broker_order_id
         }
