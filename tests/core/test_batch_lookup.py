@@ -19,6 +19,7 @@ from orderlane import (
     hookimpl,
 )
 from orderlane.errors import BrokerError
+from orderlane.journal.sql import SqlJournal
 from orderlane_mock import MockAdapter, MockVenue
 
 
@@ -118,3 +119,57 @@ async def test_without_the_batch_hook_the_facade_asks_per_order(
         order = await single.execute(Signal("005930", "BUY", 10))
         results = await single.broker.lookup_orders([order], _window(order), frozenset())
         assert isinstance(results[order.id], Found)
+
+
+class _Recording(MockAdapter):
+    """A mock that keeps what its batch lookups were told of the orders journal orders own."""
+
+    def __init__(self, venue: MockVenue) -> None:
+        super().__init__(venue)
+        self.told: list[tuple[frozenset[str], dict[str, Any]]] = []
+
+    @hookimpl
+    async def orderlane_lookup_orders(
+        self, ctx: Any, orders: Any, windows: Any, owned_broker_ids: Any, owned_sent_at: Any
+    ) -> Any:
+        self.told.append((owned_broker_ids, dict(owned_sent_at)))
+        return await super().orderlane_lookup_orders(
+            ctx=ctx, orders=orders, windows=windows, owned_broker_ids=owned_broker_ids
+        )
+
+
+class _OlderJournal(SqlJournal):
+    """A store written before ``owned_broker_orders`` (an optional journal method)."""
+
+    owned_broker_orders = None  # type: ignore[assignment]
+
+    async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]:
+        return frozenset(await SqlJournal.owned_broker_orders(self, account_id, symbol))
+
+
+@pytest.mark.parametrize("older", [False, True], ids=["journal", "older-journal"])
+async def test_a_lookup_that_asks_is_told_when_owned_orders_were_sent(
+    sqlite_url: str, venue: MockVenue, older: bool
+) -> None:
+    """An adapter taking ``owned_sent_at`` learns, for each owned broker id, when its journal
+    orders were sent (a venue whose numbers repeat across days needs it); from a journal that
+    cannot say, it gets the ids alone."""
+    adapter = _Recording(venue)
+    journal = (_OlderJournal if older else SqlJournal)(sqlite_url)
+    async with Engine.open(adapter, journal=journal, clock=FakeClock()) as engine:
+        owner = await engine.execute(Signal("005930", "BUY", 1))
+        venue.hold_next()
+        venue.fail_next("drop_after_accept")
+        venue.answer_lookup_next("cannot_tell")
+        lost = await engine.execute(Signal("005930", "BUY", 10))
+        assert lost.status is OrderStatus.UNKNOWN
+        engine.clock.advance(engine.config.lookup_interval)  # type: ignore[attr-defined]
+        await engine.tracker.poll_once()
+
+    assert owner.broker_order_id is not None
+    assert owner.submitted_at is not None
+    owned, sent_at = adapter.told[-1]
+    assert owned == {owner.broker_order_id}
+    assert sent_at == ({} if older else {owner.broker_order_id: (owner.submitted_at,)})
+    settled = [o for o in venue.orders.values() if o.quantity == 10]
+    assert len(settled) == 1, "the lost order was found, not sent again"

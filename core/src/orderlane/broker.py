@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -132,10 +132,14 @@ class Broker:
         # Adapter hooks run on the chosen adapter alone: pluggy's firstresult would stop at the
         # coroutine of an ``async def`` that meant to decline, and no other plugin may answer.
         self._impls: dict[str, Callable[..., Any]] = {}
+        #: The arguments each hook's implementation takes (an adapter written before a hook
+        #: gained an argument does not take it).
+        self._takes: dict[str, frozenset[str]] = {}
         for name in ADAPTER_HOOKS:
             for impl in getattr(pm.hook, name).get_hookimpls():
                 if impl.plugin is plugin:
                     self._impls[name] = impl.function
+                    self._takes[name] = frozenset(impl.argnames)
 
     def _impl(self, hook: str, *, required: bool = True) -> Callable[..., Any] | None:
         impl = self._impls.get(hook)
@@ -310,16 +314,31 @@ class Broker:
                 log.error("Order %s left as it is until a usable answer: %s", order_id, error)
         return usable
 
+    def _owned(
+        self,
+        hook: str,
+        owned_broker_ids: frozenset[str],
+        owned_sent_at: Mapping[str, tuple[datetime, ...]] | None,
+    ) -> dict[str, Any]:
+        """The owned-order arguments of a lookup hook, as far as its implementation takes them."""
+        owned: dict[str, Any] = {"owned_broker_ids": owned_broker_ids}
+        if "owned_sent_at" in self._takes.get(hook, ()):
+            owned["owned_sent_at"] = dict(owned_sent_at or {})
+        return owned
+
     async def lookup_order(
-        self, order: Order, window: LookupWindow, owned_broker_ids: frozenset[str]
+        self,
+        order: Order,
+        window: LookupWindow,
+        owned_broker_ids: frozenset[str],
+        owned_sent_at: Mapping[str, tuple[datetime, ...]] | None = None,
     ) -> LookupResult:
         hook = "orderlane_lookup_order"
         impl = self._impl(hook, required=False)
         if impl is None:
             return CannotTell("the adapter cannot look orders up")
-        result = await self._guard(
-            impl(ctx=self.ctx, order=order, window=window, owned_broker_ids=owned_broker_ids)
-        )
+        owned = self._owned(hook, owned_broker_ids, owned_sent_at)
+        result = await self._guard(impl(ctx=self.ctx, order=order, window=window, **owned))
         _expect(result, (Found, Absent, CannotTell), hook, self.name)
         if isinstance(result, Found):
             self.check(result.snapshot, hook, order)
@@ -335,22 +354,22 @@ class Broker:
         orders: Sequence[Order],
         windows: Mapping[str, LookupWindow],
         owned_broker_ids: frozenset[str],
+        owned_sent_at: Mapping[str, tuple[datetime, ...]] | None = None,
     ) -> dict[str, LookupResult]:
         """Lookups by order id in one pass where the adapter offers it, else one per order; an
         order the adapter left out is ``CannotTell``."""
-        impl = self._impl("orderlane_lookup_orders", required=False)
+        hook = "orderlane_lookup_orders"
+        impl = self._impl(hook, required=False)
         if impl is None:
             return {
-                order.id: await self.lookup_order(order, windows[order.id], owned_broker_ids)
+                order.id: await self.lookup_order(
+                    order, windows[order.id], owned_broker_ids, owned_sent_at
+                )
                 for order in orders
             }
+        owned = self._owned(hook, owned_broker_ids, owned_sent_at)
         result = await self._guard(
-            impl(
-                ctx=self.ctx,
-                orders=list(orders),
-                windows=dict(windows),
-                owned_broker_ids=owned_broker_ids,
-            )
+            impl(ctx=self.ctx, orders=list(orders), windows=dict(windows), **owned)
         )
         _expect(result, Mapping, "orderlane_lookup_orders")
         answers: dict[str, LookupResult] = {}

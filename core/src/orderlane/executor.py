@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import attrs
@@ -593,9 +594,11 @@ class Executor:
     async def _ask(self, order: Order) -> LookupResult:
         window = LookupWindow(start=order.submitted_at or order.created_at, end=self._clock.now())
         try:
-            owned = await self._journal.owned_broker_ids(order.account_id, order.symbol)
+            owned, sent_at = await self._owned([order])
             return await self.retrying(
-                Operation.LOOKUP, order, lambda: self.broker.lookup_order(order, window, owned)
+                Operation.LOOKUP,
+                order,
+                lambda: self.broker.lookup_order(order, window, owned, sent_at),
             )
         except asyncio.CancelledError:
             raise
@@ -646,6 +649,23 @@ class Executor:
         recovery_log.info("order %s stays UNKNOWN: %s", order.id, getattr(result, "reason", ""))
         return order
 
+    async def _owned(
+        self, orders: Sequence[Order]
+    ) -> tuple[frozenset[str], dict[str, tuple[datetime, ...]] | None]:
+        """The broker ids journal orders of ``orders``' instruments own, and when the orders
+        owning each were sent, where the journal can say (``owned_broker_orders``)."""
+        owned_orders = getattr(self._journal, "owned_broker_orders", None)
+        owned: set[str] = set()
+        sent_at: dict[str, tuple[datetime, ...]] = {}
+        for account, symbol in sorted({(o.account_id, o.symbol) for o in orders}):
+            if owned_orders is None:
+                owned |= await self._journal.owned_broker_ids(account, symbol)
+                continue
+            for broker_id, times in (await owned_orders(account, symbol)).items():
+                owned.add(broker_id)
+                sent_at[broker_id] = tuple(sorted((*sent_at.get(broker_id, ()), *times)))
+        return frozenset(owned), None if owned_orders is None else sent_at
+
     async def look_up_many(self, orders: list[Order]) -> dict[str, LookupResult]:
         """Look many orders up in one pass where the adapter offers it (not retried: a failed
         pass is "cannot tell" for each, and the tracker looks again)."""
@@ -656,10 +676,8 @@ class Executor:
             o.id: LookupWindow(start=o.submitted_at or o.created_at, end=now) for o in orders
         }
         try:
-            owned: frozenset[str] = frozenset()
-            for account, symbol in sorted({(o.account_id, o.symbol) for o in orders}):
-                owned |= await self._journal.owned_broker_ids(account, symbol)
-            return await self.broker.lookup_orders(orders, windows, owned)
+            owned, sent_at = await self._owned(orders)
+            return await self.broker.lookup_orders(orders, windows, owned, sent_at)
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -166,6 +166,7 @@ def orderlane_lookup_order(
     order: Order,
     window: LookupWindow,
     owned_broker_ids: frozenset[str],
+    owned_sent_at: Mapping[str, tuple[datetime, ...]],
 ) -> LookupResult:
     """Find out whether the broker holds ``order`` after a send whose outcome is unknown.
 
@@ -176,6 +177,11 @@ def orderlane_lookup_order(
     :class:`~orderlane.broker.Absent` only when the broker's answer is authoritative and past the
     adapter's declared new-order lag, and :class:`~orderlane.broker.CannotTell` otherwise (for
     example when more than one broker order matches). Never returns ``None``.
+
+    ``owned_sent_at`` (an implementation may leave it out of its arguments) gives, for each id of
+    ``owned_broker_ids``, when the journal orders owning it were sent, oldest first; an id it
+    does not name was owned at a time the journal cannot say. A venue whose order numbers name
+    one order only within a day ignores an owned number only on the days its owners were sent.
     """
 
 
@@ -185,6 +191,7 @@ def orderlane_lookup_orders(
     orders: Sequence[Order],
     windows: Mapping[str, LookupWindow],
     owned_broker_ids: frozenset[str],
+    owned_sent_at: Mapping[str, tuple[datetime, ...]],
 ) -> Mapping[str, LookupResult]:
     """Look many orders up at once, in one pass over the broker's order inquiry (paged).
 
@@ -193,7 +200,8 @@ def orderlane_lookup_orders(
     Called by recovery for every order left SUBMITTING or UNKNOWN without a broker id, and by
     the tracker for the UNKNOWN orders due for a lookup. ``windows`` maps each ``order.id`` to
     when it may have been sent; ``owned_broker_ids`` are the broker ids journal orders of the
-    account already own. Each page takes a permit. Returns a mapping from ``order.id`` to
+    account already own, and ``owned_sent_at`` when they were sent (as for
+    ``orderlane_lookup_order``). Each page takes a permit. Returns a mapping from ``order.id`` to
     ``Found``, ``Absent`` or ``CannotTell``, each under the rules of ``orderlane_lookup_order``;
     a broker order that several of ``orders`` could own is a unique match for none of them (each
     is ``CannotTell``), and no broker order is ``Found`` for two. An order missing from the

@@ -210,3 +210,30 @@ async def test_malformed_inquiries_are_refused(
     assert body["rt_cd"] != "0"
     assert field in body["msg1"]
     assert "tr_cont" in answer.headers
+
+
+async def test_daily_numbers_start_again_each_day_and_both_days_stay_in_the_inquiry(
+    kis: KisClient, clock: FakeClock
+) -> None:
+    kis.venue.set_daily_numbers()
+    monday = (await kis.place(quantity=1)).json()["output"]["ODNO"]
+    clock.advance(86400)
+    await kis.issue_token()  # a token lasts a day
+    tuesday = (await kis.place(quantity=2)).json()["output"]["ODNO"]
+    assert tuesday == monday, "each day's numbers start from the venue's first number"
+    assert [(o["odno"], o["quantity"]) for o in kis.venue.orders()] == [(tuesday, 2)]
+    both = (await kis.inquiry(INQR_STRT_DT="20260105")).json()["output1"]
+    assert [(row["ord_dt"], row["odno"], row["ord_qty"]) for row in both] == [
+        ("20260106", tuesday, "2"),  # newest first
+        ("20260105", monday, "1"),
+    ]
+    today = (await kis.inquiry()).json()["output1"]
+    assert [(row["ord_dt"], row["ord_qty"]) for row in today] == [("20260106", "2")]
+
+
+async def test_numbers_run_on_across_days_by_default(kis: KisClient, clock: FakeClock) -> None:
+    monday = (await kis.place()).json()["output"]["ODNO"]
+    clock.advance(86400)
+    await kis.issue_token()  # a token lasts a day
+    tuesday = (await kis.place()).json()["output"]["ODNO"]
+    assert int(tuesday) == int(monday) + 1

@@ -396,7 +396,13 @@ async def test_a_poll_of_yesterdays_order_starts_no_running_total_today(
 
 
 def inquiry_row(
-    odno: str, day: str, side: str, quantity: int, filled: int, price: int
+    odno: str,
+    day: str,
+    side: str,
+    quantity: int,
+    filled: int,
+    price: int,
+    at: str = "093000",
 ) -> dict[str, str]:
     """One ``output1`` row as KIS lays it out (the fields the adapter reads)."""
     return {
@@ -409,7 +415,7 @@ def inquiry_row(
         "prdt_name": "삼성전자",
         "ord_qty": str(quantity),
         "ord_unpr": str(price),
-        "ord_tmd": "093000",
+        "ord_tmd": at,
         "tot_ccld_qty": str(filled),
         "avg_prvs": str(price if filled else 0),
         "cncl_yn": "N",
@@ -470,3 +476,29 @@ async def test_a_poll_the_next_morning_is_not_answered_by_todays_order_of_that_n
     assert (snapshot.status, snapshot.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 4)
     assert snapshot.filled_notional == Decimal(4 * 71000)
     assert monday.id not in unseen, "Tuesday's order alone answers nothing for Monday's"
+
+
+async def test_a_lookup_finds_todays_order_under_a_number_an_order_of_yesterday_owns(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Journal orders own their KIS numbers on the day they were sent only. On a venue that
+    numbers each day's orders afresh, the send of Tuesday's order goes unanswered and the
+    lookup finds it under the number Monday's order of the same instrument also had: it is
+    found, not called absent (which would fail an order that stands at KIS)."""
+    _adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
+    paper.set_daily_numbers()
+    resting = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(71000))
+    await engine.start()
+    try:
+        monday = await engine.execute(resting)
+        clock.advance(86400)  # Tuesday morning
+        paper.add_fault("drop_after", "place")  # KIS takes the order; the answer is lost
+        tuesday = await engine.execute(resting)
+    finally:
+        await engine.close()
+
+    tuesdays = paper.orders()  # the venue's orders by today's numbers
+    assert len(tuesdays) == 1, f"Tuesday's order was sent twice: {tuesdays}"
+    assert monday.broker_order_id is not None
+    assert tuesday.status is OrderStatus.SUBMITTED, tuesday.reason
+    assert tuesday.broker_order_id == monday.broker_order_id == tuesdays[0]["odno"]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderStatus, Signal
 from orderlane.model import Side
-from orderlane_kis.inquiry import match_orders
+from orderlane_kis.inquiry import Owned, match_orders
 from orderlane_kis.parsing import InquiryRow
 
 T0 = datetime(2026, 1, 5, 0, 0, 10, tzinfo=UTC)  # 09:00:10 KST
@@ -172,3 +172,28 @@ def test_a_cancel_of_this_days_order_still_counts() -> None:
     result = match_orders([order], _windows(order), rows, frozenset())[order.id]
     assert isinstance(result, Found)
     assert result.snapshot.status is OrderStatus.CANCELLED
+
+
+def _owned(number: str, *days_ago: int) -> Owned:
+    return Owned(frozenset({number}), {number: tuple(T0 - timedelta(days=d) for d in days_ago)})
+
+
+def test_a_number_owned_on_another_day_is_still_a_candidate_today() -> None:
+    order = _order()
+    result = match_orders([order], _windows(order), [_row("5")], _owned("5", 7, 1))[order.id]
+    assert isinstance(result, Found)
+    assert result.snapshot.broker_order_id == "5"
+
+
+def test_a_number_owned_today_is_no_candidate() -> None:
+    order = _order()
+    rows = [_row("5"), _row("6")]
+    result = match_orders([order], _windows(order), rows, _owned("5", 1, 0))[order.id]
+    assert isinstance(result, Found)
+    assert result.snapshot.broker_order_id == "6"
+
+
+def test_a_number_owned_at_a_time_nobody_knows_is_owned_every_day() -> None:
+    order = _order()
+    owned = Owned(frozenset({"5"}), {})
+    assert isinstance(match_orders([order], _windows(order), [_row("5")], owned)[order.id], Absent)

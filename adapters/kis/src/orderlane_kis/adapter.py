@@ -36,7 +36,7 @@ from orderlane_kis.config import PUBLIC_OPTIONS, KisSettings, Mode, load_setting
 from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.execution import cancel_order, place_order
 from orderlane_kis.http import KisHttp
-from orderlane_kis.inquiry import DailyOrders, order_day
+from orderlane_kis.inquiry import DailyOrders, Owned, order_day
 from orderlane_kis.notices import NoticeStream, RunningTotals
 
 __all__ = ["CAPABILITIES", "KisAdapter", "create_live_adapter", "create_paper_adapter"]
@@ -196,9 +196,14 @@ class KisAdapter:
         order: Order,
         window: LookupWindow,
         owned_broker_ids: frozenset[str],
+        owned_sent_at: Mapping[str, tuple[datetime, ...]],
     ) -> LookupResult:
         results = await self.orderlane_lookup_orders(
-            ctx=ctx, orders=[order], windows={order.id: window}, owned_broker_ids=owned_broker_ids
+            ctx=ctx,
+            orders=[order],
+            windows={order.id: window},
+            owned_broker_ids=owned_broker_ids,
+            owned_sent_at=owned_sent_at,
         )
         return results[order.id]
 
@@ -209,12 +214,13 @@ class KisAdapter:
         orders: Sequence[Order],
         windows: Mapping[str, LookupWindow],
         owned_broker_ids: frozenset[str],
+        owned_sent_at: Mapping[str, tuple[datetime, ...]],
     ) -> Mapping[str, LookupResult]:
         return await self.inquiry.lookup(
             ctx,
             orders,
             windows,
-            owned_broker_ids,
+            Owned(owned_broker_ids, owned_sent_at),
             timedelta(seconds=self.settings.new_order_lag),
             self._sent,
         )

@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Se
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import attrs
+
 from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderSnapshot, RequestKind
 from orderlane.contract import BrokerContext, LookupResult
 from orderlane.model import OrderType
@@ -30,7 +32,14 @@ from orderlane_kis.http import KisHttp
 from orderlane_kis.krx import kst_day
 from orderlane_kis.parsing import KST, InquiryRow, RowFormatError, parse_row, snapshot_from_row
 
-__all__ = ["INQUIRY_PATH", "DailyOrders", "inquiry_params", "match_orders", "order_day"]
+__all__ = [
+    "INQUIRY_PATH",
+    "DailyOrders",
+    "Owned",
+    "inquiry_params",
+    "match_orders",
+    "order_day",
+]
 
 log = logging.getLogger("orderlane.kis.inquiry")
 
@@ -235,7 +244,7 @@ class DailyOrders:
         ctx: BrokerContext,
         orders: Sequence[Order],
         windows: Mapping[str, LookupWindow],
-        owned_broker_ids: frozenset[str],
+        owned: Owned,
         lag: timedelta,
         last_sent: Mapping[str, datetime],
     ) -> dict[str, LookupResult]:
@@ -248,7 +257,7 @@ class DailyOrders:
             # KIS's inquiry may not show an order sent within its lag: wait that out first.
             await ctx.clock.sleep(wait)
         rows = await self.rows_between(ctx, min(w.start for w in windows.values()))
-        return match_orders(orders, windows, rows, owned_broker_ids)
+        return match_orders(orders, windows, rows, owned)
 
 
 def _sent(order: Order, window: LookupWindow, last_sent: Mapping[str, datetime]) -> datetime:
@@ -287,14 +296,39 @@ def _near_miss(order: Order, rows: Sequence[InquiryRow]) -> CannotTell:
     )
 
 
+@attrs.frozen
+class Owned:
+    """The KIS order numbers journal orders own, and when those orders were sent: a number
+    names one KIS order only within its day, so it is owned on its owners' days (on every day
+    when the journal could not say when its owner was sent)."""
+
+    numbers: frozenset[str]
+    sent_at: Mapping[str, tuple[datetime, ...]] = attrs.field(factory=dict)
+
+    def days(self, number: str) -> frozenset[date] | None:
+        """The KST days ``number`` is owned on; None: every day."""
+        times = self.sent_at.get(number)
+        return None if not times else frozenset(kst_day(at) for at in times)
+
+    def owns(self, row: InquiryRow, day: date | None) -> bool:
+        """Whether ``row`` (of KST ``day``, if known) is an order a journal order owns."""
+        if row.broker_order_id not in self.numbers:
+            return False
+        days = self.days(row.broker_order_id)
+        return days is None or day is None or day in days
+
+
 def match_orders(
     orders: Iterable[Order],
     windows: Mapping[str, LookupWindow],
     rows: Iterable[InquiryRow],
-    owned_broker_ids: frozenset[str],
+    owned: Owned | frozenset[str],
 ) -> dict[str, LookupResult]:
     """Match journal orders to KIS orders by intent and time; a KIS order two unresolved
-    orders could own settles neither, and no KIS order is given to two orders."""
+    orders could own settles neither, and no KIS order is given to two orders. A KIS order a
+    journal order owns (on that order's day: ``owned``) is no candidate."""
+    if not isinstance(owned, Owned):
+        owned = Owned(frozenset(owned))
     all_rows = list(rows)
     days = [kst_day(row.ordered_at) for row in all_rows if row.ordered_at is not None]
     first, last = (min(days), max(days)) if days else (None, None)
@@ -303,7 +337,7 @@ def match_orders(
         if row.is_cancel_order:
             cancels[row_day(row, first, last), row.original_order_id].append(row)
     free = [
-        r for r in all_rows if not r.is_cancel_order and r.broker_order_id not in owned_broker_ids
+        r for r in all_rows if not r.is_cancel_order and not owned.owns(r, row_day(r, first, last))
     ]
     orders = list(orders)
     candidates = {o.id: [r for r in free if _matches(o, r, windows[o.id])] for o in orders}

@@ -440,14 +440,26 @@ class SqlJournal:
 
     async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]:
         """Broker order ids that journal orders for (account, symbol) already own."""
+        return frozenset(await self.owned_broker_orders(account_id, symbol))
 
-        def read(conn: sa.Connection) -> frozenset[str]:
-            query = sa.select(orders.c.broker_order_id).where(
+    async def owned_broker_orders(
+        self, account_id: str, symbol: str
+    ) -> dict[str, tuple[datetime, ...]]:
+        """The broker order ids journal orders for (account, symbol) own, each with when the
+        orders naming it were sent (``submitted_at``, else ``created_at``), oldest first: more
+        than one where a venue's order numbers repeat across days."""
+
+        def read(conn: sa.Connection) -> dict[str, tuple[datetime, ...]]:
+            query = sa.select(orders.c.broker_order_id, orders.c.submitted_at, orders.c.created_at)
+            query = query.where(
                 orders.c.account_id == account_id,
                 orders.c.symbol == symbol,
                 orders.c.broker_order_id.is_not(None),
             )
-            return frozenset(row[0] for row in conn.execute(query))
+            owned: dict[str, list[datetime]] = {}
+            for broker_id, submitted_at, created_at in conn.execute(query):
+                owned.setdefault(broker_id, []).append(submitted_at or created_at)
+            return {broker_id: tuple(sorted(times)) for broker_id, times in owned.items()}
 
         return await self._read(read)
 

@@ -527,6 +527,25 @@ class JournalSuite:
         assert await journal.owned_broker_ids("acct", "000660") == {f"B-{c.id[:8]}"}
         assert await journal.owned_broker_ids("acct", "035720") == frozenset()
 
+    async def test_owned_broker_orders_say_when_their_owners_were_sent(
+        self, journal: Journal
+    ) -> None:
+        owned_orders = getattr(journal, "owned_broker_orders", None)
+        if owned_orders is None:
+            pytest.skip("owned_broker_orders is optional, and this journal has none")
+        a = await insert(journal, new_order())
+        await insert(journal, new_order())  # no broker id yet
+        c = await insert(journal, new_order(symbol="000660"))
+        for order in (a, c):
+            await fill_order(journal, order, status=OrderStatus.SUBMITTED)
+        stored = await journal.get_order(a.id)
+        assert stored is not None
+        sent = stored.submitted_at or stored.created_at
+
+        assert await owned_orders("acct", "005930") == {f"B-{a.id[:8]}": (sent,)}
+        assert set(await owned_orders("acct", "000660")) == {f"B-{c.id[:8]}"}
+        assert await owned_orders("other", "005930") == {}
+
     async def test_unresolved_siblings_are_the_instruments_orders_of_one_intent_without_a_broker_id(
         self, journal: Journal
     ) -> None:

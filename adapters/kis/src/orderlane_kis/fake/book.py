@@ -194,7 +194,14 @@ class Book:
         self.stale: dict[str, int] = {}  # order -> executions its next inquiry row shows
         self.malformed: set[str] = set()  # orders whose next inquiry row carries a bad amount
         self.branch = "00950" if mode == "paper" else "06010"
-        self._numbers = itertools.count(1569157 if mode == "live" else 31001)
+        self._first_number = 1569157 if mode == "live" else 31001
+        self._numbers = itertools.count(self._first_number)
+        #: Number each KST day's orders from the first number again (set_daily_numbers).
+        self.daily_numbers = False
+        self._numbered_on: date | None = None
+        #: Orders of earlier days whose number a later order took: the inquiry still shows
+        #: them on their day; nothing else can name them any more.
+        self.earlier: list[VenueOrder] = []
 
     # ------------------------------------------------------------------ set-up
 
@@ -273,7 +280,16 @@ class Book:
     # ------------------------------------------------------------------ orders
 
     def _new_number(self) -> str:
-        return f"{next(self._numbers):010d}"
+        if self.daily_numbers:
+            today = kst(self._now()).date()
+            if today != self._numbered_on:
+                self._numbered_on = today
+                self._numbers = itertools.count(self._first_number)
+        number = f"{next(self._numbers):010d}"
+        displaced = self.orders.pop(number, None)
+        if displaced is not None:
+            self.earlier.append(displaced)
+        return number
 
     def place(
         self,
@@ -469,7 +485,11 @@ class Book:
     def visible_orders(self, account: str) -> list[VenueOrder]:
         """The account's orders the daily inquiry shows now, oldest first."""
         now = self._monotonic()
-        return [o for o in self.orders.values() if o.account == account and o.visible_at <= now]
+        shown = [o for o in self.orders.values() if o.account == account and o.visible_at <= now]
+        if not self.earlier:
+            return shown
+        earlier = [o for o in self.earlier if o.account == account]
+        return sorted(earlier + shown, key=lambda order: order.accepted_at)
 
     def _emit(self, event: OrderEvent) -> None:
         for listener in list(self.listeners):

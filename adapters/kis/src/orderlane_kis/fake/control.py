@@ -221,6 +221,13 @@ class FakeKisVenue(VenueCore):
         self.book.script.append(Behaviour("reject", answer=answer))
 
     @control
+    def set_daily_numbers(self, enabled: bool = True) -> None:
+        """Number each KST day's orders from the venue's first number again, so an order
+        number names one order only within its day (an earlier day's order keeps showing in
+        the inquiry for its day). Off by default: numbers run on across days."""
+        self.book.daily_numbers = bool(enabled)
+
+    @control
     def clear_script(self) -> None:
         """Forget what the next orders were scripted to do (they match on quotes again)."""
         self.book.script.clear()
