@@ -130,9 +130,9 @@ class _Recording(MockAdapter):
 
     @hookimpl
     async def orderlane_lookup_orders(
-        self, ctx: Any, orders: Any, windows: Any, owned_broker_ids: Any, owned_sent_at: Any
+        self, ctx: Any, orders: Any, windows: Any, owned_broker_ids: Any, owned_windows: Any
     ) -> Any:
-        self.told.append((owned_broker_ids, dict(owned_sent_at)))
+        self.told.append((owned_broker_ids, dict(owned_windows)))
         return await super().orderlane_lookup_orders(
             ctx=ctx, orders=orders, windows=windows, owned_broker_ids=owned_broker_ids
         )
@@ -147,15 +147,8 @@ class _OlderJournal(SqlJournal):
         return frozenset(await SqlJournal.owned_broker_orders(self, account_id, symbol))
 
 
-@pytest.mark.parametrize("older", [False, True], ids=["journal", "older-journal"])
-async def test_a_lookup_that_asks_is_told_when_owned_orders_were_sent(
-    sqlite_url: str, venue: MockVenue, older: bool
-) -> None:
-    """An adapter taking ``owned_sent_at`` learns, for each owned broker id, when its journal
-    orders were sent (a venue whose numbers repeat across days needs it); from a journal that
-    cannot say, it gets the ids alone."""
-    adapter = _Recording(venue)
-    journal = (_OlderJournal if older else SqlJournal)(sqlite_url)
+async def _lookup_of_a_lost_order(adapter: MockAdapter, journal: SqlJournal) -> Order:
+    venue = adapter.venue
     async with Engine.open(adapter, journal=journal, clock=FakeClock()) as engine:
         owner = await engine.execute(Signal("005930", "BUY", 1))
         venue.hold_next()
@@ -165,11 +158,75 @@ async def test_a_lookup_that_asks_is_told_when_owned_orders_were_sent(
         assert lost.status is OrderStatus.UNKNOWN
         engine.clock.advance(engine.config.lookup_interval)  # type: ignore[attr-defined]
         await engine.tracker.poll_once()
+    return owner
 
+
+@pytest.mark.parametrize("older", [False, True], ids=["journal", "older-journal"])
+async def test_a_lookup_that_asks_is_told_when_owned_orders_were_sent(
+    sqlite_url: str, venue: MockVenue, older: bool
+) -> None:
+    """An adapter taking ``owned_windows`` learns, for each owned broker id, when its journal
+    orders were sent (a venue whose numbers repeat across days needs it); from a journal that
+    cannot say, it gets the ids alone."""
+    adapter = _Recording(venue)
+    journal = (_OlderJournal if older else SqlJournal)(sqlite_url)
+    owner = await _lookup_of_a_lost_order(adapter, journal)
     assert owner.broker_order_id is not None
     assert owner.submitted_at is not None
     owned, sent_at = adapter.told[-1]
     assert owned == {owner.broker_order_id}
-    assert sent_at == ({} if older else {owner.broker_order_id: (owner.submitted_at,)})
+    sent = LookupWindow(owner.submitted_at, owner.submitted_at)
+    assert sent_at == ({} if older else {owner.broker_order_id: (sent,)})
     settled = [o for o in venue.orders.values() if o.quantity == 10]
     assert len(settled) == 1, "the lost order was found, not sent again"
+
+
+class _DefaultArgument(MockAdapter):
+    """A lookup taking ``owned_windows`` with a default (pluggy counts it apart)."""
+
+    def __init__(self, venue: MockVenue) -> None:
+        super().__init__(venue)
+        self.told: list[Any] = []
+
+    @hookimpl
+    async def orderlane_lookup_orders(
+        self,
+        ctx: Any,
+        orders: Any,
+        windows: Any,
+        owned_broker_ids: Any,
+        owned_windows: Any = None,
+    ) -> Any:
+        self.told.append(owned_windows)
+        return await super().orderlane_lookup_orders(
+            ctx=ctx, orders=orders, windows=windows, owned_broker_ids=owned_broker_ids
+        )
+
+
+class _ByHandJournal(SqlJournal):
+    """A store that also counts a broker order placed by hand (kept elsewhere) as owned."""
+
+    async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]:
+        return await super().owned_broker_ids(account_id, symbol) | {"BY-HAND-1"}
+
+
+async def test_owned_windows_reach_an_implementation_that_gives_them_a_default(
+    sqlite_url: str, venue: MockVenue
+) -> None:
+    adapter = _DefaultArgument(venue)
+    owner = await _lookup_of_a_lost_order(adapter, SqlJournal(sqlite_url))
+    assert owner.submitted_at is not None
+    sent = LookupWindow(owner.submitted_at, owner.submitted_at)
+    assert adapter.told[-1] == {owner.broker_order_id: (sent,)}
+
+
+async def test_lookups_are_told_the_ids_a_journal_says_it_owns(
+    sqlite_url: str, venue: MockVenue
+) -> None:
+    """A journal's own ``owned_broker_ids`` decides the ids; ``owned_broker_orders`` only
+    says when they were sent (an id it does not name is owned on every day)."""
+    adapter = _Recording(venue)
+    owner = await _lookup_of_a_lost_order(adapter, _ByHandJournal(sqlite_url))
+    owned, windows = adapter.told[-1]
+    assert owned == {owner.broker_order_id, "BY-HAND-1"}
+    assert set(windows) == {owner.broker_order_id}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -139,7 +139,7 @@ class Broker:
             for impl in getattr(pm.hook, name).get_hookimpls():
                 if impl.plugin is plugin:
                     self._impls[name] = impl.function
-                    self._takes[name] = frozenset(impl.argnames)
+                    self._takes[name] = frozenset((*impl.argnames, *impl.kwargnames))
 
     def _impl(self, hook: str, *, required: bool = True) -> Callable[..., Any] | None:
         impl = self._impls.get(hook)
@@ -318,12 +318,12 @@ class Broker:
         self,
         hook: str,
         owned_broker_ids: frozenset[str],
-        owned_sent_at: Mapping[str, tuple[datetime, ...]] | None,
+        owned_windows: Mapping[str, tuple[LookupWindow, ...]] | None,
     ) -> dict[str, Any]:
         """The owned-order arguments of a lookup hook, as far as its implementation takes them."""
         owned: dict[str, Any] = {"owned_broker_ids": owned_broker_ids}
-        if "owned_sent_at" in self._takes.get(hook, ()):
-            owned["owned_sent_at"] = dict(owned_sent_at or {})
+        if "owned_windows" in self._takes.get(hook, ()):
+            owned["owned_windows"] = dict(owned_windows or {})
         return owned
 
     async def lookup_order(
@@ -331,13 +331,13 @@ class Broker:
         order: Order,
         window: LookupWindow,
         owned_broker_ids: frozenset[str],
-        owned_sent_at: Mapping[str, tuple[datetime, ...]] | None = None,
+        owned_windows: Mapping[str, tuple[LookupWindow, ...]] | None = None,
     ) -> LookupResult:
         hook = "orderlane_lookup_order"
         impl = self._impl(hook, required=False)
         if impl is None:
             return CannotTell("the adapter cannot look orders up")
-        owned = self._owned(hook, owned_broker_ids, owned_sent_at)
+        owned = self._owned(hook, owned_broker_ids, owned_windows)
         result = await self._guard(impl(ctx=self.ctx, order=order, window=window, **owned))
         _expect(result, (Found, Absent, CannotTell), hook, self.name)
         if isinstance(result, Found):
@@ -354,7 +354,7 @@ class Broker:
         orders: Sequence[Order],
         windows: Mapping[str, LookupWindow],
         owned_broker_ids: frozenset[str],
-        owned_sent_at: Mapping[str, tuple[datetime, ...]] | None = None,
+        owned_windows: Mapping[str, tuple[LookupWindow, ...]] | None = None,
     ) -> dict[str, LookupResult]:
         """Lookups by order id in one pass where the adapter offers it, else one per order; an
         order the adapter left out is ``CannotTell``."""
@@ -363,11 +363,11 @@ class Broker:
         if impl is None:
             return {
                 order.id: await self.lookup_order(
-                    order, windows[order.id], owned_broker_ids, owned_sent_at
+                    order, windows[order.id], owned_broker_ids, owned_windows
                 )
                 for order in orders
             }
-        owned = self._owned(hook, owned_broker_ids, owned_sent_at)
+        owned = self._owned(hook, owned_broker_ids, owned_windows)
         result = await self._guard(
             impl(ctx=self.ctx, orders=list(orders), windows=dict(windows), **owned)
         )

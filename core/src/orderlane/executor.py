@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
 from typing import TypeVar
 
 import attrs
@@ -651,20 +650,20 @@ class Executor:
 
     async def _owned(
         self, orders: Sequence[Order]
-    ) -> tuple[frozenset[str], dict[str, tuple[datetime, ...]] | None]:
+    ) -> tuple[frozenset[str], dict[str, tuple[LookupWindow, ...]] | None]:
         """The broker ids journal orders of ``orders``' instruments own, and when the orders
-        owning each were sent, where the journal can say (``owned_broker_orders``)."""
-        owned_orders = getattr(self._journal, "owned_broker_orders", None)
+        owning each may have been sent, where the journal can say (``owned_broker_orders``)."""
+        windows_of = getattr(self._journal, "owned_broker_orders", None)
         owned: set[str] = set()
-        sent_at: dict[str, tuple[datetime, ...]] = {}
+        windows: dict[str, list[LookupWindow]] = {}
         for account, symbol in sorted({(o.account_id, o.symbol) for o in orders}):
-            if owned_orders is None:
-                owned |= await self._journal.owned_broker_ids(account, symbol)
-                continue
-            for broker_id, times in (await owned_orders(account, symbol)).items():
-                owned.add(broker_id)
-                sent_at[broker_id] = tuple(sorted((*sent_at.get(broker_id, ()), *times)))
-        return frozenset(owned), None if owned_orders is None else sent_at
+            owned |= await self._journal.owned_broker_ids(account, symbol)
+            if windows_of is not None:
+                for broker_id, spans in (await windows_of(account, symbol)).items():
+                    windows.setdefault(broker_id, []).extend(spans)
+        if windows_of is None:
+            return frozenset(owned), None
+        return frozenset(owned), {k: tuple(v) for k, v in windows.items() if k in owned}
 
     async def look_up_many(self, orders: list[Order]) -> dict[str, LookupResult]:
         """Look many orders up in one pass where the adapter offers it (not retried: a failed

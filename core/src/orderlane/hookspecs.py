@@ -166,7 +166,7 @@ def orderlane_lookup_order(
     order: Order,
     window: LookupWindow,
     owned_broker_ids: frozenset[str],
-    owned_sent_at: Mapping[str, tuple[datetime, ...]],
+    owned_windows: Mapping[str, tuple[LookupWindow, ...]],
 ) -> LookupResult:
     """Find out whether the broker holds ``order`` after a send whose outcome is unknown.
 
@@ -178,10 +178,12 @@ def orderlane_lookup_order(
     adapter's declared new-order lag, and :class:`~orderlane.broker.CannotTell` otherwise (for
     example when more than one broker order matches). Never returns ``None``.
 
-    ``owned_sent_at`` (an implementation may leave it out of its arguments) gives, for each id of
-    ``owned_broker_ids``, when the journal orders owning it were sent, oldest first; an id it
-    does not name was owned at a time the journal cannot say. A venue whose order numbers name
-    one order only within a day ignores an owned number only on the days its owners were sent.
+    ``owned_windows`` (an implementation may leave it out of its arguments; taken, it must be a
+    plain argument without a default) gives, for each id of ``owned_broker_ids``, when each
+    journal order owning it may have been sent to get it (:class:`LookupWindow`: its one send,
+    or from its first send to its last change for an order sent more than once); an id it does
+    not name was owned at a time the journal cannot say. A venue whose order numbers may repeat
+    across days ignores an owned number only on the days of its owners' windows.
     """
 
 
@@ -191,7 +193,7 @@ def orderlane_lookup_orders(
     orders: Sequence[Order],
     windows: Mapping[str, LookupWindow],
     owned_broker_ids: frozenset[str],
-    owned_sent_at: Mapping[str, tuple[datetime, ...]],
+    owned_windows: Mapping[str, tuple[LookupWindow, ...]],
 ) -> Mapping[str, LookupResult]:
     """Look many orders up at once, in one pass over the broker's order inquiry (paged).
 
@@ -200,7 +202,7 @@ def orderlane_lookup_orders(
     Called by recovery for every order left SUBMITTING or UNKNOWN without a broker id, and by
     the tracker for the UNKNOWN orders due for a lookup. ``windows`` maps each ``order.id`` to
     when it may have been sent; ``owned_broker_ids`` are the broker ids journal orders of the
-    account already own, and ``owned_sent_at`` when they were sent (as for
+    account already own, and ``owned_windows`` when their owners were sent (as for
     ``orderlane_lookup_order``). Each page takes a permit. Returns a mapping from ``order.id`` to
     ``Found``, ``Absent`` or ``CannotTell``, each under the rules of ``orderlane_lookup_order``;
     a broker order that several of ``orders`` could own is a unique match for none of them (each

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
+import sqlalchemy as sa
 
-from kis.kis_engines import adapter_and_engine
+from kis.kis_engines import adapter_and_engine, options
 from orderlane import (
     Engine,
+    EngineConfig,
     FakeClock,
     Order,
     OrderSnapshot,
@@ -26,7 +30,7 @@ from orderlane import (
     Signal,
     StreamGap,
 )
-from orderlane_kis.adapter import KisAdapter
+from orderlane_kis.adapter import KisAdapter, create_paper_adapter
 from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.fake import FakeKisVenue
 from orderlane_kis.notices import RunningTotals
@@ -502,3 +506,164 @@ async def test_a_lookup_finds_todays_order_under_a_number_an_order_of_yesterday_
     assert monday.broker_order_id is not None
     assert tuesday.status is OrderStatus.SUBMITTED, tuesday.reason
     assert tuesday.broker_order_id == monday.broker_order_id == tuesdays[0]["odno"]
+
+
+# ------------------------------------------------------------------ sent again on a later day
+
+LIMIT_BUY = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(70000))
+
+
+def engine_on(
+    venue: FakeKisVenue, clock: FakeClock, url: str, cache: Path, **config: Any
+) -> Engine:
+    """An engine (not started) on a fresh paper adapter, as after a restart."""
+    return Engine(
+        create_paper_adapter(options(venue, cache)),
+        clock=clock,
+        database_url=url,
+        config=EngineConfig(load_entry_point_plugins=False, **config),
+    )
+
+
+async def lost_overnight(
+    venue: FakeKisVenue, clock: FakeClock, url: str, cache: Path, count: int = 1
+) -> list[Order]:
+    """``count`` orders whose sends on Monday never reached KIS and whose lookups could not
+    tell (every inquiry failed): UNKNOWN without a KIS number, overnight. Then Tuesday."""
+    monday = engine_on(venue, clock, url, cache)
+    await monday.start()
+    try:
+        venue.add_fault("drop_before", "place", times=count)
+        venue.add_fault("http_error", "inquiry", times=1000)
+        lost = list(await asyncio.gather(*(monday.execute(LIMIT_BUY) for _ in range(count))))
+    finally:
+        await monday.close()
+    venue.clear_faults()
+    assert [(o.status, o.broker_order_id) for o in lost] == [(OrderStatus.UNKNOWN, None)] * count
+    clock.advance(86400)  # Tuesday morning
+    return lost
+
+
+async def test_an_order_sent_again_the_next_day_is_answered_by_that_days_order(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Recovery sends Monday's lost order again on Tuesday, where it gets the number Monday's
+    filled order had: the poll answers for it with Tuesday's row (resting, unfilled), not
+    with Monday's filled one."""
+    paper.set_daily_numbers()
+    monday = engine_on(paper, clock, sqlite_url, tmp_path)
+    await monday.start()
+    try:
+        filled = await monday.execute(Signal("005930", "BUY", 10))  # 31001 on Monday
+    finally:
+        await monday.close()
+    clock.advance(1)
+    [lost] = await lost_overnight(paper, clock, sqlite_url, tmp_path)
+    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, resubmit_after_crash=True)
+    await tuesday.start()
+    try:
+        resent = await tuesday.get_order(lost.id)
+        assert resent is not None
+        assert resent.broker_order_id == filled.broker_order_id, "Tuesday's number is Monday's"
+        answers = await tuesday.broker.order_statuses([resent])
+        await tuesday.tracker.poll_once()
+        after = await tuesday.get_order(lost.id)
+        position = await tuesday.position("005930")
+    finally:
+        await tuesday.close()
+    assert (answers[lost.id].status, answers[lost.id].filled_quantity) == (
+        OrderStatus.SUBMITTED,
+        0,
+    )
+    assert after is not None
+    assert after.filled_quantity == 0
+    assert position.quantity == 10, "Monday's fill is booked once, on Monday's order"
+
+
+async def test_fills_of_an_order_sent_again_the_next_day_are_booked(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    [lost] = await lost_overnight(paper, clock, sqlite_url, tmp_path)
+    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, resubmit_after_crash=True)
+    await tuesday.start()
+    try:
+        resent = await tuesday.get_order(lost.id)
+        assert resent is not None
+        assert resent.broker_order_id is not None
+        assert resent.attempts == 2
+        paper.fill(resent.broker_order_id, 10, 70000)
+        clock.advance(5)
+        await tuesday.tracker.poll_once()
+        after = await tuesday.get_order(lost.id)
+    finally:
+        await tuesday.close()
+    assert after is not None
+    assert (after.status, after.filled_quantity) == (OrderStatus.FILLED, 10)
+
+
+async def test_an_order_sent_again_owns_its_number_on_the_day_it_got_it(
+    paper: FakeKisVenue, clock: FakeClock, database_url: str, tmp_path: Path
+) -> None:
+    """Two lost orders of one intent are sent again on Tuesday; the first gets a number, the
+    second's send is lost again. The second's lookup must not take the first's Tuesday order
+    for its own (one KIS order, two journal orders, and the second never sent)."""
+    first, second = await lost_overnight(paper, clock, database_url, tmp_path, count=2)
+    paper.add_fault("delay", "place", seconds=0)  # the first send again goes through
+    paper.add_fault("drop_before", "place")  # the second is lost before KIS again
+    tuesday = engine_on(paper, clock, database_url, tmp_path, resubmit_after_crash=True)
+    await tuesday.start()
+    try:
+        again = [await tuesday.get_order(first.id), await tuesday.get_order(second.id)]
+    finally:
+        await tuesday.close()
+    numbers = [order.broker_order_id for order in again if order is not None]
+    at_venue = sorted(v["odno"] for v in paper.orders())
+    assert len(set(numbers)) == len(numbers), f"two journal orders own one KIS order: {numbers}"
+    assert sorted(n for n in numbers if n is not None) == at_venue
+
+
+async def test_a_row_that_does_not_parse_is_no_proof_that_the_order_is_absent(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The send's answer is lost, and the inquiry's row of the order does not parse: the
+    lookup cannot tell (the order stays UNKNOWN, never sent again) until a later lookup reads
+    the row."""
+    _adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
+    bad = inquiry_row("0000031001", "20260105", "99", 10, 0, 70000)  # no such side
+    await engine.start()
+    try:
+        paper.add_fault("drop_after", "place")
+        paper.add_raw_answer("inquiry", inquiry_answer([bad]))
+        order = await engine.execute(LIMIT_BUY)
+        sent = len(paper.orders())
+        clock.advance(engine.config.lookup_interval)
+        await engine.tracker.poll_once()
+        later = await engine.get_order(order.id)
+    finally:
+        await engine.close()
+    assert (order.status, sent) == (OrderStatus.UNKNOWN, 1), order.reason
+    assert later is not None
+    assert later.status is OrderStatus.SUBMITTED
+    assert [later.broker_order_id] == [v["odno"] for v in paper.orders()]
+
+
+async def test_an_owner_whose_stored_times_do_not_read_leaves_lookups_working(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path, caplog: Any
+) -> None:
+    """A stored time changed by hand to something that is no time: that owner's number is
+    owned on every day, logged, and the instrument's lookups go on."""
+    _adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
+    await engine.start()
+    try:
+        old = await engine.execute(LIMIT_BUY)
+        with sqlite3.connect(sa.engine.make_url(sqlite_url).database or "") as db:
+            db.execute("UPDATE orders SET submitted_at = 'garbage' WHERE id = ?", (old.id,))
+        clock.advance(60)
+        paper.add_fault("drop_after", "place")  # KIS takes the order; the answer is lost
+        lost = await engine.execute(
+            Signal("005930", "BUY", 5, order_type="LIMIT", limit_price=Decimal(70000))
+        )
+    finally:
+        await engine.close()
+    assert lost.status is OrderStatus.SUBMITTED, lost.reason
+    assert f"order {old.id}: its stored times do not read as times" in caplog.text

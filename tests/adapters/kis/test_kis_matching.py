@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderStatus, Signal
@@ -175,7 +175,8 @@ def test_a_cancel_of_this_days_order_still_counts() -> None:
 
 
 def _owned(number: str, *days_ago: int) -> Owned:
-    return Owned(frozenset({number}), {number: tuple(T0 - timedelta(days=d) for d in days_ago)})
+    sent = (T0 - timedelta(days=d) for d in days_ago)
+    return Owned(frozenset({number}), {number: tuple(LookupWindow(at, at) for at in sent)})
 
 
 def test_a_number_owned_on_another_day_is_still_a_candidate_today() -> None:
@@ -197,3 +198,23 @@ def test_a_number_owned_at_a_time_nobody_knows_is_owned_every_day() -> None:
     order = _order()
     owned = Owned(frozenset({"5"}), {})
     assert isinstance(match_orders([order], _windows(order), [_row("5")], owned)[order.id], Absent)
+
+
+def test_a_row_naming_no_day_in_an_inquiry_of_two_days_is_owned_on_every_day() -> None:
+    """An owned number's row without a day (no ``ord_dt``), in an inquiry of Monday and
+    Tuesday, may be Monday's order its owner got: it is no candidate."""
+    order = _order(at=T0 + timedelta(days=1))
+    windows = {order.id: _window(T0 + timedelta(days=1))}
+    rows = [_row("0000031005", quantity=3, at=T0 + timedelta(days=1)), _row("5", at=None)]
+    span = (date(2026, 1, 5), date(2026, 1, 6))
+    result = match_orders([order], windows, rows, _owned("5", 0), span)[order.id]
+    assert isinstance(result, Absent)
+
+
+def test_an_owner_sent_more_than_once_owns_its_number_on_every_day_between() -> None:
+    order = _order(at=T0 + timedelta(days=2))
+    windows = {order.id: _window(T0 + timedelta(days=2))}
+    resent = LookupWindow(T0, T0 + timedelta(days=3))  # first sent Monday, last changed Thursday
+    owned = Owned(frozenset({"5"}), {"5": (resent,)})
+    row = _row("5", at=T0 + timedelta(days=2))
+    assert isinstance(match_orders([order], windows, [row], owned)[order.id], Absent)

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -56,14 +63,25 @@ CLOCK_SKEW = timedelta(seconds=60)
 
 
 def order_day(order: Order) -> date:
-    """The KST day ``order`` was sent (created, if it never was): the day its KIS order number
-    belongs to."""
+    """The KST day ``order`` was first sent (created, if it never was)."""
     return kst_day(order.submitted_at or order.created_at)
+
+
+def order_days(order: Order) -> tuple[date, date]:
+    """The first and last KST day ``order``'s KIS number may belong to: the day of its one
+    send, or, for an order sent more than once, every day from its first send to its last
+    change (the send that got its number may have been any of them)."""
+    first = order_day(order)
+    if order.attempts <= 1:
+        return first, first
+    return first, max(first, kst_day(order.updated_at))
 
 
 def row_day(row: InquiryRow, first: date | None, last: date | None) -> date | None:
     """The KST day of ``row``'s order (its ``ord_dt``), or, when KIS named none, the day an
     inquiry of one day (``first`` to ``last``) asked for; None when it cannot be known."""
+    if row.order_date is not None:
+        return row.order_date
     if row.ordered_at is not None:
         return kst_day(row.ordered_at)
     return first if first is not None and first == last else None
@@ -178,23 +196,27 @@ class DailyOrders:
     async def statuses(
         self, ctx: BrokerContext, orders: Sequence[Order]
     ) -> dict[str, OrderSnapshot]:
-        """Snapshots by ``order.id``; paging stops once every asked order was seen (newest
-        first, so a cancel row, being newer than its order, is seen before the order).
+        """Snapshots by ``order.id`` (newest first, so a cancel row, being newer than its
+        order, is seen before the order).
 
-        A row answers for the order sent on the row's day (``ord_dt``) under its number: KIS
-        does not promise that a number names one order across days, and a pass that spans
-        yesterday and today may show a today's order of the same number first."""
-        wanted: dict[tuple[date | None, str], str] = {
-            (order_day(o), o.broker_order_id): o.id for o in orders if o.broker_order_id
-        }
-        if not wanted:
+        A row answers for the order of its number sent on the row's day (``ord_dt``): KIS does
+        not promise that a number names one order across days, and a pass that spans
+        yesterday and today may show a today's order of the same number first. Where rows of
+        several days could be an order's (it was sent again on a later day), the one of its
+        intent is; a row that could be two asked orders' answers for neither. Paging stops
+        once every order sent on one day only has its row."""
+        asked = [(o, order_days(o)) for o in orders if o.broker_order_id]
+        if not asked:
             return {}
         last = kst_day(ctx.clock.now())
-        first = min(min(day for day, _number in wanted if day is not None), last)
+        first = min(min(days[0] for _o, days in asked), last)
+        by_number: dict[str, list[tuple[Order, tuple[date, date]]]] = collections.defaultdict(list)
+        for order, days in asked:
+            by_number[str(order.broker_order_id)].append((order, days))
+        settled_by_one_row = all(days[0] == days[1] for _o, days in asked)
         cancels: dict[tuple[date | None, str], list[InquiryRow]] = collections.defaultdict(list)
-        found: dict[str, OrderSnapshot] = {}
-        numbers = {number for _day, number in wanted}
-        odno = next(iter(numbers)) if len(numbers) == 1 else ""
+        candidates: dict[str, list[tuple[InquiryRow, date]]] = collections.defaultdict(list)
+        odno = next(iter(by_number)) if len(by_number) == 1 else ""
         self.malformed.clear()
         async for page in self.pages_of(ctx, first, last, odno=odno):
             for row in page:
@@ -202,33 +224,74 @@ class DailyOrders:
                 if row.is_cancel_order:
                     cancels[day, row.original_order_id].append(row)
                     continue
-                order_id = wanted.get((day, row.broker_order_id))
-                if order_id is None:
-                    if day is None and row.broker_order_id in numbers:
-                        log.warning(
-                            "daily inquiry: the row of KIS order %s names no day (ord_dt), so "
-                            "it cannot be told from another day's order of that number; "
-                            "nothing booked from it",
-                            row.broker_order_id,
-                        )
+                owners = by_number.get(row.broker_order_id, ())
+                if owners and day is None:
+                    log.warning(
+                        "daily inquiry: the row of KIS order %s names no day it reads as "
+                        "(ord_dt), so it cannot be told from another day's order of that "
+                        "number; nothing booked from it",
+                        row.broker_order_id,
+                    )
                     continue
-                try:
-                    snapshot = snapshot_from_row(row, cancels[day, row.broker_order_id])
-                except RowFormatError as error:
-                    log.warning("daily inquiry: order %s left out: %s", row.broker_order_id, error)
-                    continue
-                found[order_id] = snapshot
-            if len(found) == len(wanted):
+                for order, (since, until) in owners:
+                    if day is not None and since <= day <= until:
+                        candidates[order.id].append((row, day))
+            if settled_by_one_row and len(candidates) == len(asked):
                 break
-        for (_day, number), order_id in wanted.items():
-            why = self.malformed.get(number)
-            if why is not None and order_id not in found:
+        found = self._answers(asked, candidates, cancels)
+        for order, _days in asked:
+            why = self.malformed.get(str(order.broker_order_id))
+            if why is not None and order.id not in found:
                 log.error(
                     "order %s: KIS's answer for %s does not parse (%s); nothing booked from it",
-                    order_id,
-                    number,
+                    order.id,
+                    order.broker_order_id,
                     why,
                 )
+        return found
+
+    @staticmethod
+    def _answers(
+        asked: Sequence[tuple[Order, tuple[date, date]]],
+        candidates: Mapping[str, Sequence[tuple[InquiryRow, date]]],
+        cancels: Mapping[tuple[date | None, str], Sequence[InquiryRow]],
+    ) -> dict[str, OrderSnapshot]:
+        """Each asked order's one row, made a snapshot with the cancels of its day."""
+        chosen: dict[str, tuple[InquiryRow, date]] = {}
+        for order, _days in asked:
+            rows = list(candidates.get(order.id, ()))
+            if len(rows) > 1:
+                rows = [(row, day) for row, day in rows if _same_intent(order, row)]
+            if len(rows) == 1:
+                chosen[order.id] = rows[0]
+            elif rows:
+                log.error(
+                    "order %s: %d KIS orders numbered %s on the days it may have been sent "
+                    "(%s) match it; nothing booked from them",
+                    order.id,
+                    len(rows),
+                    order.broker_order_id,
+                    ", ".join(day.isoformat() for _row, day in rows),
+                )
+        claims = collections.Counter((day, row.broker_order_id) for row, day in chosen.values())
+        found: dict[str, OrderSnapshot] = {}
+        for order_id, (row, day) in chosen.items():
+            if claims[day, row.broker_order_id] > 1:
+                log.error(
+                    "order %s: KIS order %s of %s could be the answer of %d orders; nothing "
+                    "booked from it",
+                    order_id,
+                    row.broker_order_id,
+                    day.isoformat(),
+                    claims[day, row.broker_order_id],
+                )
+                continue
+            try:
+                found[order_id] = snapshot_from_row(
+                    row, cancels.get((day, row.broker_order_id), ())
+                )
+            except RowFormatError as error:
+                log.warning("daily inquiry: order %s left out: %s", row.broker_order_id, error)
         return found
 
     async def rows_between(self, ctx: BrokerContext, start: datetime) -> list[InquiryRow]:
@@ -256,8 +319,21 @@ class DailyOrders:
         if wait > 0:
             # KIS's inquiry may not show an order sent within its lag: wait that out first.
             await ctx.clock.sleep(wait)
-        rows = await self.rows_between(ctx, min(w.start for w in windows.values()))
-        return match_orders(orders, windows, rows, owned)
+        start = min(w.start for w in windows.values())
+        self.malformed.clear()
+        rows = await self.rows_between(ctx, start)
+        today = kst_day(ctx.clock.now())
+        results = match_orders(orders, windows, rows, owned, (min(kst_day(start), today), today))
+        if self.malformed:
+            # A row that does not parse may be the very order: it is not proven absent.
+            unread = ", ".join(sorted(self.malformed))
+            for order_id, result in results.items():
+                if isinstance(result, Absent):
+                    results[order_id] = CannotTell(
+                        f"KIS's answer holds rows that do not parse (orders {unread}): one of "
+                        "them may be this order"
+                    )
+        return results
 
 
 def _sent(order: Order, window: LookupWindow, last_sent: Mapping[str, datetime]) -> datetime:
@@ -296,19 +372,22 @@ def _near_miss(order: Order, rows: Sequence[InquiryRow]) -> CannotTell:
     )
 
 
-@attrs.frozen
+@attrs.define
 class Owned:
-    """The KIS order numbers journal orders own, and when those orders were sent: a number
-    names one KIS order only within its day, so it is owned on its owners' days (on every day
-    when the journal could not say when its owner was sent)."""
+    """The KIS order numbers journal orders own, and when those orders may have been sent to
+    get them: a number need not name one KIS order across days, so it is owned on the KST days
+    of its owners' send windows (on every day when the journal could not say)."""
 
     numbers: frozenset[str]
-    sent_at: Mapping[str, tuple[datetime, ...]] = attrs.field(factory=dict)
+    windows: Mapping[str, tuple[LookupWindow, ...]] = attrs.field(factory=dict)
+    _days: dict[str, frozenset[date] | None] = attrs.field(factory=dict, init=False)
 
     def days(self, number: str) -> frozenset[date] | None:
         """The KST days ``number`` is owned on; None: every day."""
-        times = self.sent_at.get(number)
-        return None if not times else frozenset(kst_day(at) for at in times)
+        if number not in self._days:
+            spans = self.windows.get(number)
+            self._days[number] = None if not spans else frozenset(_days_of(spans))
+        return self._days[number]
 
     def owns(self, row: InquiryRow, day: date | None) -> bool:
         """Whether ``row`` (of KST ``day``, if known) is an order a journal order owns."""
@@ -318,20 +397,29 @@ class Owned:
         return days is None or day is None or day in days
 
 
+def _days_of(windows: Iterable[LookupWindow]) -> Iterator[date]:
+    for window in windows:
+        day, last = kst_day(window.start), kst_day(window.end)
+        while day <= last:
+            yield day
+            day += timedelta(days=1)
+
+
 def match_orders(
     orders: Iterable[Order],
     windows: Mapping[str, LookupWindow],
     rows: Iterable[InquiryRow],
     owned: Owned | frozenset[str],
+    span: tuple[date, date] | None = None,
 ) -> dict[str, LookupResult]:
     """Match journal orders to KIS orders by intent and time; a KIS order two unresolved
     orders could own settles neither, and no KIS order is given to two orders. A KIS order a
-    journal order owns (on that order's day: ``owned``) is no candidate."""
+    journal order owns (on its owners' days: ``owned``) is no candidate. ``span``: the first
+    and last day the inquiry asked for (a row naming no day is of that day when it is one)."""
     if not isinstance(owned, Owned):
         owned = Owned(frozenset(owned))
     all_rows = list(rows)
-    days = [kst_day(row.ordered_at) for row in all_rows if row.ordered_at is not None]
-    first, last = (min(days), max(days)) if days else (None, None)
+    first, last = span if span is not None else (None, None)
     cancels: dict[tuple[date | None, str], list[InquiryRow]] = collections.defaultdict(list)
     for row in all_rows:
         if row.is_cancel_order:

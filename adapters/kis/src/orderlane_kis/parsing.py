@@ -55,6 +55,14 @@ def check_tick(price: Decimal) -> None:
     )
 
 
+def kst_date(day: str) -> date | None:
+    """``YYYYMMDD`` as a date, or None when unreadable."""
+    try:
+        return date(int(day[0:4]), int(day[4:6]), int(day[6:8])) if len(day) == 8 else None
+    except ValueError:
+        return None
+
+
 def kst_time(day: str, clock: str) -> datetime | None:
     """``YYYYMMDD`` and ``HHMMSS`` in KST as an aware UTC datetime, or None when unreadable."""
     try:
@@ -120,6 +128,8 @@ class InquiryRow:
     remaining: int
     rejected: int
     cancel_confirmed: int
+    #: The KST day KIS names for the order (``ord_dt``), when it reads as one.
+    order_date: date | None = None
 
     @property
     def is_cancel_order(self) -> bool:
@@ -156,6 +166,7 @@ def parse_row(row: Mapping[str, Any]) -> InquiryRow:
         remaining=_int(row, "rmn_qty", default=max(quantity - filled, 0)),
         rejected=_int(row, "rjct_qty", default=0),
         cancel_confirmed=_int(row, "cnc_cfrm_qty", default=0),
+        order_date=kst_date(str(row.get("ord_dt") or "")),
     )
 
 

@@ -151,10 +151,11 @@ class Journal(Protocol):
     now)``, which keeps the venue an account trades at (the adapter's name) and that venue's
     IANA time zone, for displays that read the store and need the venue's trading day
     (:class:`~orderlane.journal.sql.SqlJournal` has it). A store without it works as before.
-    Likewise ``owned_broker_orders(account_id, symbol)``: :meth:`owned_broker_ids` with, for each
-    broker id, when the stored orders that own it were sent (``submitted_at``, else
-    ``created_at``; a tuple, oldest first), for venues whose order numbers name one order only
-    within a day; without it, lookups get the ids alone.
+    Likewise ``owned_broker_orders(account_id, symbol)``: for each broker id stored orders of
+    (account, symbol) own, when each order naming it may have been sent to get it (a tuple of
+    :class:`~orderlane.contract.LookupWindow`: its one send, or from its first send to its last
+    change for an order sent more than once), for venues whose order numbers may repeat across
+    days; without it, lookups take every owned id as owned on every day.
     """
 
     #: This journal's engine session: the orders it writes are marked with it (see

@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 
+from orderlane.contract import LookupWindow
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import Event
 from orderlane.journal import (
@@ -440,26 +441,52 @@ class SqlJournal:
 
     async def owned_broker_ids(self, account_id: str, symbol: str) -> frozenset[str]:
         """Broker order ids that journal orders for (account, symbol) already own."""
-        return frozenset(await self.owned_broker_orders(account_id, symbol))
 
-    async def owned_broker_orders(
-        self, account_id: str, symbol: str
-    ) -> dict[str, tuple[datetime, ...]]:
-        """The broker order ids journal orders for (account, symbol) own, each with when the
-        orders naming it were sent (``submitted_at``, else ``created_at``), oldest first: more
-        than one where a venue's order numbers repeat across days."""
-
-        def read(conn: sa.Connection) -> dict[str, tuple[datetime, ...]]:
-            query = sa.select(orders.c.broker_order_id, orders.c.submitted_at, orders.c.created_at)
-            query = query.where(
+        def read(conn: sa.Connection) -> frozenset[str]:
+            query = sa.select(orders.c.broker_order_id).where(
                 orders.c.account_id == account_id,
                 orders.c.symbol == symbol,
                 orders.c.broker_order_id.is_not(None),
             )
-            owned: dict[str, list[datetime]] = {}
-            for broker_id, submitted_at, created_at in conn.execute(query):
-                owned.setdefault(broker_id, []).append(submitted_at or created_at)
-            return {broker_id: tuple(sorted(times)) for broker_id, times in owned.items()}
+            return frozenset(row[0] for row in conn.execute(query))
+
+        return await self._read(read)
+
+    async def owned_broker_orders(
+        self, account_id: str, symbol: str
+    ) -> dict[str, tuple[LookupWindow, ...]]:
+        """The broker order ids journal orders for (account, symbol) own, each with when each
+        order naming it may have been sent to get it: its one send, or from its first send
+        (``submitted_at``, else ``created_at``) to its last change (``updated_at``) for an order
+        sent more than once. An order whose stored times do not read as times is left out (its
+        id, owned at a time nobody can say, is then owned on every day), and logged."""
+        columns = (orders.c.id, orders.c.broker_order_id, orders.c.attempts)
+        times = (orders.c.submitted_at, orders.c.created_at, orders.c.updated_at)
+
+        def read(conn: sa.Connection) -> dict[str, tuple[LookupWindow, ...]]:
+            query = sa.select(*columns, *times).where(
+                orders.c.account_id == account_id,
+                orders.c.symbol == symbol,
+                orders.c.broker_order_id.is_not(None),
+            )
+            owned: dict[str, list[LookupWindow]] = {}
+            for order_id, broker_id, attempts, submitted_at, created_at, updated_at in conn.execute(
+                query
+            ):
+                start = submitted_at or created_at
+                if not (isinstance(start, datetime) and isinstance(updated_at, datetime)):
+                    log.error(
+                        "order %s: its stored times do not read as times, so when it got broker "
+                        "order %s is unknown; lookups take that id as owned on every day",
+                        order_id,
+                        broker_id,
+                    )
+                    continue
+                end = (
+                    max(start, updated_at) if isinstance(attempts, int) and attempts > 1 else start
+                )
+                owned.setdefault(broker_id, []).append(LookupWindow(start, end))
+            return {broker_id: tuple(spans) for broker_id, spans in owned.items()}
 
         return await self._read(read)
 

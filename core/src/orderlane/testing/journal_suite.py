@@ -30,6 +30,7 @@ import attrs
 import pytest
 import pytest_asyncio
 
+from orderlane.contract import LookupWindow
 from orderlane.errors import ConfigurationError, JournalError
 from orderlane.events import OrderCreated, OrderStatusChanged
 from orderlane.journal import (
@@ -542,7 +543,9 @@ class JournalSuite:
         assert stored is not None
         sent = stored.submitted_at or stored.created_at
 
-        assert await owned_orders("acct", "005930") == {f"B-{a.id[:8]}": (sent,)}
+        assert await owned_orders("acct", "005930") == {
+            f"B-{a.id[:8]}": (LookupWindow(sent, sent),)
+        }
         assert set(await owned_orders("acct", "000660")) == {f"B-{c.id[:8]}"}
         assert await owned_orders("other", "005930") == {}
 
