@@ -174,6 +174,29 @@ async def test_resubmit_after_crash_sends_once_more(sqlite_url: str) -> None:
         await second.close()
 
 
+async def test_an_order_past_its_timeout_is_not_sent_again_after_a_crash(sqlite_url: str) -> None:
+    """The timeout counts from the first send: an order the broker never got, found after its
+    timeout, would be cancelled as soon as it was sent again, so it is not sent."""
+    venue = await die_before_sending(sqlite_url)
+    clock = FakeClock()
+    clock.advance(EngineConfig().order_timeout + 1)
+    second = Engine(
+        MockAdapter(venue),
+        database_url=sqlite_url,
+        clock=clock,
+        config=EngineConfig(resubmit_after_crash=True),
+    )
+    await second.start()
+    try:
+        [order] = await second.orders()
+        action = second.last_recovery[0].action
+    finally:
+        await second.close()
+    assert (order.status, order.reason) == (OrderStatus.FAILED, "not sent: past its timeout")
+    assert venue.places == []
+    assert action == "looked up: absent"
+
+
 async def test_fills_that_happened_while_down_are_caught_up(sqlite_url: str) -> None:
     venue = MockVenue()
     venue.hold_next(2)

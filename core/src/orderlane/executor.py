@@ -640,10 +640,23 @@ class Executor:
             return await self.book_answer(order, result.snapshot)
         if isinstance(result, Absent):
             if self._config.resubmit_after_crash:
+                sent = order.submitted_at or order.created_at
+                age = (self._clock.now() - sent).total_seconds()
+                if age < self._config.order_timeout:
+                    recovery_log.warning(
+                        "order %s was never received by the broker: sending it", order.id
+                    )
+                    return await self.submit(order)
+                # The timeout counts from the first send: sent now, it would be cancelled at once.
                 recovery_log.warning(
-                    "order %s was never received by the broker: sending it", order.id
+                    "order %s was never received by the broker and is past its timeout "
+                    "(%.0f s since it was first sent): not sent again",
+                    order.id,
+                    age,
                 )
-                return await self.submit(order)
+                return await self.blotter.move(
+                    order, OrderStatus.FAILED, reason=f"{NOT_SENT}: past its timeout"
+                )
             return await self.blotter.move(order, OrderStatus.FAILED, reason=NOT_SENT)
         recovery_log.info("order %s stays UNKNOWN: %s", order.id, getattr(result, "reason", ""))
         return order

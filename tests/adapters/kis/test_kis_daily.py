@@ -511,6 +511,9 @@ async def test_a_lookup_finds_todays_order_under_a_number_an_order_of_yesterday_
 # ------------------------------------------------------------------ sent again on a later day
 
 LIMIT_BUY = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(70000))
+#: Recovery sends an order the broker never got again, even a day after its first send (an
+#: order within its timeout: here three days).
+SEND_AGAIN: dict[str, Any] = {"resubmit_after_crash": True, "order_timeout": 3 * 86400.0}
 
 
 def engine_on(
@@ -559,7 +562,7 @@ async def test_an_order_sent_again_the_next_day_is_answered_by_that_days_order(
         await monday.close()
     clock.advance(1)
     [lost] = await lost_overnight(paper, clock, sqlite_url, tmp_path)
-    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, resubmit_after_crash=True)
+    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, **SEND_AGAIN)
     await tuesday.start()
     try:
         resent = await tuesday.get_order(lost.id)
@@ -584,7 +587,7 @@ async def test_fills_of_an_order_sent_again_the_next_day_are_booked(
     paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
 ) -> None:
     [lost] = await lost_overnight(paper, clock, sqlite_url, tmp_path)
-    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, resubmit_after_crash=True)
+    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, **SEND_AGAIN)
     await tuesday.start()
     try:
         resent = await tuesday.get_order(lost.id)
@@ -610,7 +613,7 @@ async def test_an_order_sent_again_owns_its_number_on_the_day_it_got_it(
     first, second = await lost_overnight(paper, clock, database_url, tmp_path, count=2)
     paper.add_fault("delay", "place", seconds=0)  # the first send again goes through
     paper.add_fault("drop_before", "place")  # the second is lost before KIS again
-    tuesday = engine_on(paper, clock, database_url, tmp_path, resubmit_after_crash=True)
+    tuesday = engine_on(paper, clock, database_url, tmp_path, **SEND_AGAIN)
     await tuesday.start()
     try:
         again = [await tuesday.get_order(first.id), await tuesday.get_order(second.id)]
@@ -667,3 +670,48 @@ async def test_an_owner_whose_stored_times_do_not_read_leaves_lookups_working(
         await engine.close()
     assert lost.status is OrderStatus.SUBMITTED, lost.reason
     assert f"order {old.id}: its stored times do not read as times" in caplog.text
+
+
+async def test_two_days_orders_of_one_intent_under_its_number_answer_nothing(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path, caplog: Any
+) -> None:
+    """An order sent again on Tuesday whose number a Monday order of the same intent also
+    had: either row could be its own, so the poll books neither and says why."""
+    paper.set_daily_numbers()
+    monday = engine_on(paper, clock, sqlite_url, tmp_path)
+    await monday.start()
+    try:
+        resting = await monday.execute(LIMIT_BUY)  # 31001 on Monday, still open
+    finally:
+        await monday.close()
+    clock.advance(1)
+    [lost] = await lost_overnight(paper, clock, sqlite_url, tmp_path)
+    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, **SEND_AGAIN)
+    await tuesday.start()
+    try:
+        resent = await tuesday.get_order(lost.id)
+        assert resent is not None
+        assert resent.broker_order_id == resting.broker_order_id
+        answers = await tuesday.broker.order_statuses([resent])
+    finally:
+        await tuesday.close()
+    assert lost.id not in answers
+    assert f"order {lost.id}: 2 KIS orders numbered {resting.broker_order_id}" in caplog.text
+
+
+async def test_a_row_naming_no_day_in_a_poll_of_two_days_answers_nothing(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path, caplog: Any
+) -> None:
+    _adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path)
+    await engine.start()
+    try:
+        monday = await engine.execute(LIMIT_BUY)
+        assert monday.broker_order_id is not None
+        clock.advance(86400)
+        dateless = {**inquiry_row(monday.broker_order_id, "", "02", 10, 4, 70000), "ord_dt": ""}
+        paper.add_raw_answer("inquiry", inquiry_answer([dateless]))
+        answers = await engine.broker.order_statuses([monday])
+    finally:
+        await engine.close()
+    assert monday.id not in answers
+    assert f"the row of KIS order {monday.broker_order_id} names no day" in caplog.text
