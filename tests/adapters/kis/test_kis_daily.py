@@ -547,37 +547,50 @@ async def lost_overnight(
     return lost
 
 
+MARKET_BUY = Signal("005930", "BUY", 10)
+
+
+async def resent_under_mondays_number(
+    venue: FakeKisVenue, clock: FakeClock, url: str, cache: Path, monday: Signal
+) -> tuple[Order, Engine, Order]:
+    """On a venue that numbers each day afresh: ``monday``'s order takes Monday's first
+    number, then an order is lost overnight; on Tuesday recovery sends it again and it gets
+    that number too. Monday's order, the Tuesday engine (started: the caller closes it) and
+    the order sent again."""
+    venue.set_daily_numbers()
+    first_day = engine_on(venue, clock, url, cache)
+    await first_day.start()
+    try:
+        first = await first_day.execute(monday)
+    finally:
+        await first_day.close()
+    clock.advance(1)
+    [lost] = await lost_overnight(venue, clock, url, cache)
+    tuesday = engine_on(venue, clock, url, cache, **SEND_AGAIN)
+    await tuesday.start()
+    resent = await tuesday.get_order(lost.id)
+    assert resent is not None
+    assert resent.broker_order_id == first.broker_order_id, "Tuesday's number is Monday's"
+    return first, tuesday, resent
+
+
 async def test_an_order_sent_again_the_next_day_is_answered_by_that_days_order(
     paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
 ) -> None:
     """Recovery sends Monday's lost order again on Tuesday, where it gets the number Monday's
     filled order had: the poll answers for it with Tuesday's row (resting, unfilled), not
     with Monday's filled one."""
-    paper.set_daily_numbers()
-    monday = engine_on(paper, clock, sqlite_url, tmp_path)
-    await monday.start()
+    args = (paper, clock, sqlite_url, tmp_path)
+    _filled, tuesday, resent = await resent_under_mondays_number(*args, MARKET_BUY)
     try:
-        filled = await monday.execute(Signal("005930", "BUY", 10))  # 31001 on Monday
-    finally:
-        await monday.close()
-    clock.advance(1)
-    [lost] = await lost_overnight(paper, clock, sqlite_url, tmp_path)
-    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, **SEND_AGAIN)
-    await tuesday.start()
-    try:
-        resent = await tuesday.get_order(lost.id)
-        assert resent is not None
-        assert resent.broker_order_id == filled.broker_order_id, "Tuesday's number is Monday's"
         answers = await tuesday.broker.order_statuses([resent])
         await tuesday.tracker.poll_once()
-        after = await tuesday.get_order(lost.id)
+        after = await tuesday.get_order(resent.id)
         position = await tuesday.position("005930")
     finally:
         await tuesday.close()
-    assert (answers[lost.id].status, answers[lost.id].filled_quantity) == (
-        OrderStatus.SUBMITTED,
-        0,
-    )
+    answer = answers[resent.id]
+    assert (answer.status, answer.filled_quantity) == (OrderStatus.SUBMITTED, 0)
     assert after is not None
     assert after.filled_quantity == 0
     assert position.quantity == 10, "Monday's fill is booked once, on Monday's order"
@@ -677,22 +690,10 @@ async def test_two_days_orders_of_one_intent_under_its_number_answer_nothing(
 ) -> None:
     """An order sent again on Tuesday whose number a Monday order of the same intent also
     had: either row could be its own, so the poll books neither and says why."""
-    paper.set_daily_numbers()
-    monday = engine_on(paper, clock, sqlite_url, tmp_path)
-    await monday.start()
+    args = (paper, clock, sqlite_url, tmp_path)
+    resting, tuesday, lost = await resent_under_mondays_number(*args, LIMIT_BUY)
     try:
-        resting = await monday.execute(LIMIT_BUY)  # 31001 on Monday, still open
-    finally:
-        await monday.close()
-    clock.advance(1)
-    [lost] = await lost_overnight(paper, clock, sqlite_url, tmp_path)
-    tuesday = engine_on(paper, clock, sqlite_url, tmp_path, **SEND_AGAIN)
-    await tuesday.start()
-    try:
-        resent = await tuesday.get_order(lost.id)
-        assert resent is not None
-        assert resent.broker_order_id == resting.broker_order_id
-        answers = await tuesday.broker.order_statuses([resent])
+        answers = await tuesday.broker.order_statuses([lost])
     finally:
         await tuesday.close()
     assert lost.id not in answers
