@@ -64,7 +64,8 @@ _TIMES_OUT = frozenset(
 )
 #: The tracker's work key of a batch lookup (order ids are uuids: no clash).
 _BATCH_LOOKUP = "batch-lookup"
-#: How many ended orders' broker ids are remembered, so late pushed fills still land.
+#: How many ended orders' broker ids are remembered (until the venue's day ends), so late
+#: pushed fills still land.
 _RECENTLY_ENDED = 4096
 
 
@@ -89,7 +90,11 @@ class OrderTracker:
         blotter.watch(self.observe)
         self._open: dict[str, Order] = {}
         self._by_broker_id: dict[str, str] = {}
-        self._ended: collections.OrderedDict[str, str] = collections.OrderedDict()
+        #: Broker id -> (order id, until when): an ended order a pushed update may still be
+        #: for, until the end of the venue's trading day (a later day's order may carry the
+        #: same id at a venue whose numbers repeat across days; the slow watch's polls still
+        #: catch an execution reported later).
+        self._ended: collections.OrderedDict[str, tuple[str, datetime]] = collections.OrderedDict()
         self._early: dict[str, tuple[float, OrderSnapshot]] = {}
         self._last_lookup: dict[str, float] = {}
         #: Orders that ended with quantity left, watched for late executions until a time.
@@ -150,7 +155,7 @@ class OrderTracker:
         if order.broker_order_id is not None:
             self._by_broker_id.pop(order.broker_order_id, None)
             if order.is_terminal:
-                self._ended[order.broker_order_id] = order.id
+                self._ended[order.broker_order_id] = (order.id, self._venue_day_end())
                 while len(self._ended) > _RECENTLY_ENDED:
                     self._ended.popitem(last=False)
 
@@ -167,16 +172,34 @@ class OrderTracker:
         if watched is not None:
             self._watch[order.id] = (order, watched[1])
             return
-        now = self._clock.now()
+        until = self._late_fill_horizon()
+        if until > self._clock.now():
+            self._watch[order.id] = (order, until)
+
+    def _late_fill_horizon(self) -> datetime:
+        """Until when an order ending now is watched for executions reported late: the end of
+        the venue's trading day, or ``late_fill_window`` from now."""
         window = self._config.late_fill_window
         if window is None:
-            venue = self._blotter.venue_timezone
-            local = now.astimezone(venue)
-            until = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=venue)
-        else:
-            until = now + timedelta(seconds=window)
-        if until > now:
-            self._watch[order.id] = (order, until)
+            return self._venue_day_end()
+        return self._clock.now() + timedelta(seconds=window)
+
+    def _venue_day_end(self) -> datetime:
+        """The end of the venue's trading day (midnight in its time zone)."""
+        venue = self._blotter.venue_timezone
+        local = self._clock.now().astimezone(venue)
+        return datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=venue)
+
+    def _ended_order(self, broker_id: str) -> str | None:
+        """The ended order ``broker_id`` names, while a pushed update may still be for it."""
+        ended = self._ended.get(broker_id)
+        if ended is None:
+            return None
+        order_id, until = ended
+        if until <= self._clock.now():
+            del self._ended[broker_id]
+            return None
+        return order_id
 
     def _due_watched(self) -> list[Order]:
         """The watched orders to ask about in this cycle (all at once, now and then)."""
@@ -417,7 +440,7 @@ class OrderTracker:
         if broker_id is None:
             log.warning("pushed snapshot without a broker order id; ignored")
             return
-        order_id = self._by_broker_id.get(broker_id) or self._ended.get(broker_id)
+        order_id = self._by_broker_id.get(broker_id) or self._ended_order(broker_id)
         if order_id is not None:
             await self.apply(order_id, snapshot, pushed=True)
             return

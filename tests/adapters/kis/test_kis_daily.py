@@ -716,3 +716,40 @@ async def test_a_row_naming_no_day_in_a_poll_of_two_days_answers_nothing(
         await engine.close()
     assert monday.id not in answers
     assert f"the row of KIS order {monday.broker_order_id} names no day" in caplog.text
+
+
+async def test_a_notice_under_yesterdays_number_is_no_late_fill_of_yesterdays_order(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """On a venue numbering each day afresh, an engine running overnight ended Monday's order
+    under a number (cancelled, 2 of 10 filled). On Tuesday a new order gets that number, and
+    its fill notice comes before the answer to its send: it is the new order's fill, not a late
+    fill of Monday's."""
+    paper.set_daily_numbers()
+    hts = paper.credentials.hts_id
+    _adapter, engine = adapter_and_engine(paper, clock, sqlite_url, tmp_path, push=True, hts_id=hts)
+    await engine.start()
+    try:
+        await engine.tracker.start(poll=False)  # push; the polls are the test's own
+        monday = await engine.execute(LIMIT_BUY)
+        assert monday.broker_order_id is not None
+        paper.fill(monday.broker_order_id, 2, 70000)
+        await stored_when(engine, monday.id, lambda o: o.filled_quantity == 2)
+        await engine.cancel(monday.id)
+        await engine.tracker.poll_once()
+        ended = await stored_when(engine, monday.id, lambda o: o.is_terminal)
+        clock.advance(86400)  # Tuesday
+        paper.add_fault("notices_first", "place")
+        tuesday = await engine.execute(Signal("005930", "BUY", 5))  # fills at once
+        booked = await stored_when(engine, tuesday.id, lambda o: o.filled_quantity == 5)
+        await engine.tracker.poll_once()
+        monday_after = await engine.get_order(monday.id)
+        position = await engine.position("005930")
+    finally:
+        await engine.close()
+    assert (ended.status, ended.filled_quantity) == (OrderStatus.CANCELLED, 2)
+    assert tuesday.broker_order_id == monday.broker_order_id, "the venue gave the number again"
+    assert monday_after is not None
+    assert monday_after.filled_quantity == 2, "Tuesday's fill was booked on Monday's order"
+    assert booked.filled_quantity == 5
+    assert position.quantity == 7
