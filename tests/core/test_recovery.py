@@ -174,6 +174,30 @@ async def test_resubmit_after_crash_sends_once_more(sqlite_url: str) -> None:
         await second.close()
 
 
+async def test_an_order_sent_again_counts_its_send_window_from_that_send(sqlite_url: str) -> None:
+    """The broker confirmed that no earlier send reached it: the send again is the order's
+    submission (its lookups, its timeout and a venue's day count from it)."""
+    venue = await die_before_sending(sqlite_url)
+    clock = FakeClock()
+    clock.advance(60)
+    restarted_at = clock.now()
+    second = Engine(
+        MockAdapter(venue),
+        database_url=sqlite_url,
+        clock=clock,
+        config=EngineConfig(resubmit_after_crash=True),
+    )
+    await second.start()
+    try:
+        [order] = await second.orders()
+    finally:
+        await second.close()
+    assert order.status is OrderStatus.FILLED
+    assert order.attempts == 2
+    assert order.submitted_at is not None
+    assert order.submitted_at >= restarted_at > order.created_at
+
+
 async def test_an_order_past_its_timeout_is_not_sent_again_after_a_crash(sqlite_url: str) -> None:
     """The timeout counts from the first send: an order the broker never got, found after its
     timeout, would be cancelled as soon as it was sent again, so it is not sent."""

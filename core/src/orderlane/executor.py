@@ -646,7 +646,9 @@ class Executor:
                     recovery_log.warning(
                         "order %s was never received by the broker: sending it", order.id
                     )
-                    return await self.submit(order)
+                    # The broker's answer is authoritative: no earlier send reached it, so the
+                    # order's send window (and the day a venue numbers it on) starts again now.
+                    return await self.submit(attrs.evolve(order, submitted_at=None))
                 # The timeout counts from the first send: sent now, it would be cancelled at once.
                 recovery_log.warning(
                     "order %s was never received by the broker and is past its timeout "

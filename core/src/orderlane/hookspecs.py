@@ -178,12 +178,12 @@ def orderlane_lookup_order(
     adapter's declared new-order lag, and :class:`~orderlane.broker.CannotTell` otherwise (for
     example when more than one broker order matches). Never returns ``None``.
 
-    ``owned_windows`` (an implementation may leave it out of its arguments; taken, it must be a
-    plain argument without a default) gives, for each id of ``owned_broker_ids``, when each
-    journal order owning it may have been sent to get it (:class:`LookupWindow`: its one send,
-    or from its first send to its last change for an order sent more than once); an id it does
-    not name was owned at a time the journal cannot say. A venue whose order numbers may repeat
-    across days ignores an owned number only on the days of its owners' windows.
+    ``owned_windows`` (an implementation may leave it out of its arguments, or give it a
+    default) gives, for each id of ``owned_broker_ids``, when each journal order owning it was
+    sent to get it (a :class:`LookupWindow` per order; an order sent again after the broker
+    confirmed it never got it counts from that send); an id it does not name was owned at a
+    time the journal cannot say, so on every day. A venue whose order numbers may repeat across
+    days ignores an owned number only on the days of its owners' sends.
     """
 
 

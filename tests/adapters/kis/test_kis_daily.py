@@ -20,9 +20,11 @@ import sqlalchemy as sa
 
 from kis.kis_engines import adapter_and_engine, options
 from orderlane import (
+    CannotTell,
     Engine,
     EngineConfig,
     FakeClock,
+    LookupWindow,
     Order,
     OrderSnapshot,
     OrderStatus,
@@ -514,6 +516,8 @@ LIMIT_BUY = Signal("005930", "BUY", 10, order_type="LIMIT", limit_price=Decimal(
 #: Recovery sends an order the broker never got again, even a day after its first send (an
 #: order within its timeout: here three days).
 SEND_AGAIN: dict[str, Any] = {"resubmit_after_crash": True, "order_timeout": 3 * 86400.0}
+#: Orders stay open (not timed out) across days.
+OPEN_FOR_DAYS: dict[str, Any] = {"order_timeout": 3 * 86400.0}
 
 
 def engine_on(
@@ -685,19 +689,24 @@ async def test_an_owner_whose_stored_times_do_not_read_leaves_lookups_working(
     assert f"order {old.id}: its stored times do not read as times" in caplog.text
 
 
-async def test_two_days_orders_of_one_intent_under_its_number_answer_nothing(
-    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path, caplog: Any
+async def test_orders_of_one_intent_and_number_on_two_days_are_told_apart_by_day(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
 ) -> None:
-    """An order sent again on Tuesday whose number a Monday order of the same intent also
-    had: either row could be its own, so the poll books neither and says why."""
+    """Monday's open order and the order sent again on Tuesday share intent and number: each
+    is answered by the row of its own day (the order sent again counts from that send)."""
     args = (paper, clock, sqlite_url, tmp_path)
-    resting, tuesday, lost = await resent_under_mondays_number(*args, LIMIT_BUY)
+    resting, tuesday, resent = await resent_under_mondays_number(*args, LIMIT_BUY)
     try:
-        answers = await tuesday.broker.order_statuses([lost])
+        assert resent.broker_order_id is not None
+        paper.fill(resent.broker_order_id, 4, 70000)  # Tuesday's order, by today's number
+        monday = await tuesday.get_order(resting.id)
+        assert monday is not None
+        answers = await tuesday.broker.order_statuses([monday, resent])
     finally:
         await tuesday.close()
-    assert lost.id not in answers
-    assert f"order {lost.id}: 2 KIS orders numbered {resting.broker_order_id}" in caplog.text
+    assert resent.attempts == 2
+    assert answers[resent.id].filled_quantity == 4
+    assert answers[monday.id].filled_quantity == 0
 
 
 async def test_a_row_naming_no_day_in_a_poll_of_two_days_answers_nothing(
@@ -753,3 +762,139 @@ async def test_a_notice_under_yesterdays_number_is_no_late_fill_of_yesterdays_or
     assert monday_after.filled_quantity == 2, "Tuesday's fill was booked on Monday's order"
     assert booked.filled_quantity == 5
     assert position.quantity == 7
+
+
+async def monday_order_sent_twice_then_filled_while_down(
+    venue: FakeKisVenue, clock: FakeClock, url: str, cache: Path, **config: Any
+) -> Order:
+    """On a venue numbering each day afresh: Monday's order, its first send refused (a rate
+    limit: sent twice, one number), fills 4 after its engine stopped. Then Tuesday."""
+    venue.set_daily_numbers()
+    monday = engine_on(venue, clock, url, cache, **config)
+    await monday.start()
+    try:
+        venue.add_fault("rate_limit", "place")
+        order = await monday.execute(LIMIT_BUY)
+    finally:
+        await monday.close()
+    assert order.broker_order_id is not None
+    assert order.attempts == 2
+    venue.fill(order.broker_order_id, 4, 70000)
+    clock.advance(86400)
+    return order
+
+
+async def test_an_order_sent_twice_on_monday_owns_its_number_on_monday_only(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Recovery books Monday's order's late fill on Tuesday (a change, not a send); Tuesday's
+    order under the same number, its answer lost, is found and not sent again."""
+    await monday_order_sent_twice_then_filled_while_down(paper, clock, sqlite_url, tmp_path)
+    tuesday = engine_on(paper, clock, sqlite_url, tmp_path)
+    await tuesday.start()
+    try:
+        paper.add_fault("drop_after", "place")  # KIS takes it; the answer is lost
+        order = await tuesday.execute(
+            Signal("005930", "BUY", 3, order_type="LIMIT", limit_price=Decimal(69000))
+        )
+    finally:
+        await tuesday.close()
+    at_kis = [o["odno"] for o in paper.orders() if o["quantity"] == 3]
+    assert at_kis == [order.broker_order_id], "sent once, and found under today's number"
+
+
+async def test_a_running_total_today_starts_from_todays_orders_only(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """After Tuesday's reconnect, the gap poll must not seed today's running totals with
+    Monday's order (sent twice, changed today): Tuesday's order of the same number counts its
+    own executions only."""
+    await monday_order_sent_twice_then_filled_while_down(
+        paper, clock, sqlite_url, tmp_path, **OPEN_FOR_DAYS
+    )
+    push = {"push": True, "hts_id": paper.credentials.hts_id}
+    adapter = create_paper_adapter(options(paper, tmp_path, **push))
+    config = EngineConfig(load_entry_point_plugins=False, **OPEN_FOR_DAYS)
+    engine = Engine(adapter, clock=clock, database_url=sqlite_url, config=config)
+    await engine.start()  # recovery books Monday's 4 today; the order stays open
+    try:
+        await engine.tracker.start(poll=False)
+        await until(lambda: adapter.notices.connections >= 1)
+        paper.disconnect_notices()
+        await until(lambda: adapter.notices.connections >= 2)
+        await engine.tracker.poll_once()  # the gap poll
+        clock.advance(60)
+        order = await engine.execute(
+            Signal("005930", "BUY", 20, order_type="LIMIT", limit_price=Decimal(69000))
+        )
+        assert order.broker_order_id is not None
+        clock.advance(5)
+        paper.fill(order.broker_order_id, 10, 69000)
+        await stored_when(engine, order.id, lambda o: o.filled_quantity >= 10)
+        clock.advance(5)
+        await engine.tracker.poll_once()
+        booked = await engine.get_order(order.id)
+        position = await engine.position("005930")
+    finally:
+        await engine.close()
+    assert booked is not None
+    assert booked.filled_quantity == 10
+    assert position.quantity == 14
+
+
+async def test_a_row_of_another_instrument_that_does_not_parse_leaves_lookups_alone(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A row that does not parse only keeps from "absent" the orders it may be: one of
+    another instrument does not hold this order's lookup (and its instrument) up."""
+    engine = engine_on(paper, clock, sqlite_url, tmp_path)
+    bad = {**inquiry_row("0000099999", "20260105", "99", 1, 0, 100000), "pdno": "000660"}
+    await engine.start()
+    try:
+        paper.add_fault("drop_before", "place")  # the order never reaches KIS
+        paper.add_raw_answer("inquiry", inquiry_answer([bad]))
+        order = await engine.execute(LIMIT_BUY)
+    finally:
+        await engine.close()
+    # Absent after a dropped connection: sent again, once (held back, it would stay UNKNOWN).
+    assert order.status is OrderStatus.SUBMITTED, order.reason
+    assert [o["odno"] for o in paper.orders()] == [order.broker_order_id]
+
+
+async def test_a_status_poll_during_a_lookup_keeps_what_the_lookup_could_not_read(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A lookup's pass and a status poll's run side by side; the poll does not make the
+    lookup forget the row of its order that did not parse (which made it "absent" and sent
+    the order again)."""
+    engine = engine_on(paper, clock, sqlite_url, tmp_path)
+    await engine.start()
+    try:
+        other = await engine.execute(
+            Signal("000660", "BUY", 1, order_type="LIMIT", limit_price=Decimal(100000))
+        )
+        paper.add_fault("drop_after", "place")  # KIS takes it; the answer is lost
+        paper.add_fault("http_error", "inquiry", times=1000)  # its lookups cannot tell
+        lost = await engine.execute(LIMIT_BUY)
+        paper.clear_faults()
+        assert (lost.status, lost.broker_order_id) == (OrderStatus.UNKNOWN, None)
+        [number] = [o["odno"] for o in paper.orders() if o["symbol"] == "005930"]
+        paper.set_rate_limit(None)
+        paper.set_page_size(1)  # its row (the newest) on page 1, the other order's on page 2
+        paper.malform_next_status(number)
+        paper.add_fault("delay", "inquiry", seconds=0.0)  # page 1
+        paper.add_fault("delay", "inquiry", seconds=0.3)  # page 2: the poll comes meanwhile
+
+        async def poll_meanwhile() -> None:
+            await asyncio.sleep(0.1)
+            await engine.broker.order_statuses([other])
+
+        assert lost.submitted_at is not None
+        window = {lost.id: LookupWindow(lost.submitted_at, clock.now())}
+        owned = frozenset({str(other.broker_order_id)})
+        results, _ = await asyncio.gather(
+            engine.broker.lookup_orders([lost], window, owned, {}), poll_meanwhile()
+        )
+    finally:
+        await engine.close()
+    assert isinstance(results[lost.id], CannotTell), results[lost.id]

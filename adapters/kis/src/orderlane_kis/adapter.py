@@ -36,7 +36,7 @@ from orderlane_kis.config import PUBLIC_OPTIONS, KisSettings, Mode, load_setting
 from orderlane_kis.daily import DayMap, TradingDay
 from orderlane_kis.execution import cancel_order, place_order
 from orderlane_kis.http import KisHttp
-from orderlane_kis.inquiry import DailyOrders, Owned, order_days
+from orderlane_kis.inquiry import DailyOrders, Owned, order_day
 from orderlane_kis.notices import NoticeStream, RunningTotals
 
 __all__ = ["CAPABILITIES", "KisAdapter", "create_live_adapter", "create_paper_adapter"]
@@ -184,7 +184,7 @@ class KisAdapter:
         # morning) must not start a total under a number a later day's order may carry.
         today = self.today()
         self.totals.resync(
-            [snapshots[o.id] for o in orders if o.id in snapshots and order_days(o)[1] == today],
+            [snapshots[o.id] for o in orders if o.id in snapshots and order_day(o) == today],
             answered_at,
         )
         return snapshots

@@ -21,7 +21,6 @@ import logging
 from collections.abc import (
     AsyncIterator,
     Iterable,
-    Iterator,
     Mapping,
     MutableMapping,
     Sequence,
@@ -37,7 +36,14 @@ from orderlane.model import OrderType
 from orderlane_kis.errors import answer_error
 from orderlane_kis.http import KisHttp
 from orderlane_kis.krx import kst_day
-from orderlane_kis.parsing import KST, InquiryRow, RowFormatError, parse_row, snapshot_from_row
+from orderlane_kis.parsing import (
+    KST,
+    InquiryRow,
+    RowFormatError,
+    kst_date,
+    parse_row,
+    snapshot_from_row,
+)
 
 __all__ = [
     "INQUIRY_PATH",
@@ -63,18 +69,10 @@ CLOCK_SKEW = timedelta(seconds=60)
 
 
 def order_day(order: Order) -> date:
-    """The KST day ``order`` was first sent (created, if it never was)."""
+    """The KST day ``order`` was sent (created, if it never was): the day its KIS number
+    belongs to. An order sent again after KIS confirmed it never got it counts from that send
+    (the engine starts its send window again)."""
     return kst_day(order.submitted_at or order.created_at)
-
-
-def order_days(order: Order) -> tuple[date, date]:
-    """The first and last KST day ``order``'s KIS number may belong to: the day of its one
-    send, or, for an order sent more than once, every day from its first send to its last
-    change (the send that got its number may have been any of them)."""
-    first = order_day(order)
-    if order.attempts <= 1:
-        return first, first
-    return first, max(first, kst_day(order.updated_at))
 
 
 def row_day(row: InquiryRow, first: date | None, last: date | None) -> date | None:
@@ -85,6 +83,43 @@ def row_day(row: InquiryRow, first: date | None, last: date | None) -> date | No
     if row.ordered_at is not None:
         return kst_day(row.ordered_at)
     return first if first is not None and first == last else None
+
+
+@attrs.frozen
+class Unparsed:
+    """A row of the inquiry that does not parse, with what could be read of it."""
+
+    why: str
+    symbol: str | None
+    day: date | None
+
+
+@attrs.define
+class Pass:
+    """What one paged pass over the daily inquiry could not read: rows that do not parse (by
+    KIS order number; "" for a row without one), pages that were not lists of rows, and a pass
+    that ended before KIS's last page."""
+
+    unparsed: dict[str, Unparsed] = attrs.field(factory=dict)
+    pages_unread: int = 0
+    cut_short: bool = False
+
+    def could_hide(self, order: Order, first: date, last: date) -> list[str]:
+        """Why this pass is no proof that ``order`` (sent between the KST days ``first`` and
+        ``last``) is absent: what the pass could not read that may be it."""
+        reasons = []
+        if self.cut_short:
+            reasons.append("the inquiry's pages ended before its last")
+        if self.pages_unread:
+            reasons.append(f"{self.pages_unread} page(s) of the inquiry held no rows to read")
+        for number, row in self.unparsed.items():
+            symbol_fits = row.symbol is None or row.symbol == order.symbol
+            day_fits = row.day is None or first <= row.day <= last
+            if symbol_fits and day_fits:
+                reasons.append(
+                    f"the row of KIS order {number or '(no number)'} does not parse ({row.why})"
+                )
+        return reasons
 
 
 def inquiry_params(
@@ -125,16 +160,15 @@ class DailyOrders:
         self.branches = branches
         #: Inquiry pages requested so far (each one a request KIS counts).
         self.pages = 0
-        #: KIS order number -> why its latest row did not parse.
-        self.malformed: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"DailyOrders(pages={self.pages})"
 
     async def pages_of(
-        self, ctx: BrokerContext, first: date, last: date, *, odno: str = ""
+        self, ctx: BrokerContext, first: date, last: date, seen: Pass, *, odno: str = ""
     ) -> AsyncIterator[list[InquiryRow]]:
-        """The rows of each page, newest first; a malformed row is logged and left out."""
+        """The rows of each page, newest first; what could not be read is logged and kept in
+        ``seen`` (one pass's own record: passes may run side by side)."""
         settings = self.http.settings
         fk = nk = ""
         page = 0
@@ -155,38 +189,44 @@ class DailyOrders:
             self.pages += 1
             if not answer.ok:
                 raise answer_error(answer.body, answer.status, settings, what="daily inquiry")
-            yield self._rows(answer.body.get("output1"))
+            yield self._rows(answer.body.get("output1"), seen)
             asked = (fk, nk)
             fk = str(answer.body.get("ctx_area_fk100") or "").strip()
             nk = str(answer.body.get("ctx_area_nk100") or "").strip()
-            if not answer.more or not (fk or nk):
+            if not answer.more:
                 return
-            if (fk, nk) == asked:
-                # KIS says there is more but hands back the keys it was asked with: the next
-                # request would be this one again, forever (a permit each). Stop; the next
-                # poll reads the inquiry afresh.
+            if not (fk or nk) or (fk, nk) == asked:
+                # KIS says there is more but hands back no keys, or the keys it was asked
+                # with: the next request would be the first page again, or this one, forever
+                # (a permit each). Stop; the pass is incomplete, and the next poll reads the
+                # inquiry afresh.
                 log.warning(
-                    "daily inquiry: page %d says more follows but repeats its continuation "
-                    "keys; the pass ends here",
+                    "daily inquiry: page %d says more follows but %s its continuation keys; "
+                    "the pass ends here",
                     page,
+                    "repeats" if fk or nk else "leaves out",
                 )
+                seen.cut_short = True
                 return
 
-    def _rows(self, raw: object) -> list[InquiryRow]:
+    def _rows(self, raw: object, seen: Pass) -> list[InquiryRow]:
         if raw is None or raw == "":
             return []
         if not isinstance(raw, list):
             log.warning("daily inquiry: output1 is a %s, not a list; page ignored", type(raw))
+            seen.pages_unread += 1
             return []
         rows = []
         for item in raw:
             try:
                 row = parse_row(item)
             except RowFormatError as error:
-                odno = item.get("odno") if isinstance(item, Mapping) else None
-                log.warning("daily inquiry: row of order %s left out: %s", odno, error)
-                if odno:
-                    self.malformed[str(odno).strip()] = str(error)
+                fields = item if isinstance(item, Mapping) else {}
+                odno = str(fields.get("odno") or "").strip()
+                log.warning("daily inquiry: row of order %s left out: %s", odno or "?", error)
+                symbol = str(fields.get("pdno") or "").strip() or None
+                day = kst_date(str(fields.get("ord_dt") or "").strip())
+                seen.unparsed[odno] = Unparsed(str(error), symbol, day)
                 continue
             if row.branch and not row.is_cancel_order:
                 self.branches[row.broker_order_id] = row.branch
@@ -196,109 +236,63 @@ class DailyOrders:
     async def statuses(
         self, ctx: BrokerContext, orders: Sequence[Order]
     ) -> dict[str, OrderSnapshot]:
-        """Snapshots by ``order.id`` (newest first, so a cancel row, being newer than its
-        order, is seen before the order).
+        """Snapshots by ``order.id``; paging stops once every asked order was seen (newest
+        first, so a cancel row, being newer than its order, is seen before the order).
 
         A row answers for the order of its number sent on the row's day (``ord_dt``): KIS does
         not promise that a number names one order across days, and a pass that spans
-        yesterday and today may show a today's order of the same number first. Where rows of
-        several days could be an order's (it was sent again on a later day), the one of its
-        intent is; a row that could be two asked orders' answers for neither. Paging stops
-        once every order sent on one day only has its row."""
-        asked = [(o, order_days(o)) for o in orders if o.broker_order_id]
-        if not asked:
+        yesterday and today may show a today's order of the same number first."""
+        wanted: dict[tuple[date, str], list[Order]] = collections.defaultdict(list)
+        for order in orders:
+            if order.broker_order_id:
+                wanted[order_day(order), order.broker_order_id].append(order)
+        if not wanted:
             return {}
         last = kst_day(ctx.clock.now())
-        first = min(min(days[0] for _o, days in asked), last)
-        by_number: dict[str, list[tuple[Order, tuple[date, date]]]] = collections.defaultdict(list)
-        for order, days in asked:
-            by_number[str(order.broker_order_id)].append((order, days))
-        settled_by_one_row = all(days[0] == days[1] for _o, days in asked)
+        first = min(min(day for day, _number in wanted), last)
+        numbers = {number for _day, number in wanted}
         cancels: dict[tuple[date | None, str], list[InquiryRow]] = collections.defaultdict(list)
-        candidates: dict[str, list[tuple[InquiryRow, date]]] = collections.defaultdict(list)
-        odno = next(iter(by_number)) if len(by_number) == 1 else ""
-        self.malformed.clear()
-        async for page in self.pages_of(ctx, first, last, odno=odno):
+        rows_of: dict[tuple[date, str], list[InquiryRow]] = collections.defaultdict(list)
+        odno = next(iter(numbers)) if len(numbers) == 1 else ""
+        seen = Pass()
+        async for page in self.pages_of(ctx, first, last, seen, odno=odno):
             for row in page:
                 day = row_day(row, first, last)
                 if row.is_cancel_order:
                     cancels[day, row.original_order_id].append(row)
-                    continue
-                owners = by_number.get(row.broker_order_id, ())
-                if owners and day is None:
+                elif day is None and row.broker_order_id in numbers:
                     log.warning(
                         "daily inquiry: the row of KIS order %s names no day it reads as "
                         "(ord_dt), so it cannot be told from another day's order of that "
                         "number; nothing booked from it",
                         row.broker_order_id,
                     )
-                    continue
-                for order, (since, until) in owners:
-                    if day is not None and since <= day <= until:
-                        candidates[order.id].append((row, day))
-            if settled_by_one_row and len(candidates) == len(asked):
+                elif day is not None and (day, row.broker_order_id) in wanted:
+                    rows_of[day, row.broker_order_id].append(row)
+            if len(rows_of) == len(wanted):
                 break
-        found = self._answers(asked, candidates, cancels)
-        for order, _days in asked:
-            why = self.malformed.get(str(order.broker_order_id))
-            if why is not None and order.id not in found:
+        found: dict[str, OrderSnapshot] = {}
+        for (day, number), owners in wanted.items():
+            snapshot = _answer(owners, rows_of.get((day, number), []), cancels[day, number])
+            if snapshot is not None:
+                found[owners[0].id] = snapshot
+            elif number in seen.unparsed:
                 log.error(
                     "order %s: KIS's answer for %s does not parse (%s); nothing booked from it",
-                    order.id,
-                    order.broker_order_id,
-                    why,
+                    ", ".join(o.id for o in owners),
+                    number,
+                    seen.unparsed[number].why,
                 )
         return found
 
-    @staticmethod
-    def _answers(
-        asked: Sequence[tuple[Order, tuple[date, date]]],
-        candidates: Mapping[str, Sequence[tuple[InquiryRow, date]]],
-        cancels: Mapping[tuple[date | None, str], Sequence[InquiryRow]],
-    ) -> dict[str, OrderSnapshot]:
-        """Each asked order's one row, made a snapshot with the cancels of its day."""
-        chosen: dict[str, tuple[InquiryRow, date]] = {}
-        for order, _days in asked:
-            rows = list(candidates.get(order.id, ()))
-            if len(rows) > 1:
-                rows = [(row, day) for row, day in rows if _same_intent(order, row)]
-            if len(rows) == 1:
-                chosen[order.id] = rows[0]
-            elif rows:
-                log.error(
-                    "order %s: %d KIS orders numbered %s on the days it may have been sent "
-                    "(%s) match it; nothing booked from them",
-                    order.id,
-                    len(rows),
-                    order.broker_order_id,
-                    ", ".join(day.isoformat() for _row, day in rows),
-                )
-        claims = collections.Counter((day, row.broker_order_id) for row, day in chosen.values())
-        found: dict[str, OrderSnapshot] = {}
-        for order_id, (row, day) in chosen.items():
-            if claims[day, row.broker_order_id] > 1:
-                log.error(
-                    "order %s: KIS order %s of %s could be the answer of %d orders; nothing "
-                    "booked from it",
-                    order_id,
-                    row.broker_order_id,
-                    day.isoformat(),
-                    claims[day, row.broker_order_id],
-                )
-                continue
-            try:
-                found[order_id] = snapshot_from_row(
-                    row, cancels.get((day, row.broker_order_id), ())
-                )
-            except RowFormatError as error:
-                log.warning("daily inquiry: order %s left out: %s", row.broker_order_id, error)
-        return found
-
-    async def rows_between(self, ctx: BrokerContext, start: datetime) -> list[InquiryRow]:
+    async def rows_between(
+        self, ctx: BrokerContext, start: datetime, seen: Pass | None = None
+    ) -> list[InquiryRow]:
         """Every row from ``start``'s KST day to today (one full paged pass)."""
         now = ctx.clock.now()
         rows: list[InquiryRow] = []
-        async for page in self.pages_of(ctx, min(kst_day(start), kst_day(now)), kst_day(now)):
+        first, last = min(kst_day(start), kst_day(now)), kst_day(now)
+        async for page in self.pages_of(ctx, first, last, seen or Pass()):
             rows.extend(page)
         return rows
 
@@ -311,7 +305,9 @@ class DailyOrders:
         lag: timedelta,
         last_sent: Mapping[str, datetime],
     ) -> dict[str, LookupResult]:
-        """Look every order up in one pass over the day's orders."""
+        """Look every order up in one pass over the day's orders. An order the pass could not
+        rule out (a row that does not parse and may be it, a page that did not read, a pass
+        cut short) is "cannot tell", never absent: it would be sent again."""
         if not orders:
             return {}
         latest = max(_sent(o, windows[o.id], last_sent) for o in orders)
@@ -320,20 +316,59 @@ class DailyOrders:
             # KIS's inquiry may not show an order sent within its lag: wait that out first.
             await ctx.clock.sleep(wait)
         start = min(w.start for w in windows.values())
-        self.malformed.clear()
-        rows = await self.rows_between(ctx, start)
+        seen = Pass()
+        rows = await self.rows_between(ctx, start, seen)
         today = kst_day(ctx.clock.now())
         results = match_orders(orders, windows, rows, owned, (min(kst_day(start), today), today))
-        if self.malformed:
-            # A row that does not parse may be the very order: it is not proven absent.
-            unread = ", ".join(sorted(self.malformed))
-            for order_id, result in results.items():
-                if isinstance(result, Absent):
-                    results[order_id] = CannotTell(
-                        f"KIS's answer holds rows that do not parse (orders {unread}): one of "
-                        "them may be this order"
-                    )
+        for order in orders:
+            if not isinstance(results[order.id], Absent):
+                continue
+            window = windows[order.id]
+            reasons = seen.could_hide(
+                order, kst_day(window.start - CLOCK_SKEW), kst_day(window.end + CLOCK_SKEW)
+            )
+            if reasons:
+                log.warning(
+                    "order %s: not found at KIS, but %s: it cannot be called absent",
+                    order.id,
+                    "; ".join(reasons),
+                )
+                results[order.id] = CannotTell(
+                    "not found, but " + "; ".join(reasons) + ": it may be this order"
+                )
         return results
+
+
+def _answer(
+    owners: Sequence[Order], rows: Sequence[InquiryRow], cancels: Sequence[InquiryRow]
+) -> OrderSnapshot | None:
+    """The snapshot of the one order of a (day, number) from its row, or None (logged) when
+    there is no single order and row to tell it from."""
+    order = owners[0]
+    if len(owners) > 1:
+        log.error(
+            "orders %s all name KIS order %s of one day; nothing booked for them",
+            ", ".join(o.id for o in owners),
+            order.broker_order_id,
+        )
+        return None
+    if len(rows) > 1:
+        rows = [row for row in rows if _same_intent(order, row)]
+        if len(rows) != 1:
+            log.error(
+                "order %s: KIS shows more than one order numbered %s on its day, and not one "
+                "of its intent alone; nothing booked from them",
+                order.id,
+                order.broker_order_id,
+            )
+            return None
+    if not rows:
+        return None
+    try:
+        return snapshot_from_row(rows[0], cancels)
+    except RowFormatError as error:
+        log.warning("daily inquiry: order %s left out: %s", rows[0].broker_order_id, error)
+        return None
 
 
 def _sent(order: Order, window: LookupWindow, last_sent: Mapping[str, datetime]) -> datetime:
@@ -372,37 +407,23 @@ def _near_miss(order: Order, rows: Sequence[InquiryRow]) -> CannotTell:
     )
 
 
-@attrs.define
+@attrs.frozen
 class Owned:
-    """The KIS order numbers journal orders own, and when those orders may have been sent to
-    get them: a number need not name one KIS order across days, so it is owned on the KST days
-    of its owners' send windows (on every day when the journal could not say)."""
+    """The KIS order numbers journal orders own, and when those orders were sent to get them:
+    a number need not name one KIS order across days, so it is owned on the KST days of its
+    owners' sends (on every day when the journal could not say)."""
 
     numbers: frozenset[str]
     windows: Mapping[str, tuple[LookupWindow, ...]] = attrs.field(factory=dict)
-    _days: dict[str, frozenset[date] | None] = attrs.field(factory=dict, init=False)
-
-    def days(self, number: str) -> frozenset[date] | None:
-        """The KST days ``number`` is owned on; None: every day."""
-        if number not in self._days:
-            spans = self.windows.get(number)
-            self._days[number] = None if not spans else frozenset(_days_of(spans))
-        return self._days[number]
 
     def owns(self, row: InquiryRow, day: date | None) -> bool:
         """Whether ``row`` (of KST ``day``, if known) is an order a journal order owns."""
         if row.broker_order_id not in self.numbers:
             return False
-        days = self.days(row.broker_order_id)
-        return days is None or day is None or day in days
-
-
-def _days_of(windows: Iterable[LookupWindow]) -> Iterator[date]:
-    for window in windows:
-        day, last = kst_day(window.start), kst_day(window.end)
-        while day <= last:
-            yield day
-            day += timedelta(days=1)
+        sends = self.windows.get(row.broker_order_id)
+        if not sends or day is None:
+            return True
+        return any(kst_day(sent.start) <= day <= kst_day(sent.end) for sent in sends)
 
 
 def match_orders(

@@ -152,9 +152,8 @@ class Journal(Protocol):
     IANA time zone, for displays that read the store and need the venue's trading day
     (:class:`~orderlane.journal.sql.SqlJournal` has it). A store without it works as before.
     Likewise ``owned_broker_orders(account_id, symbol)``: for each broker id stored orders of
-    (account, symbol) own, when each order naming it may have been sent to get it (a tuple of
-    :class:`~orderlane.contract.LookupWindow`: its one send, or from its first send to its last
-    change for an order sent more than once), for venues whose order numbers may repeat across
+    (account, symbol) own, when each order naming it was sent (a tuple of
+    :class:`~orderlane.contract.LookupWindow`), for venues whose order numbers may repeat across
     days; without it, lookups take every owned id as owned on every day.
     """
 

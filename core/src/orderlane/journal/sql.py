@@ -456,37 +456,34 @@ class SqlJournal:
         self, account_id: str, symbol: str
     ) -> dict[str, tuple[LookupWindow, ...]]:
         """The broker order ids journal orders for (account, symbol) own, each with when each
-        order naming it may have been sent to get it: its one send, or from its first send
-        (``submitted_at``, else ``created_at``) to its last change (``updated_at``) for an order
-        sent more than once. An order whose stored times do not read as times is left out (its
-        id, owned at a time nobody can say, is then owned on every day), and logged."""
-        columns = (orders.c.id, orders.c.broker_order_id, orders.c.attempts)
-        times = (orders.c.submitted_at, orders.c.created_at, orders.c.updated_at)
+        order naming it was sent (``submitted_at``, else ``created_at``: an order sent again
+        after the broker confirmed it never got it counts from that send). An id with an order
+        whose stored times do not read as times is left out (owned at a time nobody can say,
+        so on every day), and logged."""
 
         def read(conn: sa.Connection) -> dict[str, tuple[LookupWindow, ...]]:
-            query = sa.select(*columns, *times).where(
+            query = sa.select(
+                orders.c.id, orders.c.broker_order_id, orders.c.submitted_at, orders.c.created_at
+            ).where(
                 orders.c.account_id == account_id,
                 orders.c.symbol == symbol,
                 orders.c.broker_order_id.is_not(None),
             )
             owned: dict[str, list[LookupWindow]] = {}
-            for order_id, broker_id, attempts, submitted_at, created_at, updated_at in conn.execute(
-                query
-            ):
-                start = submitted_at or created_at
-                if not (isinstance(start, datetime) and isinstance(updated_at, datetime)):
+            unknown: set[str] = set()
+            for order_id, broker_id, submitted_at, created_at in conn.execute(query):
+                sent = submitted_at or created_at
+                if not isinstance(sent, datetime):
                     log.error(
                         "order %s: its stored times do not read as times, so when it got broker "
                         "order %s is unknown; lookups take that id as owned on every day",
                         order_id,
                         broker_id,
                     )
+                    unknown.add(broker_id)
                     continue
-                end = (
-                    max(start, updated_at) if isinstance(attempts, int) and attempts > 1 else start
-                )
-                owned.setdefault(broker_id, []).append(LookupWindow(start, end))
-            return {broker_id: tuple(spans) for broker_id, spans in owned.items()}
+                owned.setdefault(broker_id, []).append(LookupWindow(sent, sent))
+            return {k: tuple(v) for k, v in owned.items() if k not in unknown}
 
         return await self._read(read)
 
