@@ -25,6 +25,7 @@ from orderlane import (
     EngineConfig,
     FakeClock,
     LookupWindow,
+    NothingToCancel,
     Order,
     OrderSnapshot,
     OrderStatus,
@@ -898,3 +899,43 @@ async def test_a_status_poll_during_a_lookup_keeps_what_the_lookup_could_not_rea
     finally:
         await engine.close()
     assert isinstance(results[lost.id], CannotTell), results[lost.id]
+
+
+async def test_a_cancel_of_yesterdays_order_does_not_reach_todays_order_of_its_number(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A KIS cancel names its order by number alone: cancelling Monday's order (still open in
+    the journal, its timeout days long) on Tuesday must not cancel Tuesday's order that carries
+    the same number."""
+    paper.set_daily_numbers()
+    engine = engine_on(paper, clock, sqlite_url, tmp_path, **OPEN_FOR_DAYS)
+    await engine.start()
+    try:
+        monday = await engine.execute(LIMIT_BUY)
+        clock.advance(86400)
+        tuesday = await engine.execute(LIMIT_BUY)
+        assert tuesday.broker_order_id == monday.broker_order_id
+        answer = await engine.broker.cancel_order(monday)
+    finally:
+        await engine.close()
+    assert isinstance(answer, NothingToCancel)
+    assert "an earlier trading day" in answer.reason
+    [standing] = paper.orders()
+    assert (standing["odno"], standing["remaining"]) == (tuesday.broker_order_id, 10)
+
+
+async def test_a_page_that_holds_no_rows_is_no_proof_that_the_order_is_absent(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = engine_on(paper, clock, sqlite_url, tmp_path)
+    page = json.loads(inquiry_answer([]))
+    page["output1"] = {"odno": "0000031001"}  # an object where KIS sends a list of rows
+    await engine.start()
+    try:
+        paper.add_fault("drop_after", "place")  # KIS takes it; the answer is lost
+        paper.add_raw_answer("inquiry", json.dumps(page).encode())
+        order = await engine.execute(LIMIT_BUY)
+    finally:
+        await engine.close()
+    assert order.status is OrderStatus.UNKNOWN, order.reason
+    assert len(paper.orders()) == 1, "not sent again"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderStatus, Signal
 from orderlane.model import Side
-from orderlane_kis.inquiry import Owned, match_orders
+from orderlane_kis.inquiry import Owned, Pass, Unparsed, answer_for, match_orders
 from orderlane_kis.parsing import InquiryRow
 
 T0 = datetime(2026, 1, 5, 0, 0, 10, tzinfo=UTC)  # 09:00:10 KST
@@ -218,3 +218,31 @@ def test_an_owner_sent_more_than_once_owns_its_number_on_every_day_between() -> 
     owned = Owned(frozenset({"5"}), {"5": (resent,)})
     row = _row("5", at=T0 + timedelta(days=2))
     assert isinstance(match_orders([order], windows, [row], owned)[order.id], Absent)
+
+
+def test_a_pass_that_could_not_read_everything_says_what_may_hide_an_order() -> None:
+    order = _order()
+    day = date(2026, 1, 5)
+    seen = Pass()
+    assert seen.could_hide(order, day, day) == []
+    seen.unparsed["0000000007"] = Unparsed("avg_prvs='NaN'", "000660", day)  # another symbol
+    seen.unparsed["0000000008"] = Unparsed("bad", "005930", date(2026, 1, 2))  # another day
+    assert seen.could_hide(order, day, day) == []
+    seen.unparsed[""] = Unparsed("a row is a str, not an object", None, None)
+    seen.pages_unread, seen.cut_short = 1, True
+    assert seen.could_hide(order, day, day) == [
+        "the inquiry's pages ended before its last",
+        "1 page(s) of the inquiry held no rows to read",
+        "the row of KIS order (no number) does not parse (a row is a str, not an object)",
+    ]
+
+
+def test_one_days_number_answers_for_one_order_of_its_intent_only() -> None:
+    order = _order(price="72000")
+    mine, other = _row("5", price="72000"), _row("5", price="71000")
+    answered = answer_for([order], [other, mine], [])
+    assert answered is not None
+    assert answered.broker_order_id == "5"
+    assert answer_for([order], [other, _row("5", price="71500")], []) is None, "none of its intent"
+    assert answer_for([order, _order(price="72000")], [mine], []) is None, "two orders name it"
+    assert answer_for([order], [], []) is None

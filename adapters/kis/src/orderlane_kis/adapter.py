@@ -157,6 +157,15 @@ class KisAdapter:
         broker_id = order.broker_order_id
         if broker_id is None:
             return NothingToCancel("the order never reached KIS")
+        sent_on = order_day(order)
+        if sent_on != self.today():
+            # A cancel names its order by number alone, and a number may name another order
+            # today: KIS's orders last their trading day, so this one is over anyway.
+            return NothingToCancel(
+                f"KIS order {broker_id} was sent on {sent_on.isoformat()}, an earlier trading "
+                "day: it is over, and a cancel by its number could reach today's order of that "
+                "number"
+            )
         branch = self.branches.get(broker_id)
         if branch is None:
             await self.inquiry.statuses(ctx, [order])  # learns the branch from the order's row

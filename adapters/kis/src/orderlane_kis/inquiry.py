@@ -49,6 +49,9 @@ __all__ = [
     "INQUIRY_PATH",
     "DailyOrders",
     "Owned",
+    "Pass",
+    "Unparsed",
+    "answer_for",
     "inquiry_params",
     "match_orders",
     "order_day",
@@ -273,7 +276,7 @@ class DailyOrders:
                 break
         found: dict[str, OrderSnapshot] = {}
         for (day, number), owners in wanted.items():
-            snapshot = _answer(owners, rows_of.get((day, number), []), cancels[day, number])
+            snapshot = answer_for(owners, rows_of.get((day, number), []), cancels[day, number])
             if snapshot is not None:
                 found[owners[0].id] = snapshot
             elif number in seen.unparsed:
@@ -339,7 +342,7 @@ class DailyOrders:
         return results
 
 
-def _answer(
+def answer_for(
     owners: Sequence[Order], rows: Sequence[InquiryRow], cancels: Sequence[InquiryRow]
 ) -> OrderSnapshot | None:
     """The snapshot of the one order of a (day, number) from its row, or None (logged) when
