@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -174,48 +175,42 @@ async def test_resubmit_after_crash_sends_once_more(sqlite_url: str) -> None:
         await second.close()
 
 
-async def test_an_order_sent_again_counts_its_send_window_from_that_send(sqlite_url: str) -> None:
-    """The broker confirmed that no earlier send reached it: the send again is the order's
-    submission (its lookups, its timeout and a venue's day count from it)."""
-    venue = await die_before_sending(sqlite_url)
+async def resent_after(seconds: float, url: str) -> tuple[Order, MockVenue, str, datetime]:
+    """An order died before its send; an engine with ``resubmit_after_crash`` starts
+    ``seconds`` later. The order then, the venue, recovery's action, and when it started."""
+    venue = await die_before_sending(url)
     clock = FakeClock()
-    clock.advance(60)
+    clock.advance(seconds)
     restarted_at = clock.now()
-    second = Engine(
-        MockAdapter(venue),
-        database_url=sqlite_url,
-        clock=clock,
-        config=EngineConfig(resubmit_after_crash=True),
-    )
-    await second.start()
-    try:
-        [order] = await second.orders()
-    finally:
-        await second.close()
-    assert order.status is OrderStatus.FILLED
-    assert order.attempts == 2
-    assert order.submitted_at is not None
-    assert order.submitted_at >= restarted_at > order.created_at
-
-
-async def test_an_order_past_its_timeout_is_not_sent_again_after_a_crash(sqlite_url: str) -> None:
-    """The timeout counts from the first send: an order the broker never got, found after its
-    timeout, would be cancelled as soon as it was sent again, so it is not sent."""
-    venue = await die_before_sending(sqlite_url)
-    clock = FakeClock()
-    clock.advance(EngineConfig().order_timeout + 1)
-    second = Engine(
-        MockAdapter(venue),
-        database_url=sqlite_url,
-        clock=clock,
-        config=EngineConfig(resubmit_after_crash=True),
-    )
+    config = EngineConfig(resubmit_after_crash=True)
+    second = Engine(MockAdapter(venue), database_url=url, clock=clock, config=config)
     await second.start()
     try:
         [order] = await second.orders()
         action = second.last_recovery[0].action
     finally:
         await second.close()
+    return order, venue, action, restarted_at
+
+
+async def test_an_order_sent_again_counts_its_send_window_from_that_send(sqlite_url: str) -> None:
+    """The broker confirmed that no earlier send reached it: the send again is the order's
+    submission (its lookups, its timeout and a venue's day count from it)."""
+    order, _venue, action, restarted_at = await resent_after(60, sqlite_url)
+    assert (order.status, order.attempts, action) == (
+        OrderStatus.FILLED,
+        2,
+        "looked up: absent, sent again",
+    )
+    assert order.submitted_at is not None
+    assert order.submitted_at >= restarted_at > order.created_at
+
+
+async def test_an_order_past_its_timeout_is_not_sent_again_after_a_crash(sqlite_url: str) -> None:
+    """The timeout counts from the submission: an order the broker never got, found after its
+    timeout, would be cancelled as soon as it was sent again, so it is not sent."""
+    late = EngineConfig().order_timeout + 1
+    order, venue, action, _restarted_at = await resent_after(late, sqlite_url)
     assert (order.status, order.reason) == (OrderStatus.FAILED, "not sent: past its timeout")
     assert venue.places == []
     assert action == "looked up: absent"
