@@ -29,6 +29,7 @@ from orderlane import (
     Order,
     OrderSnapshot,
     OrderStatus,
+    Position,
     Side,
     Signal,
     StreamGap,
@@ -260,6 +261,14 @@ async def gap_poll_at_seven(
     return polled, paper.clock.now()
 
 
+async def after_the_asked_poll(engine: Engine, order_id: str) -> tuple[Order, Any, Position]:
+    """The poll a held-back notice asked for, then the order, its fills and its position."""
+    await engine.tracker.poll_once()
+    stored = await engine.get_order(order_id)
+    assert stored is not None
+    return stored, await engine.fills(order_id), await engine.position(stored.symbol)
+
+
 async def test_a_fill_notice_on_its_way_during_the_gap_poll_is_booked_once(
     paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -276,10 +285,7 @@ async def test_a_fill_notice_on_its_way_during_the_gap_poll_is_booked_once(
         marker = await engine.execute(Signal("000660", "BUY", 1))
         await stored_when(engine, marker.id, lambda o: o.status is OrderStatus.FILLED)
         after_notice = await engine.get_order(order.id)
-        await engine.tracker.poll_once()  # the poll the held-back notice asked for
-        stored = await engine.get_order(order.id)
-        fills = await engine.fills(order.id)
-        position = await engine.position("005930")
+        stored, fills, position = await after_the_asked_poll(engine, order.id)
     finally:
         await engine.close()
     assert released == 1
@@ -311,10 +317,7 @@ async def test_a_held_notice_of_an_execution_after_the_gap_poll_is_booked(
         executed_at = paper.clock.now()
         released = paper.release_notices()
         booked = await stored_when(engine, order.id, lambda o: o.filled_quantity > 7)
-        await engine.tracker.poll_once()  # the poll the held-back notice asked for
-        stored = await engine.get_order(order.id)
-        fills = await engine.fills(order.id)
-        position = await engine.position("005930")
+        stored, fills, position = await after_the_asked_poll(engine, order.id)
     finally:
         await engine.close()
     assert released == 2
