@@ -397,3 +397,35 @@ async def test_a_killed_engines_orders_are_recovered_once_its_lease_lapses(
         assert await second.journal.other_sessions("default") == {}  # the dead session is gone
     finally:
         await second.close()
+
+
+async def test_an_order_whose_sends_keep_getting_lost_is_sent_again_within_one_timeout(
+    sqlite_url: str,
+) -> None:
+    """Each send again starts the order's timeout anew, so whether to send again counts from
+    the order's creation: a signal is not sent again and again past its timeout."""
+    venue, clock = MockVenue(), FakeClock()
+    config = EngineConfig(resubmit_after_crash=True, order_timeout=300.0)
+    engine = Engine(MockAdapter(venue), database_url=sqlite_url, clock=clock, config=config)
+    await engine.start()
+    try:
+        venue.fail_next("timeout_before")  # lost on its way: the venue never got it
+        venue.answer_lookup_next("cannot_tell")
+        order = await engine.execute(BUY)
+        assert order.status is OrderStatus.UNKNOWN
+        clock.advance(290)
+        venue.fail_next("timeout_before")  # sent again (290 s old), lost again
+        venue.answer_lookup_next("absent")  # the tracker's lookup
+        venue.answer_lookup_next("cannot_tell")  # the lookup after the lost send again
+        await engine.tracker.poll_once()
+        again = await engine.get_order(order.id)
+        clock.advance(290)
+        await engine.tracker.poll_once()  # 580 s old: absent once more, not sent
+        last = await engine.get_order(order.id)
+    finally:
+        await engine.close()
+    assert again is not None
+    assert (again.status, again.attempts) == (OrderStatus.UNKNOWN, 2)
+    assert last is not None
+    assert (last.status, last.reason) == (OrderStatus.FAILED, "not sent: past its timeout")
+    assert venue.orders == {}

@@ -640,8 +640,9 @@ class Executor:
             return await self.book_answer(order, result.snapshot)
         if isinstance(result, Absent):
             if self._config.resubmit_after_crash:
-                sent = order.submitted_at or order.created_at
-                age = (self._clock.now() - sent).total_seconds()
+                # Counted from the order's creation: a send again restarts the timeout, so
+                # counting from the last send would let an order be sent again and again.
+                age = (self._clock.now() - order.created_at).total_seconds()
                 if age < self._config.order_timeout:
                     recovery_log.warning(
                         "order %s was never received by the broker: sending it", order.id
@@ -649,10 +650,9 @@ class Executor:
                     # The broker's answer is authoritative: no earlier send reached it, so the
                     # order's send window (and the day a venue numbers it on) starts again now.
                     return await self.submit(attrs.evolve(order, submitted_at=None))
-                # The timeout counts from the first send: sent now, it would be cancelled at once.
                 recovery_log.warning(
                     "order %s was never received by the broker and is past its timeout "
-                    "(%.0f s since it was first sent): not sent again",
+                    "(%.0f s since it was created): not sent again",
                     order.id,
                     age,
                 )

@@ -91,9 +91,9 @@ class OrderTracker:
         self._open: dict[str, Order] = {}
         self._by_broker_id: dict[str, str] = {}
         #: Broker id -> (order id, until when): an ended order a pushed update may still be
-        #: for, until the end of the venue's trading day (a later day's order may carry the
-        #: same id at a venue whose numbers repeat across days; the slow watch's polls still
-        #: catch an execution reported later).
+        #: for, until the end of the venue's trading day it was sent on (a later day's order
+        #: may carry the same id at a venue whose numbers repeat across days; the slow watch's
+        #: polls still catch an execution reported later).
         self._ended: collections.OrderedDict[str, tuple[str, datetime]] = collections.OrderedDict()
         self._early: dict[str, tuple[float, OrderSnapshot]] = {}
         self._last_lookup: dict[str, float] = {}
@@ -152,10 +152,13 @@ class OrderTracker:
     def _forget(self, order: Order) -> None:
         self._open.pop(order.id, None)
         self._last_lookup.pop(order.id, None)
-        if order.broker_order_id is not None:
-            self._by_broker_id.pop(order.broker_order_id, None)
-            if order.is_terminal:
-                self._ended[order.broker_order_id] = (order.id, self._venue_day_end())
+        broker_id = order.broker_order_id
+        if broker_id is not None:
+            if self._by_broker_id.get(broker_id) == order.id:
+                del self._by_broker_id[broker_id]
+            until = self._venue_day_end(order.submitted_at or order.created_at)
+            if order.is_terminal and until > self._clock.now():
+                self._ended[broker_id] = (order.id, until)
                 while len(self._ended) > _RECENTLY_ENDED:
                     self._ended.popitem(last=False)
 
@@ -184,10 +187,11 @@ class OrderTracker:
             return self._venue_day_end()
         return self._clock.now() + timedelta(seconds=window)
 
-    def _venue_day_end(self) -> datetime:
-        """The end of the venue's trading day (midnight in its time zone)."""
+    def _venue_day_end(self, moment: datetime | None = None) -> datetime:
+        """The end of the venue's trading day of ``moment`` (default: now), midnight in its time
+        zone."""
         venue = self._blotter.venue_timezone
-        local = self._clock.now().astimezone(venue)
+        local = (moment or self._clock.now()).astimezone(venue)
         return datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=venue)
 
     def _ended_order(self, broker_id: str) -> str | None:

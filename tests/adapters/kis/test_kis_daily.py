@@ -483,7 +483,8 @@ async def test_a_poll_the_next_morning_is_not_answered_by_todays_order_of_that_n
         await engine.close()
 
     snapshot = answered[monday.id]
-    assert (snapshot.status, snapshot.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 4)
+    # Monday's order is answered by Monday's row; what was left of it lapsed with its day.
+    assert (snapshot.status, snapshot.filled_quantity) == (OrderStatus.CANCELLED, 4)
     assert snapshot.filled_notional == Decimal(4 * 71000)
     assert monday.id not in unseen, "Tuesday's order alone answers nothing for Monday's"
 
@@ -933,6 +934,93 @@ async def test_a_page_that_holds_no_rows_is_no_proof_that_the_order_is_absent(
     engine = engine_on(paper, clock, sqlite_url, tmp_path)
     page = json.loads(inquiry_answer([]))
     page["output1"] = {"odno": "0000031001"}  # an object where KIS sends a list of rows
+    await engine.start()
+    try:
+        paper.add_fault("drop_after", "place")  # KIS takes it; the answer is lost
+        paper.add_raw_answer("inquiry", json.dumps(page).encode())
+        order = await engine.execute(LIMIT_BUY)
+    finally:
+        await engine.close()
+    assert order.status is OrderStatus.UNKNOWN, order.reason
+    assert len(paper.orders()) == 1, "not sent again"
+
+
+async def test_yesterdays_open_order_lapses_with_its_day(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """An order left resting when the engine stopped after the session: the next morning the
+    poll ends it (what was left lapsed with KIS's trading day), rather than a timeout whose
+    cancel can never be sent going round every cycle."""
+    monday = engine_on(paper, clock, sqlite_url, tmp_path)
+    await monday.start()
+    try:
+        order = await monday.execute(LIMIT_BUY)
+    finally:
+        await monday.close()
+    clock.advance(86400)
+    tuesday = engine_on(paper, clock, sqlite_url, tmp_path)
+    await tuesday.start()
+    try:
+        for _ in range(3):
+            await tuesday.tracker.poll_once()
+            clock.advance(1)
+        stored = await tuesday.get_order(order.id)
+        today = await tuesday.execute(Signal("005930", "BUY", 1))
+    finally:
+        await tuesday.close()
+    assert stored is not None
+    assert stored.status is OrderStatus.CANCELLED
+    assert stored.reason == "what was left lapsed with KIS's trading day 2026-01-05"
+    assert today.status is OrderStatus.SUBMITTED, "nothing holds the stock"
+
+
+async def test_an_order_ended_this_morning_takes_no_push_of_todays_order_of_its_number(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Monday's order, ended on Tuesday morning, is remembered for pushes only until the end
+    of Monday, the day it was sent: Tuesday's order of its number, whose fill notice comes
+    before the answer to its send, gets that fill."""
+    paper.set_daily_numbers()
+    monday = engine_on(paper, clock, sqlite_url, tmp_path, **OPEN_FOR_DAYS)
+    await monday.start()
+    try:
+        first = await monday.execute(
+            Signal("000660", "BUY", 10, order_type="LIMIT", limit_price=Decimal(100000))
+        )
+    finally:
+        await monday.close()
+    assert first.broker_order_id is not None
+    clock.advance(86400 - 600)  # Tuesday, 08:50 KST
+    push = {"push": True, "hts_id": paper.credentials.hts_id}
+    adapter = create_paper_adapter(options(paper, tmp_path, **push))
+    config = EngineConfig(load_entry_point_plugins=False, **OPEN_FOR_DAYS)
+    engine = Engine(adapter, clock=clock, database_url=sqlite_url, config=config)
+    await engine.start()
+    try:
+        await engine.tracker.start(poll=False)
+        await until(lambda: adapter.notices.connections >= 1)
+        paper.cancel_by_venue(first.broker_order_id)
+        await engine.tracker.poll_once()
+        clock.advance(700)  # 09:01:40 KST
+        paper.add_fault("notices_first", "place")  # the fill notice beats the send's answer
+        second = await engine.execute(Signal("005930", "BUY", 10))  # fills at once
+        await stored_when(engine, second.id, lambda o: o.filled_quantity == 10)
+        await engine.tracker.poll_once()
+        ended = await engine.get_order(first.id)
+        held = await engine.position("000660")
+    finally:
+        await engine.close()
+    assert second.broker_order_id == first.broker_order_id
+    assert ended is not None
+    assert (ended.status, ended.filled_quantity, held.quantity) == (OrderStatus.CANCELLED, 0, 0)
+
+
+async def test_a_page_without_rows_and_without_kis_empty_code_is_no_empty_day(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = engine_on(paper, clock, sqlite_url, tmp_path)
+    page = json.loads(inquiry_answer([]))
+    del page["output1"]  # KIOK0460 ("last page") with no rows at all
     await engine.start()
     try:
         paper.add_fault("drop_after", "place")  # KIS takes it; the answer is lost

@@ -225,10 +225,10 @@ def test_a_pass_that_could_not_read_everything_says_what_may_hide_an_order() -> 
     day = date(2026, 1, 5)
     seen = Pass()
     assert seen.could_hide(order, day, day) == []
-    seen.unparsed["0000000007"] = Unparsed("avg_prvs='NaN'", "000660", day)  # another symbol
-    seen.unparsed["0000000008"] = Unparsed("bad", "005930", date(2026, 1, 2))  # another day
+    seen.unparsed.append(Unparsed("0000000007", "avg_prvs='NaN'", "000660", day))  # another stock
+    seen.unparsed.append(Unparsed("0000000008", "bad", "005930", date(2026, 1, 2)))  # another day
     assert seen.could_hide(order, day, day) == []
-    seen.unparsed[""] = Unparsed("a row is a str, not an object", None, None)
+    seen.unparsed.append(Unparsed("", "a row is a str, not an object", None, None))
     seen.pages_unread, seen.cut_short = 1, True
     assert seen.could_hide(order, day, day) == [
         "the inquiry's pages ended before its last",
@@ -246,3 +246,16 @@ def test_one_days_number_answers_for_one_order_of_its_intent_only() -> None:
     assert answer_for([order], [other, _row("5", price="71500")], []) is None, "none of its intent"
     assert answer_for([order, _order(price="72000")], [mine], []) is None, "two orders name it"
     assert answer_for([order], [], []) is None
+
+
+def test_every_row_that_does_not_parse_is_kept_even_under_one_number() -> None:
+    """Newest first, an older row of the same number (another stock, another day) comes after
+    the order's own unreadable row: both are kept, and the order's still hides it."""
+    order = _order()
+    monday, tuesday = date(2026, 1, 5), date(2026, 1, 6)
+    seen = Pass()
+    seen.unparsed.append(Unparsed("5", "bad amount", "005930", tuesday))
+    seen.unparsed.append(Unparsed("5", "bad amount", "000660", monday))
+    assert seen.could_hide(order, tuesday, tuesday) == [
+        "the row of KIS order 5 does not parse (bad amount)"
+    ]

@@ -32,7 +32,7 @@ import attrs
 
 from orderlane import Absent, CannotTell, Found, LookupWindow, Order, OrderSnapshot, RequestKind
 from orderlane.contract import BrokerContext, LookupResult
-from orderlane.model import OrderType
+from orderlane.model import OrderStatus, OrderType
 from orderlane_kis.errors import answer_error
 from orderlane_kis.http import KisHttp
 from orderlane_kis.krx import kst_day
@@ -61,6 +61,8 @@ log = logging.getLogger("orderlane.kis.inquiry")
 
 INQUIRY_PATH = "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
 INQUIRY_TR = {"live": "TTTC0081R", "paper": "VTTC0081R"}
+#: KIS's answer to an inquiry of a day without orders ("조회할 내용이 없습니다.").
+INQUIRY_EMPTY = "KIOK0500"
 #: How far a KIS order time may sit outside an order's send window and still match it: KIS
 #: stamps whole seconds, with its own clock.
 TIME_SLACK = timedelta(seconds=2)
@@ -92,6 +94,7 @@ def row_day(row: InquiryRow, first: date | None, last: date | None) -> date | No
 class Unparsed:
     """A row of the inquiry that does not parse, with what could be read of it."""
 
+    number: str
     why: str
     symbol: str | None
     day: date | None
@@ -99,11 +102,10 @@ class Unparsed:
 
 @attrs.define
 class Pass:
-    """What one paged pass over the daily inquiry could not read: rows that do not parse (by
-    KIS order number; "" for a row without one), pages that were not lists of rows, and a pass
-    that ended before KIS's last page."""
+    """What one paged pass over the daily inquiry could not read: rows that do not parse, pages
+    that held no list of rows, and a pass that ended before KIS's last page."""
 
-    unparsed: dict[str, Unparsed] = attrs.field(factory=dict)
+    unparsed: list[Unparsed] = attrs.field(factory=list)
     pages_unread: int = 0
     cut_short: bool = False
 
@@ -115,14 +117,18 @@ class Pass:
             reasons.append("the inquiry's pages ended before its last")
         if self.pages_unread:
             reasons.append(f"{self.pages_unread} page(s) of the inquiry held no rows to read")
-        for number, row in self.unparsed.items():
+        for row in self.unparsed:
             symbol_fits = row.symbol is None or row.symbol == order.symbol
             day_fits = row.day is None or first <= row.day <= last
             if symbol_fits and day_fits:
                 reasons.append(
-                    f"the row of KIS order {number or '(no number)'} does not parse ({row.why})"
+                    f"the row of KIS order {row.number or '(no number)'} does not parse ({row.why})"
                 )
         return reasons
+
+    def why_unparsed(self, number: str) -> str | None:
+        """Why a row of KIS order ``number`` did not parse, if one did not."""
+        return next((row.why for row in self.unparsed if row.number == number), None)
 
 
 def inquiry_params(
@@ -192,7 +198,15 @@ class DailyOrders:
             self.pages += 1
             if not answer.ok:
                 raise answer_error(answer.body, answer.status, settings, what="daily inquiry")
-            yield self._rows(answer.body.get("output1"), seen)
+            raw = answer.body.get("output1")
+            if raw is None or raw == "":
+                if str(answer.body.get("msg_cd") or "") != INQUIRY_EMPTY:
+                    # KIS names an empty day with its own code; a page of rows without them
+                    # is no proof that the day holds none.
+                    log.warning("daily inquiry: page %d has no output1; page ignored", page)
+                    seen.pages_unread += 1
+                raw = []
+            yield self._rows(raw, seen)
             asked = (fk, nk)
             fk = str(answer.body.get("ctx_area_fk100") or "").strip()
             nk = str(answer.body.get("ctx_area_nk100") or "").strip()
@@ -213,8 +227,6 @@ class DailyOrders:
                 return
 
     def _rows(self, raw: object, seen: Pass) -> list[InquiryRow]:
-        if raw is None or raw == "":
-            return []
         if not isinstance(raw, list):
             log.warning("daily inquiry: output1 is a %s, not a list; page ignored", type(raw))
             seen.pages_unread += 1
@@ -229,7 +241,7 @@ class DailyOrders:
                 log.warning("daily inquiry: row of order %s left out: %s", odno or "?", error)
                 symbol = str(fields.get("pdno") or "").strip() or None
                 day = kst_date(str(fields.get("ord_dt") or "").strip())
-                seen.unparsed[odno] = Unparsed(str(error), symbol, day)
+                seen.unparsed.append(Unparsed(odno, str(error), symbol, day))
                 continue
             if row.branch and not row.is_cancel_order:
                 self.branches[row.broker_order_id] = row.branch
@@ -277,14 +289,22 @@ class DailyOrders:
         found: dict[str, OrderSnapshot] = {}
         for (day, number), owners in wanted.items():
             snapshot = answer_for(owners, rows_of.get((day, number), []), cancels[day, number])
+            if snapshot is not None and day < last and not snapshot.status.is_terminal:
+                # KRX orders last their trading day: what was left of an earlier day's order
+                # lapsed with it (and a cancel by its number could reach today's order).
+                snapshot = attrs.evolve(
+                    snapshot,
+                    status=OrderStatus.CANCELLED,
+                    reason=f"what was left lapsed with KIS's trading day {day.isoformat()}",
+                )
             if snapshot is not None:
                 found[owners[0].id] = snapshot
-            elif number in seen.unparsed:
+            elif (why := seen.why_unparsed(number)) is not None:
                 log.error(
                     "order %s: KIS's answer for %s does not parse (%s); nothing booked from it",
                     ", ".join(o.id for o in owners),
                     number,
-                    seen.unparsed[number].why,
+                    why,
                 )
         return found
 
