@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 import sqlalchemy as sa
 
 from kis.kis_engines import adapter_and_engine, options
@@ -928,23 +929,6 @@ async def test_a_cancel_of_yesterdays_order_does_not_reach_todays_order_of_its_n
     assert (standing["odno"], standing["remaining"]) == (tuesday.broker_order_id, 10)
 
 
-async def test_a_page_that_holds_no_rows_is_no_proof_that_the_order_is_absent(
-    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
-) -> None:
-    engine = engine_on(paper, clock, sqlite_url, tmp_path)
-    page = json.loads(inquiry_answer([]))
-    page["output1"] = {"odno": "0000031001"}  # an object where KIS sends a list of rows
-    await engine.start()
-    try:
-        paper.add_fault("drop_after", "place")  # KIS takes it; the answer is lost
-        paper.add_raw_answer("inquiry", json.dumps(page).encode())
-        order = await engine.execute(LIMIT_BUY)
-    finally:
-        await engine.close()
-    assert order.status is OrderStatus.UNKNOWN, order.reason
-    assert len(paper.orders()) == 1, "not sent again"
-
-
 async def test_yesterdays_open_order_lapses_with_its_day(
     paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -1015,12 +999,22 @@ async def test_an_order_ended_this_morning_takes_no_push_of_todays_order_of_its_
     assert (ended.status, ended.filled_quantity, held.quantity) == (OrderStatus.CANCELLED, 0, 0)
 
 
-async def test_a_page_without_rows_and_without_kis_empty_code_is_no_empty_day(
-    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path
+@pytest.mark.parametrize(
+    "rows",
+    [{"odno": "0000031001"}, None],
+    ids=["an-object-for-rows", "no-output1-without-KIOK0500"],
+)
+async def test_a_page_that_holds_no_rows_is_no_proof_that_the_order_is_absent(
+    paper: FakeKisVenue, clock: FakeClock, sqlite_url: str, tmp_path: Path, rows: Any
 ) -> None:
+    """A page whose ``output1`` is no list of rows, or missing while KIS's code is not its
+    empty day's (``KIOK0500``): the lookup cannot call the order absent (it is at KIS)."""
     engine = engine_on(paper, clock, sqlite_url, tmp_path)
-    page = json.loads(inquiry_answer([]))
-    del page["output1"]  # KIOK0460 ("last page") with no rows at all
+    page = json.loads(inquiry_answer([]))  # KIOK0460, "last page"
+    if rows is None:
+        del page["output1"]
+    else:
+        page["output1"] = rows
     await engine.start()
     try:
         paper.add_fault("drop_after", "place")  # KIS takes it; the answer is lost
