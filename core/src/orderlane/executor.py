@@ -593,11 +593,11 @@ class Executor:
     async def _ask(self, order: Order) -> LookupResult:
         window = LookupWindow(start=order.submitted_at or order.created_at, end=self._clock.now())
         try:
-            owned, sent_at = await self._owned([order])
+            owned, owned_windows = await self._owned([order])
             return await self.retrying(
                 Operation.LOOKUP,
                 order,
-                lambda: self.broker.lookup_order(order, window, owned, sent_at),
+                lambda: self.broker.lookup_order(order, window, owned, owned_windows),
             )
         except asyncio.CancelledError:
             raise
@@ -667,7 +667,7 @@ class Executor:
         self, orders: Sequence[Order]
     ) -> tuple[frozenset[str], dict[str, tuple[LookupWindow, ...]] | None]:
         """The broker ids journal orders of ``orders``' instruments own, and when the orders
-        owning each may have been sent, where the journal can say (``owned_broker_orders``)."""
+        owning each were sent, where the journal can say (``owned_broker_orders``)."""
         windows_of = getattr(self._journal, "owned_broker_orders", None)
         owned: set[str] = set()
         windows: dict[str, list[LookupWindow]] = {}
@@ -690,8 +690,8 @@ class Executor:
             o.id: LookupWindow(start=o.submitted_at or o.created_at, end=now) for o in orders
         }
         try:
-            owned, sent_at = await self._owned(orders)
-            return await self.broker.lookup_orders(orders, windows, owned, sent_at)
+            owned, owned_windows = await self._owned(orders)
+            return await self.broker.lookup_orders(orders, windows, owned, owned_windows)
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -18,13 +18,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import (
-    AsyncIterator,
-    Iterable,
-    Mapping,
-    MutableMapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -312,10 +306,13 @@ class DailyOrders:
         self, ctx: BrokerContext, start: datetime, seen: Pass | None = None
     ) -> list[InquiryRow]:
         """Every row from ``start``'s KST day to today (one full paged pass)."""
-        now = ctx.clock.now()
+        return await self._rows_in(ctx, _span(ctx, start), seen or Pass())
+
+    async def _rows_in(
+        self, ctx: BrokerContext, span: tuple[date, date], seen: Pass
+    ) -> list[InquiryRow]:
         rows: list[InquiryRow] = []
-        first, last = min(kst_day(start), kst_day(now)), kst_day(now)
-        async for page in self.pages_of(ctx, first, last, seen or Pass()):
+        async for page in self.pages_of(ctx, *span, seen):
             rows.extend(page)
         return rows
 
@@ -338,11 +335,10 @@ class DailyOrders:
         if wait > 0:
             # KIS's inquiry may not show an order sent within its lag: wait that out first.
             await ctx.clock.sleep(wait)
-        start = min(w.start for w in windows.values())
+        span = _span(ctx, min(w.start for w in windows.values()))
         seen = Pass()
-        rows = await self.rows_between(ctx, start, seen)
-        today = kst_day(ctx.clock.now())
-        results = match_orders(orders, windows, rows, owned, (min(kst_day(start), today), today))
+        rows = await self._rows_in(ctx, span, seen)
+        results = match_orders(orders, windows, rows, owned, span)
         for order in orders:
             if not isinstance(results[order.id], Absent):
                 continue
@@ -360,6 +356,12 @@ class DailyOrders:
                     "not found, but " + "; ".join(reasons) + ": it may be this order"
                 )
         return results
+
+
+def _span(ctx: BrokerContext, start: datetime) -> tuple[date, date]:
+    """The first and last KST day of an inquiry from ``start`` to now."""
+    today = kst_day(ctx.clock.now())
+    return min(kst_day(start), today), today
 
 
 def answer_for(

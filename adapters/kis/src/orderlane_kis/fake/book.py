@@ -23,7 +23,7 @@ from typing import Literal
 import attrs
 
 from orderlane_kis.fake.codes import Answer, Codes
-from orderlane_kis.krx import SESSION_CLOSE, SESSION_OPEN, is_business_day, is_on_tick, kst
+from orderlane_kis.krx import SESSION_CLOSE, SESSION_OPEN, is_business_day, is_on_tick, kst, kst_day
 
 __all__ = [
     "BUY",
@@ -281,7 +281,7 @@ class Book:
 
     def _new_number(self) -> str:
         if self.daily_numbers:
-            today = kst(self._now()).date()
+            today = kst_day(self._now())
             if today != self._numbered_on:
                 self._numbered_on = today
                 self._numbers = itertools.count(self._first_number)
