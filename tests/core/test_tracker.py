@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -216,6 +218,19 @@ async def test_a_thousand_open_orders_cost_one_request_per_page(
         assert sum(p.quantity for p in await engine.positions()) == 1000
 
 
+@contextlib.asynccontextmanager
+async def pushing_engine(venue: MockVenue, url: str, **config: Any) -> AsyncIterator[Engine]:
+    """An engine on ``venue`` with push, polling every 10 ms for timeouts and lookups, its
+    safety poll a minute away; ``config``: more EngineConfig fields."""
+    settings = EngineConfig(poll_interval=0.01, push_safety_interval=60, **config)
+    options = {"venue": venue, "push": True}
+    async with Engine.open(
+        "mock", adapter_options=options, database_url=url, config=settings
+    ) as engine:
+        assert engine.tracker.push_active
+        yield engine
+
+
 async def test_with_push_timeouts_still_fire_on_time(sqlite_url: str) -> None:
     venue = MockVenue()
     ended = asyncio.Event()
@@ -224,14 +239,7 @@ async def test_with_push_timeouts_still_fire_on_time(sqlite_url: str) -> None:
         if order.status is OrderStatus.FAILED:
             ended.set()
 
-    config = EngineConfig(poll_interval=0.01, order_timeout=0.1, push_safety_interval=60)
-    async with Engine.open(
-        "mock",
-        adapter_options={"venue": venue, "push": True},
-        database_url=sqlite_url,
-        config=config,
-    ) as engine:
-        assert engine.tracker.push_active
+    async with pushing_engine(venue, sqlite_url, order_timeout=0.1) as engine:
         engine.add_status_handler(on_change)
         venue.hold_next()
         order = await engine.execute(BUY)
@@ -266,14 +274,7 @@ async def test_a_gap_pushed_during_a_poll_is_polled_for_in_the_next_cycle(
 
     venue.statuses = counted_statuses  # type: ignore[method-assign]
     venue.statuses_page = counted_page  # type: ignore[method-assign]
-    config = EngineConfig(poll_interval=0.01, push_safety_interval=60)
-    async with Engine.open(
-        "mock",
-        adapter_options={"venue": venue, "push": True},
-        database_url=sqlite_url,
-        config=config,
-    ) as engine:
-        assert engine.tracker.push_active
+    async with pushing_engine(venue, sqlite_url) as engine:
         venue.hold_next()
         await engine.execute(BUY)
         for _ in range(100):
